@@ -1,0 +1,152 @@
+"""Bus client: the agent's only ZeroMQ adapter (a DEALER speaking protocol v1 to perceus-bus).
+
+Requests carry a request id (`rid`); replies with another rid are stale answers to a request we already
+gave up on and are dropped.  Retries use jittered exponential back-off so a fleet never beats in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import zmq
+
+from perceus.errors import BusError, ProtocolError
+from perceus.protocol import codec
+from perceus.protocol.messages import Error, Message
+
+DEFAULT_PORT = 9987
+
+
+def endpoint(master: str) -> str:
+    """`host[:port]` (or a full tcp:// / ipc:// endpoint) → a ZeroMQ endpoint."""
+    if "://" in master:
+        return master
+    host, sep, port = master.rpartition(":")
+    if not sep or not port.isdigit():
+        return f"tcp://{master}:{DEFAULT_PORT}"
+    return f"tcp://{host}:{port}"
+
+
+def backoff(attempt: int, *, base: float = 1.0, cap: float = 60.0, rng: random.Random | None = None) -> float:
+    """Full-jitter exponential back-off: uniform in [0, min(cap, base·2^attempt)] but at least base/2."""
+    rng = rng or random.Random()
+    ceiling = min(cap, base * (2 ** min(attempt, 16)))
+    return max(base / 2, rng.uniform(0, ceiling))
+
+
+class BusClient:
+    """One DEALER connection to a master (or the next of several on failure)."""
+
+    def __init__(
+        self,
+        masters: Sequence[str],
+        *,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        identity: bytes | None = None,
+        max_frame: int = codec.MAX_CHUNK_FRAME,
+        curve: Callable[[zmq.Socket[bytes]], None] | None = None,
+    ) -> None:
+        if not masters:
+            raise BusError("no master address given")
+        self.masters = list(masters)
+        self._index = 0
+        self._ctx = context or zmq.Context.instance()
+        self._identity = identity
+        self._max_frame = max_frame
+        self._curve = curve
+        self._rids: Iterator[int] = itertools.count(random.randrange(1, 1 << 30))
+        self._sock: zmq.Socket[bytes] | None = None
+        self._connect()
+
+    @property
+    def master(self) -> str:
+        return self.masters[self._index]
+
+    def _connect(self) -> None:
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, self._max_frame + 4096)
+        sock.setsockopt(zmq.RCVHWM, 1000)
+        sock.setsockopt(zmq.SNDHWM, 1000)
+        if self._identity:
+            sock.setsockopt(zmq.IDENTITY, self._identity)
+        if self._curve:
+            self._curve(sock)
+        sock.connect(endpoint(self.master))
+        self._sock = sock
+
+    def failover(self) -> None:
+        """Drop the connection and move to the next master (round robin)."""
+        self.close()
+        self._index = (self._index + 1) % len(self.masters)
+        self._connect()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+
+    @property
+    def socket(self) -> zmq.Socket[bytes]:
+        assert self._sock is not None
+        return self._sock
+
+    def next_rid(self) -> int:
+        return next(self._rids) & 0x7FFFFFFF or 1
+
+    def send(self, msg: Message, *payload: bytes) -> int:
+        """Send a request (with a fresh rid unless it has one); returns the rid."""
+        if msg.rid == 0:
+            msg = dataclasses.replace(msg, rid=self.next_rid())
+        self.socket.send_multipart([codec.encode(msg), *payload])
+        return msg.rid
+
+    def receive(self, rid: int, timeout: float) -> tuple[Message, list[zmq.Frame]]:
+        """Wait up to `timeout` s for the reply to `rid`; stale or undecodable replies are skipped."""
+        deadline = time.monotonic() + timeout
+        sock = self.socket
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sock.poll(int(left * 1000)):
+                raise BusError(f"no reply from {self.master} within {timeout:.1f}s", code="TIMEOUT")
+            frames = sock.recv_multipart(copy=False)
+            try:
+                reply = codec.decode(frames[0].buffer, max_bytes=codec.MAX_HEADER_BYTES)
+            except ProtocolError:
+                continue
+            if reply.rid == rid:
+                return reply, list(frames[1:])
+
+    def request(self, msg: Message, *, timeout: float = 10.0) -> Message:
+        """Send and wait for the paired reply; an `error` reply becomes BusError with its code."""
+        rid = self.send(msg)
+        reply, _ = self.receive(rid, timeout)
+        if isinstance(reply, Error):
+            raise BusError(f"master refused {msg.TYPE}: {reply.code}: {reply.message}", code=reply.code)
+        return reply
+
+    def call(
+        self, msg: Message, *, timeout: float = 10.0, attempts: int = 5, sleep: Callable[[float], None] = time.sleep
+    ) -> Message:
+        """`request` with retries: on timeout, back off (jittered) and fail over to the next master."""
+        last: BusError | None = None
+        for attempt in range(attempts):
+            try:
+                return self.request(msg, timeout=timeout)
+            except BusError as exc:
+                if exc.code != "TIMEOUT":
+                    raise
+                last = exc
+                if len(self.masters) > 1:
+                    self.failover()
+                else:
+                    # A fresh socket drops queued requests to a dead peer; ZeroMQ reconnects by itself.
+                    self.close()
+                    self._connect()
+                sleep(backoff(attempt, base=0.5, cap=10.0))
+        assert last is not None
+        raise last

@@ -1,0 +1,242 @@
+"""Protocol v1 messages, declared once and shared by master and agent (design.md §3).
+
+Every message is a frozen keyword-only dataclass; the codec (codec.py) turns it into one msgpack map with
+``v`` (protocol version), ``t`` (type) and ``rid`` (request id, echoed in the reply).  Unknown keys are
+ignored so older agents keep working; fields added later must have defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from perceus.protocol.enums import ErrorCode, Phase, Stage, WaitReason
+
+PROTOCOL_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """Base of every message; `rid` pairs a reply with its request (0 for unsolicited messages)."""
+
+    TYPE: ClassVar[str] = ""
+    rid: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Script:
+    """One node script: its basename (sort key) and the POSIX sh text the node runs."""
+
+    name: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    """A typed module action the agent applies itself (not shell): `module` names it, `data` is its input."""
+
+    module: str
+    kind: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------- node → master
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hello(Message):
+    """node → master, v1: first contact of a boot (stage one `init`, or provisiond starting)."""
+
+    TYPE: ClassVar[str] = "hello"
+    macs: tuple[str, ...]
+    state: str
+    stage: Stage
+    boot_id: str
+    agent_version: str = ""
+    seq: int = 0
+    nodename: str = ""
+    inventory: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckIn(Message):
+    """node → master, v1: periodic (or pushed "sync now") check-in of an enrolled node."""
+
+    TYPE: ClassVar[str] = "checkin"
+    node: str
+    state: str
+    boot_id: str
+    seq: int = 0
+    stage: Stage = Stage.RUNTIME
+    events: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report(Message):
+    """node → master, v1: a boot phase started or ended (`ok` false = failed with `detail`)."""
+
+    TYPE: ClassVar[str] = "report"
+    node: str
+    boot_id: str
+    phase: Phase
+    t: float
+    ok: bool = True
+    done: bool = True
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScriptResult(Message):
+    """node → master, v1: exit status and tail of output of the node scripts of one state."""
+
+    TYPE: ClassVar[str] = "script_result"
+    node: str
+    boot_id: str
+    state: str
+    status: int
+    output: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetManifest(Message):
+    """node → master, v1: ask for the signed manifest of a capsule (by name, or by manifest hash)."""
+
+    TYPE: ClassVar[str] = "get_manifest"
+    node: str
+    capsule: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetChunks(Message):
+    """node → master, v1: request chunks by hash; the master answers one `chunk` per hash (credit flow)."""
+
+    TYPE: ClassVar[str] = "get_chunks"
+    node: str
+    hashes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecResult(Message):
+    """node → master, v1: result of a `perceus node exec` command run by the agent."""
+
+    TYPE: ClassVar[str] = "exec_result"
+    node: str
+    job: str
+    status: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+# ---------------------------------------------------------------------------------------------- master → node
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Welcome(Message):
+    """master → node, v1: reply to `hello`: who the node is and what to do (scripts, actions, capsule)."""
+
+    TYPE: ClassVar[str] = "welcome"
+    node: str
+    hostname: str
+    group: str = ""
+    vnfs: str = ""
+    debug: int = 0
+    interval: float = 300.0
+    capsule: str = ""
+    scripts: tuple[Script, ...] = ()
+    actions: tuple[Action, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    masters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Wait(Message):
+    """master → node, v1: not now — come back after `retry_after` seconds (pending, disabled, no capsule)."""
+
+    TYPE: ClassVar[str] = "wait"
+    reason: WaitReason
+    retry_after: float
+    message: str = ""
+    node: str = ""
+    hostname: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ack(Message):
+    """master → node, v1: reply to `checkin`, `report` and results: next interval and any actions."""
+
+    TYPE: ClassVar[str] = "ack"
+    interval: float = 300.0
+    scripts: tuple[Script, ...] = ()
+    actions: tuple[Action, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest(Message):
+    """master → node, v1: the capsule manifest as the exact signed bytes (`data`) and their hash."""
+
+    TYPE: ClassVar[str] = "manifest"
+    capsule: str
+    hash: str
+    data: bytes
+    signature: bytes = b""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Chunk(Message):
+    """master → node, v1: one capsule chunk; the compressed bytes follow as the next raw frame."""
+
+    TYPE: ClassVar[str] = "chunk"
+    hash: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Error(Message):
+    """master → node, v1: the request failed; `code` says why."""
+
+    TYPE: ClassVar[str] = "error"
+    code: ErrorCode
+    message: str = ""
+
+
+# ---------------------------------------------------------------------------------------------- master PUB
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sync(Message):
+    """master PUB, v1: the listed nodes (NodeIDs; empty = all) should check in now."""
+
+    TYPE: ClassVar[str] = "sync"
+    nodes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Exec(Message):
+    """master PUB, v1: run a command on the listed nodes (xcpu module) and answer with `exec_result`."""
+
+    TYPE: ClassVar[str] = "exec"
+    job: str
+    nodes: tuple[str, ...]
+    argv: tuple[str, ...]
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event(Message):
+    """master PUB, v1: something happened to a node (enrolled, phase, check-in) — for watchers and the demo."""
+
+    TYPE: ClassVar[str] = "event"
+    event: str
+    node: str = ""
+    hostname: str = ""
+    t: float = 0.0
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+AGENT_TO_MASTER: tuple[type[Message], ...] = (
+    Hello, CheckIn, Report, ScriptResult, GetManifest, GetChunks, ExecResult,
+)
+MASTER_TO_AGENT: tuple[type[Message], ...] = (Welcome, Wait, Ack, Manifest, Chunk, Error)
+PUBLISHED: tuple[type[Message], ...] = (Sync, Exec, Event)
+ALL_MESSAGES: tuple[type[Message], ...] = AGENT_TO_MASTER + MASTER_TO_AGENT + PUBLISHED

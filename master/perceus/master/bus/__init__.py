@@ -1,0 +1,1 @@
+"""perceus-bus: the master daemon's ZeroMQ loop and its message handlers."""

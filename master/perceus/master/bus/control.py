@@ -1,0 +1,38 @@
+"""The local control channel: `perceus` (CLI) → `perceus-bus` over an ipc:// socket in the state dir.
+
+The CLI writes the store itself (one transaction per command) and then pokes the daemon for what needs it:
+"sync now" pushes, dnsmasq host regeneration, stats.  If the daemon is not running the CLI still works.
+Access control is the socket file's mode (0600, root), unlike Perceus 1.x's IP-regex control port.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import zmq
+
+COMMANDS = ("ping", "stats", "sync", "exec", "nodes_changed", "reload")
+
+
+def control_endpoint(socket_path: Path) -> str:
+    return f"ipc://{socket_path}"
+
+
+def poke(socket_path: Path, cmd: str, *, timeout: float = 2.0, **args: Any) -> dict[str, Any] | None:
+    """Send one control command; the daemon's reply map, or None when no daemon answers."""
+    if not socket_path.exists():
+        return None
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(control_endpoint(socket_path))
+        sock.send(msgpack.packb({"cmd": cmd, **args}, use_bin_type=True))
+        if not sock.poll(int(timeout * 1000)):
+            return None
+        reply = msgpack.unpackb(sock.recv(), raw=False)
+        return reply if isinstance(reply, dict) else None
+    finally:
+        sock.close(linger=0)

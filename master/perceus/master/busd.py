@@ -1,0 +1,96 @@
+"""`perceus-bus`: the master daemon (the original's perceusd, spec §5.1), ZeroMQ instead of TCP 987 + fork."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import structlog
+
+from perceus import logsetup
+from perceus.errors import PerceusError
+from perceus.master.bus.control import control_endpoint
+from perceus.master.bus.handlers import Dispatcher
+from perceus.master.bus.server import BusServer
+from perceus.master.config import MasterConfig, Paths
+from perceus.master.store import open_store
+
+log = structlog.get_logger("perceus.bus")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="perceus-bus", description="Perceus master daemon (node bus).")
+    p.add_argument("--config-dir", help="configuration directory (default /etc/perceus, $PERCEUS_CONFIG_DIR)")
+    p.add_argument("--state-dir", help="state directory (default /var/lib/perceus, $PERCEUS_STATE_DIR)")
+    p.add_argument("--bind", help="node bus endpoint, e.g. tcp://10.0.0.1:9987 (default from perceus.conf)")
+    p.add_argument("--events", help="event PUB endpoint (default from perceus.conf)")
+    p.add_argument("--foreground", action="store_true", help="stay in the foreground (systemd, debugging)")
+    p.add_argument("--debug", action="store_true", help="debug logging; implies --foreground")
+    p.add_argument("--log-json", action="store_true", help="log JSON lines instead of key=value")
+    p.add_argument("--master", action="append", default=[], help="advertise another master (host:port) to nodes")
+    return p.parse_args(argv)
+
+
+def _daemonize(pidfile: Path) -> None:
+    """Classic double fork; the pid file holds the daemon's own PID (1.x wrote the pre-fork one)."""
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    pidfile.write_text(f"{os.getpid()}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    foreground = args.foreground or args.debug
+    paths = Paths.resolve(args.config_dir, args.state_dir)
+    logsetup.configure(level="debug" if args.debug else "info", json=args.log_json, stream=sys.stdout)
+    try:
+        paths.ensure()
+        config = MasterConfig.load(paths)
+        bind = args.bind or f"tcp://{config.bus_address}:{config.bus_port}"
+        events = args.events or f"tcp://{config.bus_address}:{config.event_port}"
+        store = open_store(paths, config)
+    except PerceusError as exc:
+        print(f"perceus-bus: error: {exc}", file=sys.stderr)
+        return 1
+    if not foreground:
+        _daemonize(paths.run / "perceus-bus.pid")
+    try:
+        control = paths.control_socket
+        control.unlink(missing_ok=True)
+        dispatcher = Dispatcher(store=store, paths=paths, masters=tuple(args.master))
+        try:
+            from perceus.master.capsule.index import CapsuleStoreIndex  # capsule support is optional
+
+            dispatcher.capsules = CapsuleStoreIndex(paths)
+        except ImportError:
+            pass
+        server = BusServer(dispatcher, bind=bind, pub_bind=events, control=control_endpoint(control))
+    except Exception as exc:
+        log.error("bus_start_failed", error=str(exc))
+        print(f"perceus-bus: error: cannot start: {exc}", file=sys.stderr)
+        return 1
+    (paths.run / "bus.endpoint").write_text(f"{server.endpoint}\n{server.pub_endpoint}\n")
+    try:
+        server.serve()
+    finally:
+        server.close()
+        store.close()
+        control.unlink(missing_ok=True)
+        log.info("bus_stopped")
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
