@@ -217,3 +217,4 @@ def request_id(frame: bytes | memoryview) -> int:
 # Validate every declaration at import time so a bad field type fails tests, not a node in the field.
 for _cls in ALL_MESSAGES:
     _fields(_cls)
+    assert not {"v", "t"} & {f.name for f in dataclasses.fields(_cls)}, f"{_cls.__name__}: v/t are envelope keys"

@@ -80,7 +80,7 @@ class Report(Message):
     node: str
     boot_id: str
     phase: Phase
-    t: float
+    at: float
     ok: bool = True
     done: bool = True
     detail: str = ""
@@ -230,7 +230,7 @@ class Event(Message):
     event: str
     node: str = ""
     hostname: str = ""
-    t: float = 0.0
+    at: float = 0.0
     data: Mapping[str, Any] = field(default_factory=dict)
 
 

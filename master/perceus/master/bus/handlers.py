@@ -215,7 +215,7 @@ class Dispatcher:
         if policy == "approve":
             self.store.note_pending(request, item.peer, self.clock())
             log.info("node_pending", nodeid=request.nodeid, peer=item.peer)
-            self.publish(Event(event="node_pending", node=request.nodeid, t=self.clock()))
+            self.publish(Event(event="node_pending", node=request.nodeid, at=self.clock()))
             return Outgoing(item.identity, Wait(reason=WaitReason.PENDING_APPROVAL, retry_after=RETRY_PENDING,
                                                 rid=msg.rid, message="waiting for `perceus node approve`"))
         log.warning("node_refused", nodeid=request.nodeid, peer=item.peer, policy=policy)
@@ -240,7 +240,7 @@ class Dispatcher:
                 continue
             if node.created >= self.clock() - 60 and node.status == "":
                 log.info("node_enrolled", node=node.hostname, nodeid=node.nodeid, peer=item.peer)
-                self.publish(Event(event="node_enrolled", node=node.nodeid, hostname=node.hostname, t=self.clock()))
+                self.publish(Event(event="node_enrolled", node=node.nodeid, hostname=node.hostname, at=self.clock()))
             reply = self._welcome(item, item.msg, node)
             if reply is not None:
                 out.append(reply)
@@ -249,7 +249,7 @@ class Dispatcher:
     def _welcome(self, item: Incoming, msg: Hello, node: Node) -> Outgoing | None:
         self._contact(node, msg.state, item.peer, msg.boot_id,
                       Phase.ENROLL if msg.stage == Stage.STAGE1 else Phase.RUNTIME)
-        self.publish(Event(event="hello", node=node.nodeid, hostname=node.hostname, t=self.clock(),
+        self.publish(Event(event="hello", node=node.nodeid, hostname=node.hostname, at=self.clock(),
                            data={"state": msg.state, "stage": msg.stage.value, "peer": item.peer}))
         if not node.enabled:
             return Outgoing(item.identity, Wait(reason=WaitReason.DISABLED, retry_after=RETRY_DISABLED, rid=msg.rid,
@@ -324,13 +324,13 @@ class Dispatcher:
         node = self._known(item, msg.node)
         if isinstance(node, Outgoing):
             return node
-        self.events.append(PhaseEvent(nodeid=node.nodeid, boot_id=msg.boot_id, phase=msg.phase.value, t=msg.t,
+        self.events.append(PhaseEvent(nodeid=node.nodeid, boot_id=msg.boot_id, phase=msg.phase.value, t=msg.at,
                                       ok=msg.ok, done=msg.done, detail=msg.detail))
         status = node.status or "init"
         self._contact(node, status, item.peer, msg.boot_id, msg.phase.value if msg.ok else Phase.FAILED.value)
         level = log.info if msg.ok else log.warning
         level("node_phase", node=node.hostname, phase=msg.phase.value, ok=msg.ok, done=msg.done, detail=msg.detail)
-        self.publish(Event(event="phase", node=node.nodeid, hostname=node.hostname, t=msg.t,
+        self.publish(Event(event="phase", node=node.nodeid, hostname=node.hostname, at=msg.at,
                            data={"phase": msg.phase.value, "ok": msg.ok, "done": msg.done, "detail": msg.detail}))
         return Outgoing(item.identity, Ack(rid=msg.rid, interval=float(self.config.checkin_interval)))
 

@@ -100,7 +100,9 @@ class BusServer:
         self.counters = Counters()
         self.tickers: list[tuple[float, Callable[[], None]]] = []
         self.control_handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+        self.readers: dict[int, Callable[[], None]] = {}
         self._running = False
+        self._poller: zmq.Poller | None = None
         self._first_pending = 0.0
         dispatcher.publish = self.publish
 
@@ -131,7 +133,18 @@ class BusServer:
         self._running = False
 
     def add_ticker(self, every: float, fn: Callable[[], None]) -> None:
+        """Call `fn` every `every` seconds from the loop (dnsmasq supervision, stale-node checks …)."""
         self.tickers.append((every, fn))
+
+    def add_reader(self, fd: int, fn: Callable[[], None]) -> None:
+        """Call `fn` from the loop when `fd` is readable (e.g. the legacy TCP 987 listener's sockets)."""
+        self.readers[fd] = fn
+        if self._poller is not None:
+            self._poller.register(fd, zmq.POLLIN)
+
+    def remove_reader(self, fd: int) -> None:
+        if self.readers.pop(fd, None) is not None and self._poller is not None:
+            self._poller.unregister(fd)
 
     def serve(self, *, install_signals: bool = True) -> None:
         if install_signals:
@@ -142,6 +155,9 @@ class BusServer:
         poller.register(self._done, zmq.POLLIN)
         if self.control is not None:
             poller.register(self.control, zmq.POLLIN)
+        for fd in self.readers:
+            poller.register(fd, zmq.POLLIN)
+        self._poller = poller
         next_tick = [time.monotonic() + every for every, _ in self.tickers]
         self._running = True
         log.info("bus_listening", endpoint=self.endpoint, events=self.pub_endpoint, pid=os.getpid())
@@ -159,6 +175,12 @@ class BusServer:
                     self._drain_done()
                 if self.control is not None and self.control in ready:
                     self._control()
+                for fd, fn in list(self.readers.items()):
+                    if fd in ready:
+                        try:
+                            fn()
+                        except Exception:
+                            log.exception("reader_failed", fd=fd)
                 self._maybe_commit()
                 now = time.monotonic()
                 for i, (every, fn) in enumerate(self.tickers):

@@ -23,6 +23,8 @@ from perceus.master.store.models import (
 )
 
 SCHEMA_VERSION = 1
+# Events kept per node (every backend); older ones are pruned so the table cannot grow without bound.
+EVENTS_PER_NODE = 200
 
 
 class NodeStore(abc.ABC):

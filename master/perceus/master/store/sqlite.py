@@ -12,7 +12,7 @@ from typing import Any
 
 from perceus.errors import AlreadyExistsError, ConflictError, NotFoundError, PerceusError
 from perceus.master.config import NodeDefaults
-from perceus.master.store.base import SCHEMA_VERSION, NodeStore
+from perceus.master.store.base import EVENTS_PER_NODE, SCHEMA_VERSION, NodeStore
 from perceus.master.store.migrations import MIGRATIONS
 from perceus.master.store.models import (
     SETTABLE,
@@ -34,8 +34,6 @@ _SELECT = (
     "SELECT n.id, n.nodeid, n.hostname, n.grp, n.vnfs, n.enabled, n.debug, n.descr, n.ip, n.status,"
     " n.lastcontact, n.boot_id, n.phase, n.created, n.updated FROM node n"
 )
-# Events kept per node; older ones are pruned so the table cannot grow without bound.
-EVENTS_PER_NODE = 200
 
 
 class SQLiteStore(NodeStore):

@@ -1,0 +1,163 @@
+"""Kernel module index: match device modaliases against `modules.alias`, order loads from `modules.dep`.
+
+Pure parsing and matching (no device or syscall access), so it is unit-tested against fixture files.  Patterns
+are shell globs matched case-sensitively, as kmod does; they are bucketed by bus prefix (`pci:`, `virtio:` …)
+so a device only meets the patterns of its own bus.  1.x matched PCI ids against its own `pcimap` copy
+(spec §6.2); modaliases cover every bus the kernel describes and stay current with the kernel.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from perceus.agent.failures import DriverError
+
+
+def module_name(text: str) -> str:
+    """`kernel/drivers/net/virtio_net.ko[.xz]` or `virtio-net` → `virtio_net` (kmod's normal form)."""
+    base = text.rsplit("/", 1)[-1]
+    for suffix in (".ko.xz", ".ko.zst", ".ko.gz", ".ko"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    return base.replace("-", "_")
+
+
+def _bucket(pattern: str) -> str:
+    prefix, sep, _ = pattern.partition(":")
+    return prefix if sep and not any(c in prefix for c in "*?[") else ""
+
+
+@lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(pattern))
+
+
+@dataclass
+class AliasIndex:
+    """`modules.alias` as pattern → module lists, bucketed by bus prefix (`""` holds prefix-less globs)."""
+
+    buckets: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> AliasIndex:
+        index = cls()
+        for raw in text.splitlines():
+            parts = raw.split()
+            if len(parts) != 3 or parts[0] != "alias":
+                continue  # comments, blank lines, softdeps: not ours
+            pattern, module = parts[1], module_name(parts[2])
+            index.buckets.setdefault(_bucket(pattern), []).append((pattern, module))
+        return index
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.buckets.values())
+
+    def match(self, modalias: str) -> list[str]:
+        """Modules whose alias pattern matches this modalias, in file order, without duplicates."""
+        prefix = modalias.partition(":")[0]
+        found: list[str] = []
+        for pattern, module in (*self.buckets.get(prefix, ()), *self.buckets.get("", ())):
+            if module not in found and _compiled(pattern).match(modalias):
+                found.append(module)
+        return found
+
+
+@dataclass
+class DepIndex:
+    """`modules.dep` as module name → (file path relative to the modules dir, dependency names)."""
+
+    paths: dict[str, str] = field(default_factory=dict)
+    deps: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> DepIndex:
+        index = cls()
+        for raw in text.splitlines():
+            if not raw.strip():
+                continue
+            path, sep, rest = raw.partition(":")
+            if not sep:
+                raise DriverError(f"modules.dep: line without ':': {raw[:80]!r}")
+            name = module_name(path.strip())
+            index.paths[name] = path.strip()
+            index.deps[name] = tuple(module_name(d) for d in rest.split())
+        return index
+
+    def load_order(self, modules: Iterable[str]) -> list[str]:
+        """Dependencies first (depth first over modules.dep), each module once; unknown names are kept
+        (the caller reports them as missing or built in)."""
+        order: list[str] = []
+        seen: set[str] = set()
+
+        def visit(name: str, stack: tuple[str, ...]) -> None:
+            if name in seen or name in stack:  # `stack` guards a (broken) cyclic modules.dep
+                return
+            for dep in reversed(self.deps.get(name, ())):
+                visit(dep, (*stack, name))
+            seen.add(name)
+            order.append(name)
+
+        for module in modules:
+            visit(module_name(module), ())
+        return order
+
+
+@dataclass
+class ModuleIndex:
+    """Both index files of one kernel release plus its built-in list."""
+
+    root: Path
+    aliases: AliasIndex
+    deps: DepIndex
+    builtin: frozenset[str]
+
+    @classmethod
+    def load(cls, root: Path) -> ModuleIndex:
+        """Read `<root>/modules.{alias,dep,builtin}`; a missing alias/dep file is a DriverError."""
+        try:
+            aliases = AliasIndex.parse((root / "modules.alias").read_text())
+            deps = DepIndex.parse((root / "modules.dep").read_text())
+        except OSError as exc:
+            raise DriverError(f"cannot read the module index in {root}: {exc.strerror}") from None
+        try:
+            builtin = frozenset(module_name(line) for line in (root / "modules.builtin").read_text().split())
+        except OSError:
+            builtin = frozenset()
+        return cls(root, aliases, deps, builtin)
+
+    def resolve(self, modaliases: Sequence[str], explicit: Sequence[str], noload: Sequence[str]) -> Plan:
+        """What to load for these devices plus the explicit list, minus the `noload` blacklist."""
+        wanted: list[str] = []
+        by_device: dict[str, list[str]] = {}
+        for alias in modaliases:
+            matched = self.aliases.match(alias)
+            if matched:
+                by_device[alias] = matched
+                wanted.extend(m for m in matched if m not in wanted)
+        wanted.extend(module_name(m) for m in explicit if module_name(m) not in wanted)
+        blocked = {module_name(m) for m in noload}
+        order = [m for m in self.deps.load_order(m for m in wanted if m not in blocked) if m not in blocked]
+        return Plan(
+            load=tuple(m for m in order if m in self.deps.paths and m not in self.builtin),
+            builtin=tuple(m for m in order if m in self.builtin),
+            missing=tuple(m for m in order if m not in self.deps.paths and m not in self.builtin),
+            blocked=tuple(sorted(blocked & {*wanted, *self.deps.load_order(wanted)})),
+            by_device=by_device,
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The outcome of matching: modules to load (dependency order) and what was skipped, and why."""
+
+    load: tuple[str, ...]
+    builtin: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    blocked: tuple[str, ...] = ()
+    by_device: dict[str, list[str]] = field(default_factory=dict)

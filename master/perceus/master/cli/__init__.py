@@ -1,0 +1,1 @@
+"""The `perceus` command line: `perceus <noun> <verb> [args]`, one module per noun."""

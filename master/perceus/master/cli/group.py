@@ -1,0 +1,137 @@
+"""`perceus group …` (spec §4.5): exact group names, no globs — as Perceus 1.x."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from perceus.errors import NotFoundError, UsageError
+from perceus.master.cli import output
+from perceus.master.cli.context import CliContext
+from perceus.master.cli.node import apply_set, parse_set_args
+from perceus.master.nodeattrs import canonical_key, parse_value
+from perceus.master.store.models import Node
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("group", help="act on all nodes of groups")
+    verbs = p.add_subparsers(dest="verb", metavar="<subcommand>", parser_class=type(p))
+    v = verbs.add_parser("list", help="group names")
+    v.set_defaults(func=list_)
+    v = verbs.add_parser("nodelist", help="nodes by group")
+    v.set_defaults(func=nodelist)
+    for name, func in (("status", status), ("summary", summary), ("show", show)):
+        v = verbs.add_parser(name, help=f"node {name} for members of groups")
+        v.add_argument("groups", nargs="+")
+        v.set_defaults(func=func)
+    v = verbs.add_parser("set", help="set KEY VALUE GROUP… on every member (`set group NEW OLD` renames)")
+    v.add_argument("args", nargs="+", metavar="KEY VALUE GROUP")
+    v.set_defaults(func=set_)
+    v = verbs.add_parser("delete", help="delete every member node of groups")
+    v.add_argument("groups", nargs="+")
+    v.set_defaults(func=delete)
+
+
+def _members(ctx: CliContext, groups: list[str]) -> list[Node]:
+    known = set(ctx.store.groups())
+    missing = [g for g in groups if g not in known]
+    if missing:
+        raise NotFoundError("group", ",".join(missing))
+    wanted = set(groups)
+    return [n for n in ctx.store.list_nodes() if n.group in wanted]
+
+
+def list_(ctx: CliContext, ns: argparse.Namespace) -> int:
+    groups = ctx.store.groups()
+    if ctx.json:
+        ctx.emit_json(groups)
+        return 0 if groups else 1
+    if not groups:
+        ctx.warn("No groups found")
+        return 1
+    for g in groups:
+        ctx.out(g)
+    return 0
+
+
+def nodelist(ctx: CliContext, ns: argparse.Namespace) -> int:
+    nodes = sorted(ctx.store.list_nodes(), key=lambda n: (n.group, n.hostname))
+    if ctx.json:
+        grouped: dict[str, list[str]] = {}
+        for n in nodes:
+            grouped.setdefault(n.group, []).append(n.hostname)
+        ctx.emit_json(grouped)
+        return 0
+    current = None
+    for n in nodes:
+        if n.group != current:
+            current = n.group
+            ctx.out(f"{current or '(undefined)'}:")
+        ctx.out(f"   {n.hostname}")
+    return 0
+
+
+def status(ctx: CliContext, ns: argparse.Namespace) -> int:
+    nodes = _members(ctx, ns.groups)
+    if ctx.json:
+        ctx.emit_json([n.as_dict() for n in nodes])
+        return 0
+    ctx.info(output.STATUS_HEADER)
+    ctx.info(output.RULE)
+    for row in output.status_rows(nodes, ctx.config.node_timeout, time.time()):
+        ctx.out(row)
+    return 0
+
+
+def summary(ctx: CliContext, ns: argparse.Namespace) -> int:
+    nodes = _members(ctx, ns.groups)
+    if ctx.json:
+        ctx.emit_json([{"hostname": n.hostname, "group": n.group, "enabled": n.enabled, "vnfs": n.vnfs}
+                       for n in nodes])
+        return 0
+    ctx.info(output.SUMMARY_HEADER)
+    ctx.info(output.RULE)
+    for row in output.summary_rows(nodes):
+        ctx.out(row)
+    return 0
+
+
+def show(ctx: CliContext, ns: argparse.Namespace) -> int:
+    nodes = _members(ctx, ns.groups)
+    if ctx.json:
+        ctx.emit_json([n.as_dict() for n in nodes])
+        return 0
+    for n in nodes:
+        for line in output.show_lines(n):
+            ctx.out(line)
+    return 0
+
+
+def set_(ctx: CliContext, ns: argparse.Namespace) -> int:
+    key, value, groups = parse_set_args(ctx, ns.args)
+    if canonical_key(key) == "group" and len(groups) == 1 and value not in ctx.store.groups():
+        # `group set group NEW OLD`: a rename, as in Perceus 1.x.
+        new = parse_value("group", value)
+        if not new:
+            raise UsageError("a group cannot be renamed to an empty name")
+        members = _members(ctx, groups)
+        if not ctx.confirm(f"Are you sure you wish to rename group '{groups[0]}' to '{new}' "
+                           f"({len(members)} nodes)?", output.confirm_rows(members)):
+            return 1
+        count = ctx.store.rename_group(groups[0], new)
+        ctx.notify("nodes_changed")
+        ctx.info(f"'{count}' nodes set group='{new}'")
+        return 0
+    return apply_set(ctx, key, value, _members(ctx, groups))
+
+
+def delete(ctx: CliContext, ns: argparse.Namespace) -> int:
+    nodes = _members(ctx, ns.groups)
+    if not ctx.confirm(f"Are you sure you wish to delete {len(nodes)} nodes from Perceus?",
+                       output.confirm_rows(nodes)):
+        return 1
+    count = ctx.store.delete([n.nodeid for n in nodes])
+    ctx.notify("nodes_changed")
+    ctx.info(f"'{count}' nodes have been deleted")
+    return 0

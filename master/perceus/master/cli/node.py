@@ -1,0 +1,326 @@
+"""`perceus node …` (spec §4.4): add, delete, list, replace, set, show, status, summary, plus
+pending/approve (enrollment policy), sync (push "check in now") and timeline (per-node boot phases)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from perceus.errors import NotFoundError, UsageError
+from perceus.master.cli import output
+from perceus.master.cli.context import CliContext
+from perceus.master.cli.nodespec import fold, select
+from perceus.master.nodeattrs import canonical_key, parse_value, valid_hostname
+from perceus.master.store.models import DAEMON_OWNED, EnrollRequest, NewNode, Node
+from perceus.protocol import hwaddr
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("node", help="add, change and inspect nodes")
+    verbs = p.add_subparsers(dest="verb", metavar="<subcommand>", parser_class=type(p))
+
+    v = verbs.add_parser("add", help="add a node by hardware address (NodeID)")
+    v.add_argument("nodeid", help="MAC (or 20-octet IPoIB) address")
+    v.add_argument("hostname", nargs="?", default="", help="name (default: next free from defaults.conf)")
+    v.add_argument("--group", default=None)
+    v.add_argument("--vnfs", default=None)
+    v.add_argument("--ip", default="")
+    v.set_defaults(func=add)
+
+    for name, func, hlp in (
+        ("list", list_, "hostnames of matching nodes"),
+        ("status", status, "state, address and time since last check-in"),
+        ("summary", summary, "group, enabled flag and capsule"),
+        ("show", show, "every attribute"),
+    ):
+        v = verbs.add_parser(name, help=hlp)
+        v.add_argument("nodes", nargs="*", default=["*"], help="names, globs (n00*) or ranges (n[0001-0128])")
+        v.set_defaults(func=func)
+
+    v = verbs.add_parser("set", help="set an attribute: set KEY VALUE NODES… (or KEY=VALUE NODES…)")
+    v.add_argument("args", nargs="+", metavar="KEY VALUE NODE")
+    v.set_defaults(func=set_)
+
+    v = verbs.add_parser("delete", help="remove nodes")
+    v.add_argument("nodes", nargs="+")
+    v.set_defaults(func=delete)
+
+    v = verbs.add_parser("replace", help="new hardware takes over an old node's name and attributes")
+    v.add_argument("old")
+    v.add_argument("new")
+    v.set_defaults(func=replace)
+
+    v = verbs.add_parser("pending", help="unknown nodes waiting for approval (enrollment policy approve)")
+    v.set_defaults(func=pending)
+
+    v = verbs.add_parser("approve", help="enroll pending nodes by MAC (or all of them)")
+    v.add_argument("macs", nargs="*")
+    v.add_argument("--all", action="store_true", help="approve every pending node, oldest first")
+    v.set_defaults(func=approve)
+
+    v = verbs.add_parser("sync", help="ask running nodes to check in now")
+    v.add_argument("nodes", nargs="*", default=["*"])
+    v.set_defaults(func=sync)
+
+    v = verbs.add_parser("timeline", help="boot phases of a node's latest (or given) boot")
+    v.add_argument("node")
+    v.add_argument("--boot-id", default="")
+    v.set_defaults(func=timeline)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _select(ctx: CliContext, specs: Sequence[str], *, required: bool = True) -> list[Node]:
+    nodes, missing = select(ctx.store.list_nodes(), specs, by_nodeid=ctx.by_nodeid)
+    if required and not nodes:
+        raise NotFoundError("node", specs[0]) if len(specs) == 1 else _none(specs)
+    for name in missing:
+        if name != "*":
+            ctx.warn(f"node '{name}' does not exist")
+    return nodes
+
+
+def _none(specs: Sequence[str]) -> NotFoundError:
+    err = NotFoundError("node", " ".join(specs))
+    err.message = "no nodes found matching " + " ".join(repr(s) for s in specs)
+    return err
+
+
+def _changed(ctx: CliContext) -> None:
+    ctx.notify("nodes_changed")
+
+
+# ---------------------------------------------------------------------------------------------- verbs
+
+
+def add(ctx: CliContext, ns: argparse.Namespace) -> int:
+    nodeid = hwaddr.normalize(ns.nodeid)
+    defaults = ctx.defaults
+    if ns.hostname and not valid_hostname(ns.hostname):
+        raise UsageError(f"invalid hostname {ns.hostname!r}")
+    group = parse_value("group", ns.group) if ns.group is not None else defaults.group
+    vnfs = parse_value("vnfs", ns.vnfs) if ns.vnfs is not None else defaults.vnfs
+    ip = parse_value("ip", ns.ip)
+    if ns.hostname:
+        node = ctx.store.add(NewNode(nodeid=nodeid, hostname=ns.hostname, group=group, vnfs=vnfs, ip=ip,
+                                     enabled=defaults.enabled, debug=defaults.debug))
+    else:
+        node = ctx.store.add_auto(nodeid, defaults)
+        if (group, vnfs, ip) != (defaults.group, defaults.vnfs, ""):
+            ctx.store.update([node.nodeid], {"group": group, "vnfs": vnfs, "ip": ip})
+            node = ctx.store.get(node.nodeid) or node
+    _changed(ctx)
+    if ctx.json:
+        ctx.emit_json(node.as_dict())
+    else:
+        ctx.info(f"Node '{node.hostname}' has been added to Perceus")
+    return 0
+
+
+def list_(ctx: CliContext, ns: argparse.Namespace) -> int:
+    nodes = _select(ctx, ns.nodes, required=False)
+    if ctx.json:
+        ctx.emit_json([n.as_dict() for n in nodes])
+        return 0 if nodes else 1
+    if not nodes:
+        ctx.warn("No nodes found")
+        return 1
+    for n in nodes:
+        ctx.out(n.hostname)
+    return 0
+
+
+def status(ctx: CliContext, ns: argparse.Namespace) -> int:
+    nodes = _select(ctx, ns.nodes, required=False)
+    timeout = ctx.config.node_timeout
+    now = time.time()
+    if ctx.json:
+        ctx.emit_json([
+            {"hostname": n.hostname, "nodeid": n.nodeid, "status": n.status, "ip": n.ip, "phase": n.phase,
+             "lastcontact": n.lastcontact, "seconds_since": (now - n.lastcontact) if n.lastcontact else None,
+             "stale": output.is_stale(n, timeout, now)}
+            for n in sorted(nodes, key=lambda n: (n.group, n.hostname))
+        ])
+        return 0 if nodes else 1
+    if not nodes:
+        ctx.warn("No nodes found")
+        return 1
+    ctx.info(output.STATUS_HEADER)
+    ctx.info(output.RULE)
+    for row in output.status_rows(nodes, timeout, now):
+        ctx.out(row)
+    return 0
+
+
+def summary(ctx: CliContext, ns: argparse.Namespace) -> int:
+    nodes = _select(ctx, ns.nodes, required=False)
+    if ctx.json:
+        ctx.emit_json([{"hostname": n.hostname, "group": n.group, "enabled": n.enabled, "vnfs": n.vnfs}
+                       for n in nodes])
+        return 0 if nodes else 1
+    if not nodes:
+        ctx.warn("No nodes found")
+        return 1
+    ctx.info(output.SUMMARY_HEADER)
+    ctx.info(output.RULE)
+    for row in output.summary_rows(nodes):
+        ctx.out(row)
+    return 0
+
+
+def show(ctx: CliContext, ns: argparse.Namespace) -> int:
+    nodes = _select(ctx, ns.nodes, required=False)
+    if ctx.json:
+        ctx.emit_json([n.as_dict() for n in nodes])
+        return 0 if nodes else 1
+    if not nodes:
+        ctx.warn("No nodes found")
+        return 1
+    for n in nodes:
+        for line in output.show_lines(n):
+            ctx.out(line)
+    return 0
+
+
+def parse_set_args(ctx: CliContext, args: Sequence[str]) -> tuple[str, str, list[str]]:
+    """`KEY VALUE NODE…`, or the obsolete `KEY=VALUE NODE…` (accepted with the original's warning)."""
+    if args and "=" in args[0] and not args[0].startswith("="):
+        key, _, value = args[0].partition("=")
+        ctx.warn(f"Rewriting obsolete syntax ({args[0]})")
+        targets = list(args[1:])
+    elif len(args) >= 2:
+        key, value, targets = args[0], args[1], list(args[2:])
+    else:
+        raise UsageError("usage: node set KEY VALUE NODE...")
+    if not targets:
+        raise UsageError("usage: node set KEY VALUE NODE... (no nodes given)")
+    return key, value, targets
+
+
+def apply_set(ctx: CliContext, key: str, value: str, nodes: list[Node]) -> int:
+    """Validate and store one attribute on `nodes` after confirmation; shared with `group set`."""
+    key = canonical_key(key)
+    converted = parse_value(key, value)
+    if key == "vnfs" and converted and not (ctx.paths.vnfs / str(converted)).is_dir():
+        raise NotFoundError("VNFS", str(converted))
+    if key == "hostname" and len(nodes) > 1:
+        raise UsageError("hostname can be set on one node at a time")
+    note = " (perceus-bus overwrites this on the next check-in)" if key in DAEMON_OWNED else ""
+    if not ctx.confirm(f"Are you sure you wish to set '{key}={value}' on {len(nodes)} nodes?{note}",
+                       output.confirm_rows(nodes)):
+        ctx.info("Nothing changed.")
+        return 1
+    known = key in ("hostname", "group", "vnfs", "enabled", "debug", "desc", "ip", "status", "lastcontact")
+    count = ctx.store.update([n.nodeid for n in nodes], {key if known else f"attrs.{key}": converted})
+    _changed(ctx)
+    ctx.info(f"'{count}' nodes set {key}='{value}'")
+    return 0
+
+
+def set_(ctx: CliContext, ns: argparse.Namespace) -> int:
+    key, value, targets = parse_set_args(ctx, ns.args)
+    return apply_set(ctx, key, value, _select(ctx, targets))
+
+
+def delete(ctx: CliContext, ns: argparse.Namespace) -> int:
+    nodes = _select(ctx, ns.nodes)
+    if not ctx.confirm(f"Are you sure you wish to delete {len(nodes)} nodes from Perceus?",
+                       output.confirm_rows(nodes)):
+        ctx.info("Nothing deleted.")
+        return 1
+    count = ctx.store.delete([n.nodeid for n in nodes])
+    _changed(ctx)
+    ctx.info(f"'{count}' nodes have been deleted")
+    return 0
+
+
+def replace(ctx: CliContext, ns: argparse.Namespace) -> int:
+    store = ctx.store
+    old = store.get_by_hostname(ns.old)
+    new = store.get_by_hostname(ns.new)
+    if old is None:
+        raise NotFoundError("node", ns.old)
+    if new is None:
+        raise NotFoundError("node", ns.new)
+    if not ctx.confirm(f"Are you sure you wish to replace '{ns.old}' with '{ns.new}'?",
+                       output.confirm_rows([old, new])):
+        ctx.info("Nothing replaced.")
+        return 1
+    store.replace(ns.old, ns.new)
+    _changed(ctx)
+    ctx.info(f"Node '{ns.old}' has been replaced.")
+    return 0
+
+
+def pending(ctx: CliContext, ns: argparse.Namespace) -> int:
+    rows = ctx.store.pending()
+    if ctx.json:
+        ctx.emit_json([{"nodeid": p.nodeid, "macs": list(p.macs), "ip": p.ip, "first_seen": p.first_seen,
+                        "last_seen": p.last_seen, "nodename": p.nodename} for p in rows])
+        return 0
+    if not rows:
+        ctx.info("No nodes are waiting for approval.")
+        return 0
+    ctx.info(f"{'NodeID':<20} {'IP Address':<16} {'Waiting':<10} Last seen")
+    ctx.info(output.RULE)
+    now = time.time()
+    for p in rows:
+        ctx.out(f"{p.nodeid:<20} {p.ip or '-':<16} {output.since(p.first_seen, now):<10} "
+                f"{output.since(p.last_seen, now)} ago")
+    return 0
+
+
+def approve(ctx: CliContext, ns: argparse.Namespace) -> int:
+    waiting = ctx.store.pending()
+    if ns.all:
+        chosen = waiting
+    else:
+        if not ns.macs:
+            raise UsageError("usage: node approve MAC... | --all")
+        wanted = [hwaddr.normalize(m) for m in ns.macs]
+        by_id = {p.nodeid: p for p in waiting}
+        missing = [m for m in wanted if m not in by_id]
+        if missing:
+            raise NotFoundError("pending node", ",".join(missing))
+        chosen = [by_id[m] for m in wanted]
+    if not chosen:
+        ctx.info("No nodes are waiting for approval.")
+        return 0
+    nodes = ctx.store.enroll(
+        [EnrollRequest(nodeid=p.nodeid, macs=p.macs, nodename=p.nodename) for p in chosen], ctx.defaults
+    )
+    _changed(ctx)
+    ctx.info(f"Approved {len(nodes)} nodes: {fold(n.hostname for n in nodes)}")
+    return 0
+
+
+def sync(ctx: CliContext, ns: argparse.Namespace) -> int:
+    nodes = _select(ctx, ns.nodes)
+    reply = ctx.notify("sync", nodes=[n.nodeid for n in nodes])
+    if reply is None or not reply.get("ok"):
+        ctx.warn("perceus-bus is not running; nodes will pick up changes at their next check-in")
+        return 1
+    ctx.info(f"Asked {len(nodes)} nodes to check in now: {fold(n.hostname for n in nodes)}")
+    return 0
+
+
+def timeline(ctx: CliContext, ns: argparse.Namespace) -> int:
+    node = _select(ctx, [ns.node])[0]
+    events = ctx.store.events(node.nodeid, ns.boot_id)
+    if ctx.json:
+        ctx.emit_json([{"phase": e.phase, "t": e.t, "ok": e.ok, "done": e.done, "detail": e.detail,
+                        "boot_id": e.boot_id} for e in events])
+        return 0
+    if not events:
+        ctx.info(f"No boot events recorded for {node.hostname}.")
+        return 0
+    start = events[0].t
+    ctx.info(f"{node.hostname} boot {events[0].boot_id}")
+    for e in events:
+        mark = "ok" if e.ok else "FAILED"
+        ctx.out(f"  +{e.t - start:7.2f}s  {e.phase:<10} {'done' if e.done else 'start':<5} {mark}"
+                f"{'  ' + e.detail if e.detail else ''}")
+    return 0
