@@ -1,0 +1,111 @@
+"""Turn parsed records into the nodes to store: duplicate checks, address checks, names from a template."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Set
+from dataclasses import dataclass, field
+
+from perceus.importers.naming import NameTemplate
+from perceus.importers.records import NodeRecord, ParseResult, Problem
+
+# RFC 1123 label; Perceus 1.x accepted anything, but a name that cannot be a DNS label breaks /etc/hosts.
+_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class PlannedNode:
+    """A node ready to store, still carrying its source location for reports."""
+
+    record: NodeRecord
+    hostname: str
+    group: str
+    vnfs: str
+
+    @property
+    def mac(self) -> str:
+        return self.record.mac
+
+    @property
+    def ip(self) -> str:
+        return self.record.ip
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "mac": self.mac,
+            "hostname": self.hostname,
+            "ip": self.ip,
+            "group": self.group,
+            "vnfs": self.vnfs,
+        }
+
+
+@dataclass
+class Plan:
+    """The nodes to store and every problem, errors first in source order."""
+
+    nodes: list[PlannedNode] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What the admin said: --group/--vnfs override the source's mapping; the template names the nameless."""
+
+    group: str | None = None
+    vnfs: str | None = None
+    template: NameTemplate = field(default_factory=lambda: NameTemplate("n", 4, ""))
+    used_names: Set[str] = frozenset()
+    known_names: dict[str, str] = field(default_factory=dict)  # MAC → hostname already stored
+
+
+def _check_ip(ip: str) -> str | None:
+    try:
+        ipaddress.IPv4Address(ip)
+    except ValueError:
+        return f"invalid IPv4 address {ip!r}"
+    return None
+
+
+def build(result: ParseResult, options: PlanOptions) -> Plan:
+    """Check records against each other; the first of two clashing records wins, the later one is an error."""
+    plan = Plan(errors=list(result.errors), skipped=list(result.skipped))
+    seen_mac: dict[str, NodeRecord] = {}
+    seen_ip: dict[str, NodeRecord] = {}
+    seen_name: dict[str, NodeRecord] = {}
+    accepted: list[NodeRecord] = []
+    for rec in result.nodes:
+        reason = None
+        if rec.mac in seen_mac:
+            reason = f"duplicate MAC {rec.mac} (first at {seen_mac[rec.mac].where})"
+        elif rec.ip and (bad := _check_ip(rec.ip)):
+            reason = bad
+        elif rec.ip and rec.ip in seen_ip:
+            reason = f"duplicate IP {rec.ip} (first at {seen_ip[rec.ip].where})"
+        elif rec.hostname and not _LABEL.match(rec.hostname):
+            reason = f"invalid host name {rec.hostname!r}"
+        elif rec.hostname and rec.hostname.lower() in seen_name:
+            reason = f"duplicate hostname {rec.hostname} (first at {seen_name[rec.hostname.lower()].where})"
+        if reason:
+            plan.errors.append(Problem(rec.where, reason))
+            continue
+        seen_mac[rec.mac] = rec
+        if rec.ip:
+            seen_ip[rec.ip] = rec
+        if rec.hostname:
+            seen_name[rec.hostname.lower()] = rec
+        accepted.append(rec)
+    taken = set(options.used_names) | {rec.hostname for rec in accepted if rec.hostname}
+    taken |= set(options.known_names.values())
+    fresh = options.template.free_names(taken)
+    for rec in accepted:
+        hostname = rec.hostname or options.known_names.get(rec.mac) or next(fresh, "")
+        if not hostname:
+            plan.errors.append(Problem(rec.where, "no free name left in the name template"))
+            continue
+        group = options.group if options.group is not None else rec.group
+        vnfs = options.vnfs if options.vnfs is not None else rec.vnfs
+        plan.nodes.append(PlannedNode(rec, hostname, group, vnfs))
+    return plan

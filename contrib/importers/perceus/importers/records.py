@@ -1,0 +1,113 @@
+"""Parsed node records and the problems found while parsing, each tied to a file and line (range)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from perceus.errors import InvalidHardwareAddress
+from perceus.importers.hwid import node_id
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something came from: a file and a line, or an inclusive line range when `last` > `line`."""
+
+    file: str
+    line: int
+    last: int = 0
+
+    def span(self, last: int) -> Location:
+        """This location widened to end at `last`."""
+        return Location(self.file, self.line, last if last > self.line else 0)
+
+    def as_json(self) -> dict[str, object]:
+        if self.last > self.line:
+            return {"file": self.file, "lines": [self.line, self.last]}
+        return {"file": self.file, "line": self.line}
+
+    def __str__(self) -> str:
+        if self.last > self.line:
+            return f"{self.file}:{self.line}-{self.last}"
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """One node as a source describes it; `hostname` is empty when the source has no names."""
+
+    where: Location
+    mac: str
+    hostname: str = ""
+    ip: str = ""
+    group: str = ""
+    vnfs: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An error (the input is wrong) or a notice (a record that is not a node was skipped)."""
+
+    where: Location
+    reason: str
+
+    def as_json(self) -> dict[str, object]:
+        return {**self.where.as_json(), "reason": self.reason}
+
+
+@dataclass
+class ParseResult:
+    """Everything one parse produced, in source order."""
+
+    nodes: list[NodeRecord] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """Options some formats use: the VLAN to read from a switch table."""
+
+    vlan: str | None = None
+
+
+def first_label(name: str) -> str:
+    """The host name's first DNS label: what Perceus calls a node name."""
+    return name.strip().strip("\"'").split(".", 1)[0].strip()
+
+
+class Collector:
+    """What parsers write into: checks MACs on the way in so every parser reports bad ones alike."""
+
+    def __init__(self) -> None:
+        self.result = ParseResult()
+
+    def node(
+        self,
+        where: Location,
+        mac: str,
+        *,
+        hostname: str = "",
+        ip: str = "",
+        group: str = "",
+        vnfs: str = "",
+    ) -> None:
+        """Add a node; an address that is not a MAC/GUID/client-id becomes an error instead."""
+        nodeid = self.nodeid(where, mac)
+        if nodeid is not None:
+            self.result.nodes.append(
+                NodeRecord(where, nodeid, first_label(hostname), ip.strip(), group.strip(), vnfs.strip())
+            )
+
+    def nodeid(self, where: Location, mac: str) -> str | None:
+        """The normalised address, or None after reporting it as invalid."""
+        try:
+            return node_id(mac)
+        except InvalidHardwareAddress:
+            self.error(where, f"invalid MAC address {mac.strip()!r}")
+            return None
+
+    def error(self, where: Location, reason: str) -> None:
+        self.result.errors.append(Problem(where, reason))
+
+    def skip(self, where: Location, reason: str) -> None:
+        self.result.skipped.append(Problem(where, reason))
