@@ -69,8 +69,9 @@ def parse_dump(text: str, path: Path) -> dict[bytes, bytes]:
 
 def _run(argv: list[str], path: Path) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=DUMP_TIMEOUT, check=False,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=DUMP_TIMEOUT, check=False, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired:
         raise BerkeleyDBError(path, f"{Path(argv[0]).name} timed out") from None
     except OSError as exc:
@@ -96,6 +97,8 @@ def read_table(path: Path, *, dump: str | None = None) -> dict[bytes, bytes]:
                 _run([upgrade, "-h", tmp, str(copy)], path)
                 proc = _run([dump, "-h", tmp, str(copy)], path)
         if proc.returncode != 0:
-            reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+            reason = (
+                proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+            )
             raise BerkeleyDBError(path, reason)
         return parse_dump(proc.stdout, path)

@@ -33,8 +33,16 @@ class Activation:
         return f"{self.state}/{self.scope}" + (f"/{self.scope_name}" if self.scope_name else "")
 
     def as_dict(self) -> dict[str, str]:
-        return {"state": self.state, "scope": self.scope, "scope_name": self.scope_name, "script": self.script,
-                "kind": self.kind, "owner": self.owner, "role": self.role, "target": self.target}
+        return {
+            "state": self.state,
+            "scope": self.scope,
+            "scope_name": self.scope_name,
+            "script": self.script,
+            "kind": self.kind,
+            "owner": self.owner,
+            "role": self.role,
+            "target": self.target,
+        }
 
 
 @dataclass
@@ -98,7 +106,9 @@ def scan(old_state: Path) -> ModuleScan:
                         resolved = _rebase(target, old_state)
                         if resolved is None or not resolved.exists():
                             result.dangling.append(str(entry))
-                    result.entries.append(Activation(state_dir.name, scope, name, entry.name, kind, owner, target))
+                    result.entries.append(
+                        Activation(state_dir.name, scope, name, entry.name, kind, owner, target)
+                    )
                 else:
                     result.entries.append(Activation(state_dir.name, scope, name, entry.name, "admin"))
     return result

@@ -117,8 +117,8 @@ def parse(path: Path) -> DumpTables:
     except OSError as exc:
         raise MysqlDumpError(path, exc.strerror or str(exc)) from None
     result = DumpTables()
-    for match in _CREATE.finditer(text):
-        name = match.group(1)
+    for created in _CREATE.finditer(text):
+        name = created.group(1)
         if name.startswith(PREFIX):
             result.tables.setdefault(name.removeprefix(PREFIX), {})
         elif name not in result.ignored:

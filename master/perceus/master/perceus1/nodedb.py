@@ -69,7 +69,9 @@ def _text(raw: bytes) -> str:
         return raw.decode("latin-1")  # 1.x stored whatever Perl had; never lose a byte
 
 
-def read_tables(backend: str, state_dir: Path, mysql_dump: Path | None = None) -> tuple[str, dict[str, dict[str, str]]]:
+def read_tables(
+    backend: str, state_dir: Path, mysql_dump: Path | None = None
+) -> tuple[str, dict[str, dict[str, str]]]:
     """(source description, field → {key: value}) for one backend."""
     if backend == "mysql":
         if mysql_dump is None:
@@ -98,7 +100,9 @@ def detect_backend(configured: str, state_dir: Path) -> tuple[str, str]:
     directory = state_dir / "database"
     present = [b for b, suffix in BACKEND_SUFFIX.items() if any(directory.glob(f"*{suffix}"))]
     if configured in BACKEND_SUFFIX and configured not in present and len(present) == 1:
-        return present[0], f"perceus.conf says 'database type = {configured}' but {directory} holds {present[0]} files"
+        return present[
+            0
+        ], f"perceus.conf says 'database type = {configured}' but {directory} holds {present[0]} files"
     return configured, ""
 
 
@@ -121,12 +125,16 @@ def convert(backend: str, source: str, tables: Mapping[str, Mapping[str, str]]) 
     seen_names: dict[str, str] = {}
     for key in keys:
         if not key.strip():
-            db.warnings.append(Problem("", f"empty NodeID key ignored ({sum(key in t for t in tables.values())} tables)"))
+            db.warnings.append(
+                Problem("", f"empty NodeID key ignored ({sum(key in t for t in tables.values())} tables)")
+            )
             continue
         try:
             nodeid = hwaddr.normalize(key)
         except InvalidHardwareAddress:
-            db.errors.append(Problem(key, "NodeID is not a hardware address (1.x accepted letters g-z and junk)"))
+            db.errors.append(
+                Problem(key, "NodeID is not a hardware address (1.x accepted letters g-z and junk)")
+            )
             continue
         if nodeid in seen_ids:
             db.errors.append(Problem(key, f"NodeID is the same hardware address as {seen_ids[nodeid]!r}"))
@@ -134,15 +142,26 @@ def convert(backend: str, source: str, tables: Mapping[str, Mapping[str, str]]) 
         seen_ids[nodeid] = key
         hostname = hostnames.get(key, "").strip()
         if not hostname:
-            db.errors.append(Problem(nodeid, "node has no hostname (present only in: "
-                                     + ", ".join(sorted(f for f, t in tables.items() if key in t)) + ")"))
+            db.errors.append(
+                Problem(
+                    nodeid,
+                    "node has no hostname (present only in: "
+                    + ", ".join(sorted(f for f, t in tables.items() if key in t))
+                    + ")",
+                )
+            )
             continue
         if any(c.isspace() for c in hostname):
             db.errors.append(Problem(nodeid, f"hostname {hostname!r} contains whitespace"))
             continue
         if hostname in seen_names:
-            db.errors.append(Problem(nodeid, f"duplicate hostname {hostname!r} (also NodeID {seen_names[hostname]},"
-                                     " which is kept with --skip-invalid)"))
+            db.errors.append(
+                Problem(
+                    nodeid,
+                    f"duplicate hostname {hostname!r} (also NodeID {seen_names[hostname]},"
+                    " which is kept with --skip-invalid)",
+                )
+            )
             continue
         seen_names[hostname] = nodeid
 
@@ -162,25 +181,39 @@ def convert(backend: str, source: str, tables: Mapping[str, Mapping[str, str]]) 
             try:
                 ip = _ipaddr(get("ipaddr"))
             except (ValueError, ipaddress.AddressValueError):
-                db.warnings.append(Problem(nodeid, f"ipaddr {get('ipaddr')!r} is not a decimal IPv4: dropped"))
+                db.warnings.append(
+                    Problem(nodeid, f"ipaddr {get('ipaddr')!r} is not a decimal IPv4: dropped")
+                )
         lastcontact = 0.0
         if get("lastcontact"):
             try:
                 lastcontact = float(get("lastcontact"))
             except ValueError:
-                db.warnings.append(Problem(nodeid, f"lastcontact {get('lastcontact')!r} is not a time: dropped"))
+                db.warnings.append(
+                    Problem(nodeid, f"lastcontact {get('lastcontact')!r} is not a time: dropped")
+                )
         attrs = {
             name: table[key]
             for name, table in sorted(tables.items())
             if name not in CORE_FIELDS and table.get(key, "") != ""
         }
-        db.nodes.append(LegacyNode(
-            new=NewNode(nodeid=nodeid, hostname=hostname, group=get("group").strip(), vnfs=get("vnfs").strip(),
-                        ip=ip, enabled=_enabled(tables.get("enabled", {}).get(key)), debug=debug, desc=get("desc"),
-                        attrs=attrs),
-            status=get("status").strip(),
-            lastcontact=lastcontact,
-        ))
+        db.nodes.append(
+            LegacyNode(
+                new=NewNode(
+                    nodeid=nodeid,
+                    hostname=hostname,
+                    group=get("group").strip(),
+                    vnfs=get("vnfs").strip(),
+                    ip=ip,
+                    enabled=_enabled(tables.get("enabled", {}).get(key)),
+                    debug=debug,
+                    desc=get("desc"),
+                    attrs=attrs,
+                ),
+                status=get("status").strip(),
+                lastcontact=lastcontact,
+            )
+        )
     if "hostname" not in tables:
         db.errors.append(Problem("", f"{source} has no hostname table"))
     return db

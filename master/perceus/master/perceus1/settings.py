@@ -1,4 +1,4 @@
-"""Config takeover: the old perceus.conf and defaults.conf carried over as they are, plus what no longer applies.
+"""Config takeover: the old perceus.conf and defaults.conf carried over as they are, plus what is obsolete.
 
 The new master reads the original syntax, so the files are kept byte for byte; the upgrade only appends a
 marked block turning on the legacy TCP 987 listener for nodes that still run the C provisiond.  When the old
@@ -105,8 +105,13 @@ class FilePlan:
     note: str = ""
 
     def as_dict(self) -> dict[str, str]:
-        return {"file": self.name, "from": str(self.source), "to": str(self.target), "action": self.action,
-                "note": self.note}
+        return {
+            "file": self.name,
+            "from": str(self.source),
+            "to": str(self.target),
+            "action": self.action,
+            "note": self.note,
+        }
 
 
 def plan_file(name: str, old_dir: Path, new_dir: Path, *, force: bool) -> FilePlan:
@@ -127,9 +132,22 @@ def plan_file(name: str, old_dir: Path, new_dir: Path, *, force: bool) -> FilePl
         return FilePlan(name, source, target, "unchanged", wanted, note="already migrated")
     if same_file:
         backup = source.with_name(name + BACKUP_SUFFIX)
-        return FilePlan(name, source, target, "write", wanted, backup=None if backup.exists() else backup,
-                        note=f"in place; the 1.x file is saved as {backup.name}")
+        return FilePlan(
+            name,
+            source,
+            target,
+            "write",
+            wanted,
+            backup=None if backup.exists() else backup,
+            note=f"in place; the 1.x file is saved as {backup.name}",
+        )
     if current is not None and current != template.encode() and not force:
-        return FilePlan(name, source, target, "conflict", wanted,
-                        note="the new file was already edited; kept (use --force to replace it)")
+        return FilePlan(
+            name,
+            source,
+            target,
+            "conflict",
+            wanted,
+            note="the new file was already edited; kept (use --force to replace it)",
+        )
     return FilePlan(name, source, target, "write", wanted)

@@ -37,8 +37,13 @@ class TreePlan:
     in_place: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        return {"tree": self.name, "from": str(self.src), "to": str(self.dst), "in_place": self.in_place,
-                "entries": len(self.ops)}
+        return {
+            "tree": self.name,
+            "from": str(self.src),
+            "to": str(self.dst),
+            "in_place": self.in_place,
+            "entries": len(self.ops),
+        }
 
 
 def _same_dir(a: Path, b: Path) -> bool:
