@@ -14,11 +14,12 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.store.backends import Backend
 
 from perceus.master.store import NodeStore
 
@@ -32,7 +33,7 @@ class PgCluster:
     root: Path
     port: int
     user: str
-    _names: Iterator[int] = itertools.count(1)
+    _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def url(self, dbname: str) -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{dbname}"
@@ -95,36 +96,6 @@ def pg_cluster() -> Iterator[PgCluster]:
     finally:
         run(_as_postgres([str(pg_ctl), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
-
-
-@dataclass
-class Backend:
-    """How to open (more connections to) the store under test, and run raw SQL on it."""
-
-    kind: str
-    target: str  # SQLite path or PostgreSQL URL
-
-    def open(self) -> NodeStore:
-        if self.kind == "sqlite":
-            from perceus.master.store.sqlite import SQLiteStore
-
-            return SQLiteStore(Path(self.target))
-        from perceus.master.store.postgres import PostgresStore
-
-        return PostgresStore(self.target)
-
-    def sql(self, statement: str) -> list[tuple[Any, ...]]:
-        """Raw SQL behind the store's back (to fake a newer schema, count rows)."""
-        if self.kind == "sqlite":
-            import sqlite3
-
-            with sqlite3.connect(self.target) as db:
-                return db.execute(statement).fetchall()
-        import psycopg
-
-        with psycopg.connect(self.target, autocommit=True) as conn:
-            cur = conn.execute(statement.encode())
-            return cur.fetchall() if cur.description else []
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -1,7 +1,7 @@
 """LISTEN for `node_changed` on the shared PostgreSQL store, so a master learns of other masters' node writes.
 
-perceus-bus registers `fileno()` with `BusServer.add_reader(fd, fn)` and calls `changes()` when it is readable;
-the nodeids it returns say which nodes another master (or the CLI anywhere) changed.
+perceus-bus registers `fileno()` with `BusServer.add_reader(fd, fn)` and calls `changes()` when it is
+readable; the nodeids it returns say which nodes another master (or the CLI anywhere) changed.
 """
 
 from __future__ import annotations

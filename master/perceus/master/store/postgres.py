@@ -90,7 +90,9 @@ class PostgresStore(NodeStore):
             self._pool.open(wait=True, timeout=timeout)
         except psycopg_pool.PoolTimeout:
             self._pool.close()
-            raise PerceusError(f"cannot open node database {self._where}: no connection within {timeout}s") from None
+            raise PerceusError(
+                f"cannot open node database {self._where}: no connection within {timeout}s"
+            ) from None
 
     # ------------------------------------------------------------------ plumbing
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
@@ -102,7 +104,8 @@ class PostgresStore(NodeStore):
             current = row[0] if row else 0
             if current > SCHEMA_VERSION:
                 raise PerceusError(
-                    f"node database {self._where} has schema {current}, newer than this Perceus ({SCHEMA_VERSION})"
+                    f"node database {self._where} has schema {current},"
+                    f" newer than this Perceus ({SCHEMA_VERSION})"
                 )
             for version, statements in for_dialect("postgresql"):
                 if version > current:
@@ -246,9 +249,20 @@ class PostgresStore(NodeStore):
         macs = cls._check_free(cur, node)
         row = cur.execute(
             "INSERT INTO node (nodeid, hostname, grp, vnfs, enabled, debug, descr, ip, status, lastcontact,"
-            " boot_id, phase, created, updated) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,'',0,'','',%s,%s) RETURNING id",
-            (node.nodeid, node.hostname, node.group, node.vnfs, int(node.enabled), node.debug, node.desc,
-             node.ip, now, now),
+            " boot_id, phase, created, updated)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,'',0,'','',%s,%s) RETURNING id",
+            (
+                node.nodeid,
+                node.hostname,
+                node.group,
+                node.vnfs,
+                int(node.enabled),
+                node.debug,
+                node.desc,
+                node.ip,
+                now,
+                now,
+            ),
         ).fetchone()
         assert row is not None
         cur.executemany("INSERT INTO node_mac (mac, node_id) VALUES (%s, %s)", [(m, row[0]) for m in macs])
@@ -273,8 +287,14 @@ class PostgresStore(NodeStore):
     def add_auto(self, nodeid: str, defaults: NodeDefaults, *, nodename: str = "") -> Node:
         def run(cur: Cursor) -> None:
             name = nodename or allocate_names(self._used_names(cur, defaults), defaults, 1)[0]
-            new = NewNode(nodeid=nodeid, hostname=name, group=defaults.group, vnfs=defaults.vnfs,
-                          enabled=defaults.enabled, debug=defaults.debug)
+            new = NewNode(
+                nodeid=nodeid,
+                hostname=name,
+                group=defaults.group,
+                vnfs=defaults.vnfs,
+                enabled=defaults.enabled,
+                debug=defaults.debug,
+            )
             self._insert(cur, new, time.time())
 
         self._write(run, lock_names=True)
@@ -299,8 +319,12 @@ class PostgresStore(NodeStore):
                     fresh.append(req)
                     seen.add(req.nodeid)
             if fresh:
-                used = self._used_names(cur, defaults)
                 wanted = [r.nodename for r in fresh]
+                # A wished name may be outside the naming pattern, so check the wishes themselves too.
+                wishes = [w for w in wanted if w]
+                used = self._used_names(cur, defaults) | {
+                    r[0] for r in cur.execute("SELECT hostname FROM node WHERE hostname = ANY(%s)", (wishes,))
+                }
                 taken_wishes = {w for w in wanted if w and (w in used or wanted.count(w) > 1)}
                 need = sum(1 for w in wanted if not w or w in taken_wishes)
                 names = iter(allocate_names(used | {w for w in wanted if w}, defaults, need))
@@ -308,8 +332,15 @@ class PostgresStore(NodeStore):
                 for req in fresh:
                     name = req.nodename if req.nodename and req.nodename not in taken_wishes else next(names)
                     taken_wishes.add(name)
-                    new = NewNode(nodeid=req.nodeid, hostname=name, group=defaults.group, vnfs=defaults.vnfs,
-                                  enabled=defaults.enabled, debug=defaults.debug, macs=req.macs)
+                    new = NewNode(
+                        nodeid=req.nodeid,
+                        hostname=name,
+                        group=defaults.group,
+                        vnfs=defaults.vnfs,
+                        enabled=defaults.enabled,
+                        debug=defaults.debug,
+                        macs=req.macs,
+                    )
                     self._insert(cur, new, now)
                 cur.execute("DELETE FROM pending WHERE nodeid = ANY(%s)", ([r.nodeid for r in fresh],))
             rows = cur.execute(
@@ -327,7 +358,9 @@ class PostgresStore(NodeStore):
 
     @staticmethod
     def _ids(cur: Cursor, nodeids: Sequence[str]) -> list[int]:
-        found = dict(cur.execute("SELECT mac, node_id FROM node_mac WHERE mac = ANY(%s)", (list(nodeids),)))
+        found: dict[str, int] = dict(
+            cur.execute("SELECT mac, node_id FROM node_mac WHERE mac = ANY(%s)", (list(nodeids),))
+        )
         for nodeid in nodeids:
             if nodeid not in found:
                 raise NotFoundError("node", nodeid)
@@ -343,7 +376,9 @@ class PostgresStore(NodeStore):
             if "hostname" in changes:
                 if len(ids) > 1:
                     raise ConflictError("refusing to give one hostname to several nodes")
-                other = cur.execute("SELECT id FROM node WHERE hostname = %s", (changes["hostname"],)).fetchone()
+                other = cur.execute(
+                    "SELECT id FROM node WHERE hostname = %s", (changes["hostname"],)
+                ).fetchone()
                 if other and (not ids or other[0] != ids[0]):
                     raise AlreadyExistsError("hostname", str(changes["hostname"]))
             cols: list[str] = []
@@ -355,7 +390,9 @@ class PostgresStore(NodeStore):
             if cols and ids:
                 cols.append("updated = %s")
                 values.append(time.time())
-                cur.executemany(f"UPDATE node SET {', '.join(cols)} WHERE id = %s", [(*values, i) for i in ids])
+                cur.executemany(
+                    f"UPDATE node SET {', '.join(cols)} WHERE id = %s", [(*values, i) for i in ids]
+                )
             for key, value in changes.items():
                 if not key.startswith("attrs.") or not ids:
                     continue
@@ -390,13 +427,17 @@ class PostgresStore(NodeStore):
                 raise NotFoundError("node", new)
             if old_row[0] == new_row[0]:
                 raise ConflictError(f"cannot replace node {old!r} with itself")
-            new_macs = [r[0] for r in cur.execute("SELECT mac FROM node_mac WHERE node_id = %s", (new_row[0],))]
+            new_macs = [
+                r[0] for r in cur.execute("SELECT mac FROM node_mac WHERE node_id = %s", (new_row[0],))
+            ]
             cur.execute("DELETE FROM node WHERE id = %s", (new_row[0],))
             cur.execute("DELETE FROM node_mac WHERE node_id = %s", (old_row[0],))
-            cur.executemany("INSERT INTO node_mac (mac, node_id) VALUES (%s, %s)", [(m, old_row[0]) for m in new_macs])
+            cur.executemany(
+                "INSERT INTO node_mac (mac, node_id) VALUES (%s, %s)", [(m, old_row[0]) for m in new_macs]
+            )
             cur.execute(
-                "UPDATE node SET nodeid = %s, status = '', ip = '', lastcontact = 0, boot_id = '', phase = '',"
-                " updated = %s WHERE id = %s",
+                "UPDATE node SET nodeid = %s, status = '', ip = '', lastcontact = 0, boot_id = '',"
+                " phase = '', updated = %s WHERE id = %s",
                 (new_row[1], time.time(), old_row[0]),
             )
 
@@ -418,8 +459,8 @@ class PostgresStore(NodeStore):
             now = time.time()
             for node in nodes:
                 row = cur.execute(
-                    "SELECT n.id, n.hostname, n.grp, n.vnfs, n.ip FROM node_mac m JOIN node n ON n.id = m.node_id"
-                    " WHERE m.mac = %s",
+                    "SELECT n.id, n.hostname, n.grp, n.vnfs, n.ip FROM node_mac m"
+                    " JOIN node n ON n.id = m.node_id WHERE m.mac = %s",
                     (node.nodeid,),
                 ).fetchone()
                 if row is None:
@@ -427,12 +468,16 @@ class PostgresStore(NodeStore):
                     added += 1
                     continue
                 if not update:
-                    raise AlreadyExistsError("NodeID", node.nodeid, f"node {row[1]}; use --update to overwrite")
+                    raise AlreadyExistsError(
+                        "NodeID", node.nodeid, f"node {row[1]}; use --update to overwrite"
+                    )
                 wanted = (node.hostname, node.group or row[2], node.vnfs or row[3], node.ip or row[4])
                 if wanted == tuple(row[1:]):
                     unchanged += 1
                     continue
-                clash = cur.execute("SELECT id FROM node WHERE hostname = %s AND id <> %s", (node.hostname, row[0]))
+                clash = cur.execute(
+                    "SELECT id FROM node WHERE hostname = %s AND id <> %s", (node.hostname, row[0])
+                )
                 if clash.fetchone():
                     raise AlreadyExistsError("hostname", node.hostname)
                 cur.execute(
@@ -471,8 +516,12 @@ class PostgresStore(NodeStore):
 
         def run(cur: Cursor) -> None:
             cur.executemany(
-                "INSERT INTO event (nodeid, boot_id, phase, t, ok, done, detail) VALUES (%s,%s,%s,%s,%s,%s,%s)",
-                [(e.nodeid, e.boot_id, e.phase, e.t, int(e.ok), int(e.done), e.detail[:1000]) for e in events],
+                "INSERT INTO event (nodeid, boot_id, phase, t, ok, done, detail)"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s)",
+                [
+                    (e.nodeid, e.boot_id, e.phase, e.t, int(e.ok), int(e.done), e.detail[:1000])
+                    for e in events
+                ],
             )
             cur.executemany(
                 "DELETE FROM event WHERE nodeid = %s AND id <= (SELECT id FROM event WHERE nodeid = %s"
@@ -492,12 +541,14 @@ class PostgresStore(NodeStore):
                     return []
                 boot_id = row[0]
             rows = cur.execute(
-                "SELECT nodeid, boot_id, phase, t, ok, done, detail FROM event WHERE nodeid = %s AND boot_id = %s"
-                " ORDER BY id",
+                "SELECT nodeid, boot_id, phase, t, ok, done, detail FROM event"
+                " WHERE nodeid = %s AND boot_id = %s ORDER BY id",
                 (nodeid, boot_id),
             ).fetchall()
         return [
-            PhaseEvent(nodeid=r[0], boot_id=r[1], phase=r[2], t=r[3], ok=bool(r[4]), done=bool(r[5]), detail=r[6])
+            PhaseEvent(
+                nodeid=r[0], boot_id=r[1], phase=r[2], t=r[3], ok=bool(r[4]), done=bool(r[5]), detail=r[6]
+            )
             for r in rows
         ]
 
@@ -517,11 +568,18 @@ class PostgresStore(NodeStore):
     def pending(self) -> list[Pending]:
         with self._tx() as cur:
             rows = cur.execute(
-                "SELECT nodeid, macs, ip, first_seen, last_seen, nodename FROM pending ORDER BY first_seen, nodeid"
+                "SELECT nodeid, macs, ip, first_seen, last_seen, nodename FROM pending"
+                " ORDER BY first_seen, nodeid"
             ).fetchall()
         return [
-            Pending(nodeid=r[0], macs=tuple(m for m in r[1].split(",") if m), ip=r[2], first_seen=r[3],
-                    last_seen=r[4], nodename=r[5])
+            Pending(
+                nodeid=r[0],
+                macs=tuple(m for m in r[1].split(",") if m),
+                ip=r[2],
+                first_seen=r[3],
+                last_seen=r[4],
+                nodename=r[5],
+            )
             for r in rows
         ]
 

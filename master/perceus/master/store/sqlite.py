@@ -200,8 +200,15 @@ class SQLiteStore(NodeStore):
                     fresh.append(req)
                     seen.add(req.nodeid)
             if fresh:
-                used = self._used_names(db, defaults)
                 wanted = [r.nodename for r in fresh]
+                # A wished name may be outside the naming pattern, so check the wishes themselves too.
+                wishes = sorted({w for w in wanted if w})
+                used = self._used_names(db, defaults) | {
+                    r[0]
+                    for r in db.execute(
+                        f"SELECT hostname FROM node WHERE hostname IN ({','.join('?' * len(wishes))})", wishes
+                    )
+                }
                 taken_wishes = {w for w in wanted if w and (w in used or wanted.count(w) > 1)}
                 need = sum(1 for w in wanted if not w or w in taken_wishes)
                 names = iter(allocate_names(used | {w for w in wanted if w}, defaults, need))
