@@ -59,6 +59,7 @@ class SerialLog:
                 if self._log is not None:
                     self._log.write(f"{t:8.3f} {text}\n")
         finally:
+            stream.close()
             with self._cond:
                 self._closed = True
                 self._cond.notify_all()

@@ -1,0 +1,67 @@
+"""Fixtures for QEMU tests: skip cleanly without root/QEMU, a cached stage-one image, a lab per test.
+
+Boot timings each test records with ``boot_times`` are printed in the terminal summary.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from perceus.lab import Lab, missing_tools
+from perceus.stage1 import BuildResult, build
+from vm_timings import TIMINGS, BootTimes
+
+# Tools the stage-one builder needs on the host, besides what the lab needs.
+BUILD_TOOLS = ("busybox", "apt-get", "dpkg", "depmod", "ldconfig", "/usr/bin/python3.11")
+
+
+def _skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "vm tests need root (network namespaces, taps)"
+    missing = missing_tools() + [t for t in BUILD_TOOLS if shutil.which(t) is None]
+    if missing:
+        return f"vm tests need {', '.join(missing)}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def vm_host() -> None:
+    """Skip (with the reason) when this host cannot run the lab."""
+    if reason := _skip_reason():
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def stage1_image(vm_host: None, tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """The stage-one kernel + initramfs, built once per session (instant when cached)."""
+    cache = os.environ.get("PERCEUS_CACHE")
+    result = build(tmp_path_factory.mktemp("stage1"), level=3, cache_dir=Path(cache) if cache else None)
+    TIMINGS.append(("stage1 build" + (" (cached)" if result.cached else ""), "s", result.seconds))
+    TIMINGS.append(("stage1 initrd size", "MB", result.initrd_size / 1e6))
+    return result
+
+
+@pytest.fixture
+def lab(vm_host: None, tmp_path: Path) -> Iterator[Lab]:
+    """A fresh namespace + bridge; everything it started is gone after the test."""
+    with Lab(workdir=tmp_path / "lab") as the_lab:
+        yield the_lab
+
+
+@pytest.fixture
+def boot_times(request: pytest.FixtureRequest) -> BootTimes:
+    """Record named durations; they are printed and listed in the end-of-run table."""
+    return BootTimes(request.node.name, TIMINGS)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not TIMINGS:
+        return
+    terminalreporter.section("vm timings (TCG)")
+    for what, unit, value in TIMINGS:
+        terminalreporter.write_line(f"{what:<60} {value:8.2f} {unit}")
