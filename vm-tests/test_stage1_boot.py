@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from vm_timings import BootTimes
 
 from perceus.lab import DirectBoot, Lab, PxeBoot, ipxe_script
 from perceus.stage1 import BuildResult
+from vm_timings import BootTimes
 
 pytestmark = pytest.mark.vm
 
