@@ -41,17 +41,19 @@ def _boot_iface(host: _Host) -> _Iface | None:
     return chosen[0] if chosen else None
 
 
-def _emit(hosts: list[_Host], out: Collector) -> None:
+def _emit(hosts: list[_Host], out: Collector, *, at_interface: bool = False) -> None:
+    """One node per host; `at_interface` reports the interface row (SQL), else the host's lines."""
     for host in hosts:
         iface = _boot_iface(host)
         last = max([host.where.last or host.where.line, *(i.where.line for i in host.ifaces.values())])
-        where = host.where.span(last)
+        where = host.where if at_interface else host.where.span(last)
         if host.group and _NOT_NODES.search(host.group):
             out.skip(where, f"{host.name}: appliance {host.group!r} is not a compute node")
         elif iface is None:
             out.skip(where, f"{host.name}: no interface with a MAC")
         else:
-            out.node(where, iface.mac, hostname=host.name, ip=iface.ip, group=host.group)
+            at = iface.where if at_interface else where
+            out.node(at, iface.mac, hostname=host.name, ip=iface.ip, group=host.group)
 
 
 def _clean(value: str | None) -> str:
@@ -182,7 +184,7 @@ def parse_sqldump(sources: list[Source], out: Collector, options: ParseOptions) 
                     subnets.get(subnet, subnet),
                 ),
             )
-        _emit(list(hosts.values()), out)
+        _emit(list(hosts.values()), out, at_interface=True)
 
 
 def sniff_list_host_interface(text: str) -> int:
