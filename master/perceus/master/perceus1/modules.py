@@ -24,7 +24,7 @@ class Activation:
     scope: str  # all | group | vnfs | node
     scope_name: str
     script: str
-    kind: str  # module | capsule | admin | link
+    kind: str  # module | capsule | admin | link | dangling
     owner: str = ""  # module or capsule name
     target: str = ""
 
@@ -106,6 +106,7 @@ def scan(old_state: Path) -> ModuleScan:
                         resolved = _rebase(target, old_state)
                         if resolved is None or not resolved.exists():
                             result.dangling.append(str(entry))
+                            kind = "dangling"  # 1.x skipped it at run time; not an activation
                     result.entries.append(
                         Activation(state_dir.name, scope, name, entry.name, kind, owner, target)
                     )
