@@ -344,13 +344,9 @@ def test_auto_detects(fmt: str, files: str, tmp_path: Path) -> None:
 
 
 def test_vlan_filter_reads_only_that_vlan() -> None:
-    _, result = registry.parse(
-        "switch-mac-table", [str(DATA / "switch/cisco-ios.txt")], ParseOptions(vlan="200")
-    )
+    _, result = registry.parse("switch-mac-table", [str(DATA / "switch/cisco-ios.txt")], ParseOptions(vlan="200"))
     assert [n.mac for n in result.nodes] == ["00:25:90:00:0B:03"]
-    _, result = registry.parse(
-        "switch-mac-table", [str(DATA / "switch/juniper-els.txt")], ParseOptions(vlan="100")
-    )
+    _, result = registry.parse("switch-mac-table", [str(DATA / "switch/juniper-els.txt")], ParseOptions(vlan="100"))
     assert [n.mac for n in result.nodes] == ["00:00:5E:00:53:09", "00:00:5E:00:53:0A"]
 
 

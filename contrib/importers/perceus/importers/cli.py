@@ -34,9 +34,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--update", action="store_true", help="overwrite nodes that exist already")
     parser.add_argument("--group", help="group for every imported node (overrides the source)")
     parser.add_argument("--vnfs", help="VNFS for every imported node (overrides the source)")
-    parser.add_argument(
-        "--name-template", default=DEFAULT_TEMPLATE, help="names for nameless sources (default n####)"
-    )
+    parser.add_argument("--name-template", default=DEFAULT_TEMPLATE, help="names for nameless sources (default n####)")
     parser.add_argument("--vlan", help="switch tables: only MACs learned in this VLAN")
 
 
@@ -60,10 +58,7 @@ def _print_plan(plan: Plan, ns: argparse.Namespace, outcome: dict[str, int] | No
         for node in plan.nodes:
             ip, group, vnfs = node.ip or "-", node.group or "-", node.vnfs or "-"
             print(f"{node.mac:<20} {node.hostname:<16} {ip:<15} {group:<12} {vnfs}")
-        print(
-            f"{len(plan.nodes)} node(s) would be imported,"
-            f" {len(plan.errors)} error(s), {len(plan.skipped)} skipped"
-        )
+        print(f"{len(plan.nodes)} node(s) would be imported, {len(plan.errors)} error(s), {len(plan.skipped)} skipped")
     elif outcome is not None:
         print(
             f"imported {len(plan.nodes)} node(s): {outcome['added']} added, {outcome['updated']} updated,"
@@ -97,18 +92,13 @@ def run(ns: argparse.Namespace, open_store: Callable[[], AbstractContextManager[
         _report(plan.skipped, "skipped: ", sys.stderr)
         if plan.errors and not ns.skip_invalid:
             raise PerceusError(
-                f"{len(plan.errors)} error(s) in the input; nothing imported"
-                " (--skip-invalid stores the valid nodes)"
+                f"{len(plan.errors)} error(s) in the input; nothing imported (--skip-invalid stores the valid nodes)"
             )
         outcome = store.import_nodes(_new_nodes(plan), update=ns.update)
-    _print_plan(
-        plan, ns, {"added": outcome.added, "updated": outcome.updated, "unchanged": outcome.unchanged}
-    )
+    _print_plan(plan, ns, {"added": outcome.added, "updated": outcome.updated, "unchanged": outcome.unchanged})
     return 0
 
 
 def _new_nodes(plan: Plan) -> list[NewNode]:
     """The store's NewNode values (this module is the only one that knows the store)."""
-    return [
-        NewNode(nodeid=n.mac, hostname=n.hostname, group=n.group, vnfs=n.vnfs, ip=n.ip) for n in plan.nodes
-    ]
+    return [NewNode(nodeid=n.mac, hostname=n.hostname, group=n.group, vnfs=n.vnfs, ip=n.ip) for n in plan.nodes]

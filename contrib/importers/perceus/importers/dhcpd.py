@@ -73,9 +73,7 @@ def _tokens(src: Source, out: Collector) -> list[_Token]:
     return tokens
 
 
-def _block(
-    tokens: list[_Token], at: int, src: Source, out: Collector, depth: int
-) -> tuple[list[_Statement], int]:
+def _block(tokens: list[_Token], at: int, src: Source, out: Collector, depth: int) -> tuple[list[_Statement], int]:
     """Statements from `at` up to the matching `}` (or the end at depth 0)."""
     body: list[_Statement] = []
     words: list[_Token] = []
@@ -91,9 +89,7 @@ def _block(
         elif tok.text == "{":
             inner, at = _block(tokens, at, src, out, depth + 1)
             first = words[0].line if words else tok.line
-            body.append(
-                _Statement(words, first, tokens[at - 1].line if at <= len(tokens) else tok.line, inner)
-            )
+            body.append(_Statement(words, first, tokens[at - 1].line if at <= len(tokens) else tok.line, inner))
             words = []
         elif tok.text == "}":
             if depth == 0:
@@ -134,9 +130,7 @@ def _host(stmt: _Statement, src: Source, out: Collector) -> None:
         out.skip(where, f"host {name}: no hardware address or client identifier (hardware-less host)")
         return
     if ip and not ip.replace(".", "").isdigit():
-        out.skip(
-            where, f"host {name}: fixed-address {ip!r} is a DNS name; imported without IP (never resolved)"
-        )
+        out.skip(where, f"host {name}: fixed-address {ip!r} is a DNS name; imported without IP (never resolved)")
         ip = ""
     out.node(where, mac or client_id, hostname=name, ip=ip)
 
@@ -181,6 +175,4 @@ def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
 
 
 def sniff(text: str) -> int:
-    return has(text, r"^\s*host\s+\S+\s*\{", 50) + has(
-        text, r"hardware\s+ethernet|fixed-address|subnet\s", 40
-    )
+    return has(text, r"^\s*host\s+\S+\s*\{", 50) + has(text, r"hardware\s+ethernet|fixed-address|subnet\s", 40)

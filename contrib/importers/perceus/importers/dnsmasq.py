@@ -85,9 +85,7 @@ def dhcp_host(value: str, src: Source, line: int, out: Collector) -> None:
 def _include(path: str, src: Source, line: int, walk: _Walk, *, hosts_only: bool) -> None:
     target = os.path.join(os.path.dirname(src.path), path)
     if os.path.isdir(target):
-        names = sorted(
-            n for n in os.listdir(target) if not n.startswith(".") and not n.endswith(("~", ".bak"))
-        )
+        names = sorted(n for n in os.listdir(target) if not n.startswith(".") and not n.endswith(("~", ".bak")))
         for name in names:
             _include(os.path.join(path, name), src, line, walk, hosts_only=hosts_only)
         return

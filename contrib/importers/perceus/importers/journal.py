@@ -43,9 +43,7 @@ def parse_json(sources: list[Source], out: Collector, options: ParseOptions) -> 
                 entry, end = _DECODER.raw_decode(text, pos)
             except (ValueError, RecursionError):
                 nl = text.find("\n", pos)
-                reason = (
-                    "truncated input: last JSON entry is cut short" if nl < 0 else "not a JSON journal entry"
-                )
+                reason = "truncated input: last JSON entry is cut short" if nl < 0 else "not a JSON journal entry"
                 out.error(src.at(line), reason)
                 if nl < 0:
                     break

@@ -118,11 +118,7 @@ class _Parser:
         return tok
 
     def _peek_is(self, punct: str) -> bool:
-        return (
-            self.pos < len(self.toks)
-            and self.toks[self.pos].kind == "punct"
-            and self.toks[self.pos].value == punct
-        )
+        return self.pos < len(self.toks) and self.toks[self.pos].kind == "punct" and self.toks[self.pos].value == punct
 
     def value(self, depth: int = 0) -> Node:
         if depth > 200:

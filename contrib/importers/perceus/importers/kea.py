@@ -38,18 +38,14 @@ def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
         except JsonError as err:
             out.error(err.where, str(err))
             continue
-        dhcp4 = root.items.get(
-            "Dhcp4", root if "subnet4" in root.items or "reservations" in root.items else None
-        )
+        dhcp4 = root.items.get("Dhcp4", root if "subnet4" in root.items or "reservations" in root.items else None)
         if dhcp4 is None:
             out.error(src.at(1), "no Dhcp4 object")
             continue
         for res in _all_reservations(dhcp4):
             hwaddr = res.text("hw-address") or res.text("client-id")
             if not hwaddr:
-                ident = next(
-                    (k for k in ("duid", "circuit-id", "flex-id") if k in res.items), "no identifier"
-                )
+                ident = next((k for k in ("duid", "circuit-id", "flex-id") if k in res.items), "no identifier")
                 out.skip(res.where, f"reservation by {ident}, no hardware address (hardware-less host)")
                 continue
             out.node(res.where, hwaddr, hostname=res.text("hostname"), ip=res.text("ip-address"))

@@ -24,9 +24,7 @@ class NameTemplate:
     def parse(cls, text: str) -> NameTemplate:
         match = _TEMPLATE.match(text)
         if match is None:
-            raise UsageError(
-                f"bad name template {text!r} (expected a prefix, a run of '#', an optional suffix)"
-            )
+            raise UsageError(f"bad name template {text!r} (expected a prefix, a run of '#', an optional suffix)")
         prefix, hashes, suffix = match.groups()
         return cls(prefix, len(hashes), suffix)
 

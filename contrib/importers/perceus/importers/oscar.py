@@ -47,12 +47,8 @@ def parse_oda_sqldump(sources: list[Source], out: Collector, options: ParseOptio
         if not nodes:
             out.error(src.at(1), "no INSERT INTO Nodes in this dump (is it the OSCAR 'oscar' database?)")
             continue
-        groups = {
-            str(r.values.get("id")): str(r.values.get("name") or "") for r in _table(dump.rows, "groups")
-        }
-        images = {
-            str(r.values.get("id")): str(r.values.get("name") or "") for r in _table(dump.rows, "images")
-        }
+        groups = {str(r.values.get("id")): str(r.values.get("name") or "") for r in _table(dump.rows, "groups")}
+        images = {str(r.values.get("id")): str(r.values.get("name") or "") for r in _table(dump.rows, "images")}
         member = {
             str(r.values.get("node_id")): str(r.values.get("group_name") or "")
             for r in _table(dump.rows, "group_nodes")
@@ -69,9 +65,7 @@ def parse_oda_sqldump(sources: list[Source], out: Collector, options: ParseOptio
             if name == _HEADNODE or str(row.values.get("name")) == _HEADNODE or group == _HEADNODE:
                 out.skip(where, f"{name}: the OSCAR head node, not a client")
                 continue
-            candidates = sorted(
-                nics.get(node_id, []), key=lambda r: (r.values.get("name") != "eth0", r.first)
-            )
+            candidates = sorted(nics.get(node_id, []), key=lambda r: (r.values.get("name") != "eth0", r.first))
             if not candidates:
                 out.skip(where, f"{name}: no NIC with a MAC")
                 continue

@@ -64,15 +64,11 @@ FORMATS: dict[str, Format] = _formats(
         "mysqldump of the Rocks/OCS cluster DB",
     ),
     Format("oscar-mac-file", oscar.parse_mac_file, oscar.sniff_mac_file, "OSCAR exported MAC file"),
-    Format(
-        "oscar-oda-sqldump", oscar.parse_oda_sqldump, oscar.sniff_oda_sqldump, "mysqldump of the OSCAR ODA DB"
-    ),
+    Format("oscar-oda-sqldump", oscar.parse_oda_sqldump, oscar.sniff_oda_sqldump, "mysqldump of the OSCAR ODA DB"),
     Format("xcat-tabdump", xcat.parse_tabdump, xcat.sniff_tabdump, "xCAT `tabdump mac` (+ hosts, nodelist)"),
     Format("xcat-lsdef", xcat.parse_lsdef, xcat.sniff_lsdef, "xCAT `lsdef -l` output"),
     Format("xcat-stanza", xcat.parse_stanza, xcat.sniff_stanza, "xCAT stanza file (`lsdef -z`)"),
-    Format(
-        "warewulf4-nodes-conf", warewulf.parse_nodes_conf, warewulf.sniff_nodes_conf, "Warewulf 4 nodes.conf"
-    ),
+    Format("warewulf4-nodes-conf", warewulf.parse_nodes_conf, warewulf.sniff_nodes_conf, "Warewulf 4 nodes.conf"),
     Format(
         "warewulf4-node-export",
         warewulf.parse_node_export,

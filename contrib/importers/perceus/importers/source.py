@@ -83,9 +83,7 @@ def load(path: str, out: Collector | None = None) -> Source:
         text = text[: cut + 1] if cut >= 0 else ""
         if out is not None:
             line = text.count("\n") + 1
-            out.error(
-                Location(path, line), "truncated input: compressed stream ends early (partial line dropped)"
-            )
+            out.error(Location(path, line), "truncated input: compressed stream ends early (partial line dropped)")
     return Source(path, raw, text, truncated)
 
 

@@ -160,11 +160,7 @@ def read_dump(src: Source, out: Collector) -> Dump:
         words = [t.text.upper() if t.kind == "word" else "" for t in stmt[:6]]
         if words[:2] == ["CREATE", "TABLE"]:
             at = 2
-            while (
-                at < len(stmt)
-                and stmt[at].kind == "word"
-                and stmt[at].text.upper() in ("IF", "NOT", "EXISTS")
-            ):
+            while at < len(stmt) and stmt[at].kind == "word" and stmt[at].text.upper() in ("IF", "NOT", "EXISTS"):
                 at += 1
             if at >= len(stmt):
                 continue
@@ -174,9 +170,7 @@ def read_dump(src: Source, out: Collector) -> Dump:
                 item[0].text.lower() for item in items if item and item[0].text.lower() not in _NOT_COLUMNS
             ]
         elif words[:1] in (["INSERT"], ["REPLACE"]):
-            at = (
-                next((i for i, t in enumerate(stmt) if t.kind == "word" and t.text.upper() == "INTO"), -1) + 1
-            )
+            at = next((i for i, t in enumerate(stmt) if t.kind == "word" and t.text.upper() == "INTO"), -1) + 1
             if at <= 0 or at >= len(stmt):
                 continue
             table = _name(stmt[at])
@@ -196,13 +190,9 @@ def read_dump(src: Source, out: Collector) -> Dump:
                 last = stmt[min(at, len(stmt)) - 1].line
                 values = [_value(item) for item in items]
                 if len(values) != len(cols):
-                    out.error(
-                        src.at(first, last), f"{table} row has {len(values)} values for {len(cols)} columns"
-                    )
+                    out.error(src.at(first, last), f"{table} row has {len(values)} values for {len(cols)} columns")
                 else:
-                    dump.rows.setdefault(table, []).append(
-                        Row(first, last, dict(zip(cols, values, strict=True)))
-                    )
+                    dump.rows.setdefault(table, []).append(Row(first, last, dict(zip(cols, values, strict=True))))
                 while at < len(stmt) and stmt[at].text != "(":
                     at += 1
     return dump

@@ -12,10 +12,7 @@ from perceus.importers.sniffing import has
 from perceus.importers.source import Source
 
 _MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
-    )
+    m: i for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1)
 }
 _PRI = r"^(?:<\d{1,3}>)?"
 _RFC5424 = re.compile(_PRI + r"\d{1,2} (\S+) ")

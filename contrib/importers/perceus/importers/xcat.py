@@ -43,15 +43,7 @@ def _read_table(src: Source, out: Collector) -> tuple[str, _Table] | None:
         out.error(src.at((head or 0) + 1), "tabdump output must start with its '#column,...' header")
         return None
     columns = [c.strip() for c in lines[head][1:].split(",")]
-    kind = (
-        "mac"
-        if "mac" in columns
-        else "hosts"
-        if "ip" in columns
-        else "nodelist"
-        if "groups" in columns
-        else ""
-    )
+    kind = "mac" if "mac" in columns else "hosts" if "ip" in columns else "nodelist" if "groups" in columns else ""
     table = _Table(columns)
     for number in range(head + 2, len(lines) + 1):
         line = lines[number - 1]

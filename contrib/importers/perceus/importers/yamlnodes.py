@@ -31,9 +31,7 @@ class Located:
 
     def text(self, *keys: str) -> str:
         found = self.get(*keys)
-        return (
-            "" if found is None or found.value is None or found.items or found.elements else str(found.value)
-        )
+        return "" if found is None or found.value is None or found.items or found.elements else str(found.value)
 
 
 def _convert(node: yaml.Node) -> Located:
