@@ -235,7 +235,13 @@ class Event(Message):
 
 
 AGENT_TO_MASTER: tuple[type[Message], ...] = (
-    Hello, CheckIn, Report, ScriptResult, GetManifest, GetChunks, ExecResult,
+    Hello,
+    CheckIn,
+    Report,
+    ScriptResult,
+    GetManifest,
+    GetChunks,
+    ExecResult,
 )
 MASTER_TO_AGENT: tuple[type[Message], ...] = (Welcome, Wait, Ack, Manifest, Chunk, Error)
 PUBLISHED: tuple[type[Message], ...] = (Sync, Exec, Event)

@@ -152,7 +152,15 @@ class Paths:
     def ensure(self) -> None:
         """Create missing directories and default files (first use); never overwrite anything."""
         try:
-            for d in (self.config_dir, self.state_dir, self.nodescripts, self.vnfs, self.tftp, self.run, self.logs):
+            for d in (
+                self.config_dir,
+                self.state_dir,
+                self.nodescripts,
+                self.vnfs,
+                self.tftp,
+                self.run,
+                self.logs,
+            ):
                 d.mkdir(parents=True, exist_ok=True)
             for path, text in ((self.perceus_conf, PERCEUS_CONF), (self.defaults_conf, DEFAULTS_CONF)):
                 if not path.exists():

@@ -157,8 +157,13 @@ class NodeScripts:
     def _generate(self, entry: Entry, env: Mapping[str, str]) -> str:
         try:
             proc = subprocess.run(
-                [str(entry.path)], env=dict(env), stdin=subprocess.DEVNULL, capture_output=True,
-                timeout=GENERATOR_TIMEOUT, check=False, cwd=self.root,
+                [str(entry.path)],
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=GENERATOR_TIMEOUT,
+                check=False,
+                cwd=self.root,
             )
         except subprocess.TimeoutExpired:
             log.error("nodescript_timeout", script=entry.name, timeout=GENERATOR_TIMEOUT)

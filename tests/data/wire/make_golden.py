@@ -8,8 +8,9 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).parents[3] / d) for d in ("agent", "tests/unit/protocol")]
 
-from perceus.protocol import codec  # noqa: E402
 from test_codec import EXAMPLES  # noqa: E402
+
+from perceus.protocol import codec  # noqa: E402
 
 out = Path(__file__).parent / "v1"
 out.mkdir(exist_ok=True)

@@ -41,22 +41,55 @@ MAC = "52:54:00:12:34:56"
 # One example of every message: the golden frames under tests/data/wire/v1/ were encoded from these and
 # must decode to them forever (nodes in the field lag the master).
 EXAMPLES: dict[str, Message] = {
-    "hello": Hello(rid=1, macs=(MAC, "52:54:00:12:34:57"), state="init", stage=Stage.STAGE1, boot_id="b1",
-                   agent_version="2.0.0", seq=1, nodename="", inventory={"cpus": 1, "mem_mb": 512}),
-    "checkin": CheckIn(rid=2, node=MAC, state="ready", boot_id="b1", seq=7, stage=Stage.RUNTIME,
-                       events=({"event": "module_applied", "module": "passwdfile"},)),
-    "report": Report(rid=3, node=MAC, boot_id="b1", phase=Phase.DHCP, at=1700000000.25, ok=True, done=True,
-                     detail="eth0 10.77.0.100/24"),
+    "hello": Hello(
+        rid=1,
+        macs=(MAC, "52:54:00:12:34:57"),
+        state="init",
+        stage=Stage.STAGE1,
+        boot_id="b1",
+        agent_version="2.0.0",
+        seq=1,
+        nodename="",
+        inventory={"cpus": 1, "mem_mb": 512},
+    ),
+    "checkin": CheckIn(
+        rid=2,
+        node=MAC,
+        state="ready",
+        boot_id="b1",
+        seq=7,
+        stage=Stage.RUNTIME,
+        events=({"event": "module_applied", "module": "passwdfile"},),
+    ),
+    "report": Report(
+        rid=3,
+        node=MAC,
+        boot_id="b1",
+        phase=Phase.DHCP,
+        at=1700000000.25,
+        ok=True,
+        done=True,
+        detail="eth0 10.77.0.100/24",
+    ),
     "script_result": ScriptResult(rid=4, node=MAC, boot_id="b1", state="init", status=0, output="ok\n"),
     "get_manifest": GetManifest(rid=5, node=MAC, capsule="ab" * 32),
     "get_chunks": GetChunks(rid=6, node=MAC, hashes=("cd" * 32, "ef" * 32)),
     "exec_result": ExecResult(rid=7, node=MAC, job="j1", status=0, stdout=b"hi\n", stderr=b""),
-    "welcome": Welcome(rid=1, node=MAC, hostname="n0000", group="cluster", vnfs="debian", debug=1,
-                       interval=300.0, capsule="ab" * 32, scripts=(Script(name="10-x.sh", body="#!/bin/sh\necho\n"),),
-                       actions=(Action(module="hostname", kind="set", data={"name": "n0000"}),),
-                       env={"NODENAME": "n0000"}, masters=("10.0.0.1:9987",)),
-    "wait": Wait(rid=1, reason=WaitReason.NO_CAPSULE, retry_after=10.0, message="no VNFS", node=MAC,
-                 hostname="n0000"),
+    "welcome": Welcome(
+        rid=1,
+        node=MAC,
+        hostname="n0000",
+        group="cluster",
+        vnfs="debian",
+        debug=1,
+        interval=300.0,
+        capsule="ab" * 32,
+        scripts=(Script(name="10-x.sh", body="#!/bin/sh\necho\n"),),
+        actions=(Action(module="hostname", kind="set", data={"name": "n0000"}),),
+        env={"NODENAME": "n0000"},
+        masters=("10.0.0.1:9987",),
+    ),
+    "wait": Wait(rid=1, reason=WaitReason.NO_CAPSULE, retry_after=10.0, message="no VNFS", node=MAC, hostname="n0000"),
     "ack": Ack(rid=2, interval=60.0),
     "manifest": Manifest(rid=5, capsule="debian", hash="ab" * 32, data=b"\x81\xa1k\xa1v", signature=b""),
     "chunk": Chunk(rid=6, hash="cd" * 32, size=1048576),
@@ -138,7 +171,11 @@ def test_random_bytes_only_raise_protocol_error(frame: bytes) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
     | st.binary(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=20,

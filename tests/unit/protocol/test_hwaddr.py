@@ -29,7 +29,16 @@ def test_normalize(raw: str, want: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["", "zz:zz:zz:zz:zz:zz", "00:1e:67:ab:cd", "00:1e:67:ab:cd:ef:00:11", "g0:1e:67:ab:cd:ef", "abc", "1:2:3"]
+    "raw",
+    [
+        "",
+        "zz:zz:zz:zz:zz:zz",
+        "00:1e:67:ab:cd",
+        "00:1e:67:ab:cd:ef:00:11",
+        "g0:1e:67:ab:cd:ef",
+        "abc",
+        "1:2:3",
+    ],
 )
 def test_rejects(raw: str) -> None:
     with pytest.raises(InvalidHardwareAddress) as err:

@@ -24,8 +24,7 @@ def poke(socket_path: Path, cmd: str, *, timeout: float = 2.0, **args: Any) -> d
     """Send one control command; the daemon's reply map, or None when no daemon answers."""
     if not socket_path.exists():
         return None
-    ctx = zmq.Context.instance()
-    sock = ctx.socket(zmq.DEALER)
+    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     try:
         sock.connect(control_endpoint(socket_path))

@@ -172,8 +172,10 @@ class Dispatcher:
                 out = Outgoing(item.identity, Error(code=ErrorCode(exc.code), message=str(exc), rid=item.msg.rid))
             except Exception as exc:  # the error boundary: one bad message never stops the loop
                 log.exception("handler_failed", type=item.msg.TYPE, peer=item.peer)
-                out = Outgoing(item.identity, Error(code=ErrorCode.INTERNAL, message=type(exc).__name__,
-                                                    rid=item.msg.rid))
+                out = Outgoing(
+                    item.identity,
+                    Error(code=ErrorCode.INTERNAL, message=type(exc).__name__, rid=item.msg.rid),
+                )
             if out is not None:
                 replies.append(out)
         if enroll:
@@ -207,8 +209,10 @@ class Dispatcher:
         policy = self.config.enrollment_policy
         if msg.state != "init" or msg.stage != Stage.STAGE1:
             # Only stage one's `init` enrolls, as in Perceus 1.x; others are told they are unknown.
-            return Outgoing(item.identity, Error(code=ErrorCode.UNKNOWN_NODE, rid=msg.rid,
-                                                 message=f"{macs[0]} is not a known node"))
+            return Outgoing(
+                item.identity,
+                Error(code=ErrorCode.UNKNOWN_NODE, rid=msg.rid, message=f"{macs[0]} is not a known node"),
+            )
         if policy == "open":
             enroll.append((item, request))
             return None
@@ -216,27 +220,41 @@ class Dispatcher:
             self.store.note_pending(request, item.peer, self.clock())
             log.info("node_pending", nodeid=request.nodeid, peer=item.peer)
             self.publish(Event(event="node_pending", node=request.nodeid, at=self.clock()))
-            return Outgoing(item.identity, Wait(reason=WaitReason.PENDING_APPROVAL, retry_after=RETRY_PENDING,
-                                                rid=msg.rid, message="waiting for `perceus node approve`"))
+            return Outgoing(
+                item.identity,
+                Wait(
+                    reason=WaitReason.PENDING_APPROVAL,
+                    retry_after=RETRY_PENDING,
+                    rid=msg.rid,
+                    message="waiting for `perceus node approve`",
+                ),
+            )
         log.warning("node_refused", nodeid=request.nodeid, peer=item.peer, policy=policy)
-        return Outgoing(item.identity, Error(code=ErrorCode.UNKNOWN_NODE, rid=msg.rid,
-                                             message=f"{macs[0]} is not on the allowlist"))
+        return Outgoing(
+            item.identity,
+            Error(code=ErrorCode.UNKNOWN_NODE, rid=msg.rid, message=f"{macs[0]} is not on the allowlist"),
+        )
 
     def _enroll(self, batch: list[tuple[Incoming, EnrollRequest]]) -> list[Outgoing]:
         try:
             nodes = self.store.enroll([req for _, req in batch], self.defaults)
         except PerceusError as exc:
             log.error("enroll_failed", error=str(exc), count=len(batch))
-            return [Outgoing(i.identity, Error(code=ErrorCode.INTERNAL, message=str(exc), rid=i.msg.rid))
-                    for i, _ in batch]
+            return [
+                Outgoing(i.identity, Error(code=ErrorCode.INTERNAL, message=str(exc), rid=i.msg.rid)) for i, _ in batch
+            ]
         by_mac = {mac: node for node in nodes for mac in node.macs}
         out: list[Outgoing] = []
         for item, req in batch:
             node = by_mac.get(req.nodeid)
             assert isinstance(item.msg, Hello)
             if node is None:
-                out.append(Outgoing(item.identity, Error(code=ErrorCode.INTERNAL, rid=item.msg.rid,
-                                                         message="enrollment lost")))
+                out.append(
+                    Outgoing(
+                        item.identity,
+                        Error(code=ErrorCode.INTERNAL, rid=item.msg.rid, message="enrollment lost"),
+                    )
+                )
                 continue
             if node.created >= self.clock() - 60 and node.status == "":
                 log.info("node_enrolled", node=node.hostname, nodeid=node.nodeid, peer=item.peer)
@@ -247,25 +265,61 @@ class Dispatcher:
         return out
 
     def _welcome(self, item: Incoming, msg: Hello, node: Node) -> Outgoing | None:
-        self._contact(node, msg.state, item.peer, msg.boot_id,
-                      Phase.ENROLL if msg.stage == Stage.STAGE1 else Phase.RUNTIME)
-        self.publish(Event(event="hello", node=node.nodeid, hostname=node.hostname, at=self.clock(),
-                           data={"state": msg.state, "stage": msg.stage.value, "peer": item.peer}))
+        self._contact(
+            node,
+            msg.state,
+            item.peer,
+            msg.boot_id,
+            Phase.ENROLL if msg.stage == Stage.STAGE1 else Phase.RUNTIME,
+        )
+        self.publish(
+            Event(
+                event="hello",
+                node=node.nodeid,
+                hostname=node.hostname,
+                at=self.clock(),
+                data={"state": msg.state, "stage": msg.stage.value, "peer": item.peer},
+            )
+        )
         if not node.enabled:
-            return Outgoing(item.identity, Wait(reason=WaitReason.DISABLED, retry_after=RETRY_DISABLED, rid=msg.rid,
-                                                node=node.nodeid, hostname=node.hostname,
-                                                message=f"node {node.hostname} is not enabled"))
+            return Outgoing(
+                item.identity,
+                Wait(
+                    reason=WaitReason.DISABLED,
+                    retry_after=RETRY_DISABLED,
+                    rid=msg.rid,
+                    node=node.nodeid,
+                    hostname=node.hostname,
+                    message=f"node {node.hostname} is not enabled",
+                ),
+            )
         capsule = ""
         if msg.stage == Stage.STAGE1:
             if not node.vnfs:
-                return Outgoing(item.identity, Wait(reason=WaitReason.NO_CAPSULE, retry_after=RETRY_NO_CAPSULE,
-                                                    rid=msg.rid, node=node.nodeid, hostname=node.hostname,
-                                                    message=f"no VNFS configured for {node.hostname}"))
+                return Outgoing(
+                    item.identity,
+                    Wait(
+                        reason=WaitReason.NO_CAPSULE,
+                        retry_after=RETRY_NO_CAPSULE,
+                        rid=msg.rid,
+                        node=node.nodeid,
+                        hostname=node.hostname,
+                        message=f"no VNFS configured for {node.hostname}",
+                    ),
+                )
             capsule = (self.capsules.manifest_hash(node.vnfs) if self.capsules else None) or ""
             if not capsule:
-                return Outgoing(item.identity, Wait(reason=WaitReason.NO_CAPSULE, retry_after=RETRY_NO_CAPSULE,
-                                                    rid=msg.rid, node=node.nodeid, hostname=node.hostname,
-                                                    message=f"VNFS {node.vnfs!r} is not available on this master"))
+                return Outgoing(
+                    item.identity,
+                    Wait(
+                        reason=WaitReason.NO_CAPSULE,
+                        retry_after=RETRY_NO_CAPSULE,
+                        rid=msg.rid,
+                        node=node.nodeid,
+                        hostname=node.hostname,
+                        message=f"VNFS {node.vnfs!r} is not available on this master",
+                    ),
+                )
         env = environment(node, msg.state, self.paths.state_dir, self.master_ip())
         plan = self.scripts.plan(msg.state, node)
         if plan.needs_master:
@@ -275,9 +329,17 @@ class Dispatcher:
 
     def _welcome_msg(self, msg: Hello, node: Node, capsule: str, env: dict[str, str], scripts: Any) -> Welcome:
         return Welcome(
-            rid=msg.rid, node=node.nodeid, hostname=node.hostname, group=node.group, vnfs=node.vnfs,
-            debug=node.debug, interval=float(self.config.checkin_interval), capsule=capsule, scripts=scripts,
-            env=env, masters=self.masters,
+            rid=msg.rid,
+            node=node.nodeid,
+            hostname=node.hostname,
+            group=node.group,
+            vnfs=node.vnfs,
+            debug=node.debug,
+            interval=float(self.config.checkin_interval),
+            capsule=capsule,
+            scripts=scripts,
+            env=env,
+            masters=self.masters,
         )
 
     def render_deferred(self, item: Incoming, node: Node) -> Outgoing:
@@ -291,8 +353,7 @@ class Dispatcher:
             if msg.stage == Stage.STAGE1 and self.capsules is not None:
                 capsule = self.capsules.manifest_hash(node.vnfs) or ""
             return Outgoing(item.identity, self._welcome_msg(msg, node, capsule, env, scripts))
-        return Outgoing(item.identity, Ack(rid=msg.rid, interval=float(self.config.checkin_interval),
-                                           scripts=scripts))
+        return Outgoing(item.identity, Ack(rid=msg.rid, interval=float(self.config.checkin_interval), scripts=scripts))
 
     # ------------------------------------------------------------------ check-ins and reports
     def _known(self, item: Incoming, nodeid: str) -> Node | Outgoing:
@@ -302,36 +363,66 @@ class Dispatcher:
             raise ProtocolError(f"invalid node id {nodeid!r}") from None
         node = self.store.get(mac)
         if node is None:
-            return Outgoing(item.identity, Error(code=ErrorCode.UNKNOWN_NODE, rid=item.msg.rid,
-                                                 message=f"{mac} is not a known node"))
+            return Outgoing(
+                item.identity,
+                Error(code=ErrorCode.UNKNOWN_NODE, rid=item.msg.rid, message=f"{mac} is not a known node"),
+            )
         return node
 
     def _checkin(self, item: Incoming, msg: CheckIn) -> Outgoing | None:
         node = self._known(item, msg.node)
         if isinstance(node, Outgoing):
             return node
-        self._contact(node, msg.state, item.peer, msg.boot_id,
-                      Phase.RUNTIME if msg.stage == Stage.RUNTIME else "")
+        self._contact(node, msg.state, item.peer, msg.boot_id, Phase.RUNTIME if msg.stage == Stage.RUNTIME else "")
         plan = self.scripts.plan(msg.state, node)
         if plan.needs_master:
             self.deferred.append((item, node))
             return None
         env = environment(node, msg.state, self.paths.state_dir, self.master_ip())
-        return Outgoing(item.identity, Ack(rid=msg.rid, interval=float(self.config.checkin_interval),
-                                           scripts=self.scripts.render(plan, env)))
+        return Outgoing(
+            item.identity,
+            Ack(
+                rid=msg.rid,
+                interval=float(self.config.checkin_interval),
+                scripts=self.scripts.render(plan, env),
+            ),
+        )
 
     def _report(self, item: Incoming, msg: Report) -> Outgoing:
         node = self._known(item, msg.node)
         if isinstance(node, Outgoing):
             return node
-        self.events.append(PhaseEvent(nodeid=node.nodeid, boot_id=msg.boot_id, phase=msg.phase.value, t=msg.at,
-                                      ok=msg.ok, done=msg.done, detail=msg.detail))
+        self.events.append(
+            PhaseEvent(
+                nodeid=node.nodeid,
+                boot_id=msg.boot_id,
+                phase=msg.phase.value,
+                t=msg.at,
+                ok=msg.ok,
+                done=msg.done,
+                detail=msg.detail,
+            )
+        )
         status = node.status or "init"
         self._contact(node, status, item.peer, msg.boot_id, msg.phase.value if msg.ok else Phase.FAILED.value)
         level = log.info if msg.ok else log.warning
-        level("node_phase", node=node.hostname, phase=msg.phase.value, ok=msg.ok, done=msg.done, detail=msg.detail)
-        self.publish(Event(event="phase", node=node.nodeid, hostname=node.hostname, at=msg.at,
-                           data={"phase": msg.phase.value, "ok": msg.ok, "done": msg.done, "detail": msg.detail}))
+        level(
+            "node_phase",
+            node=node.hostname,
+            phase=msg.phase.value,
+            ok=msg.ok,
+            done=msg.done,
+            detail=msg.detail,
+        )
+        self.publish(
+            Event(
+                event="phase",
+                node=node.nodeid,
+                hostname=node.hostname,
+                at=msg.at,
+                data={"phase": msg.phase.value, "ok": msg.ok, "done": msg.done, "detail": msg.detail},
+            )
+        )
         return Outgoing(item.identity, Ack(rid=msg.rid, interval=float(self.config.checkin_interval)))
 
     def _script_result(self, item: Incoming, msg: ScriptResult) -> Outgoing:
@@ -339,7 +430,11 @@ class Dispatcher:
         if isinstance(node, Outgoing):
             return node
         (log.info if msg.status == 0 else log.warning)(
-            "node_scripts_done", node=node.hostname, state=msg.state, status=msg.status, output=msg.output[-400:]
+            "node_scripts_done",
+            node=node.hostname,
+            state=msg.state,
+            status=msg.status,
+            output=msg.output[-400:],
         )
         return Outgoing(item.identity, Ack(rid=msg.rid, interval=float(self.config.checkin_interval)))
 

@@ -23,7 +23,6 @@ import structlog
 import zmq
 
 from perceus.errors import ProtocolError
-from perceus.master.bus.control import control_endpoint
 from perceus.master.bus.handlers import Dispatcher, Incoming, Outgoing
 from perceus.protocol import codec
 from perceus.protocol.enums import ErrorCode
@@ -71,7 +70,7 @@ class BusServer:
         self.router.setsockopt(zmq.SNDHWM, 100_000)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.router.bind(bind)
-        self.endpoint: str = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.endpoint: str = _last_endpoint(self.router)
         self.pub: zmq.Socket[bytes] | None = None
         self.pub_endpoint = ""
         if pub_bind:
@@ -79,7 +78,7 @@ class BusServer:
             self.pub.setsockopt(zmq.LINGER, 0)
             self.pub.setsockopt(zmq.BACKLOG, LISTEN_BACKLOG)
             self.pub.bind(pub_bind)
-            self.pub_endpoint = self.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
+            self.pub_endpoint = _last_endpoint(self.pub)
         self.control: zmq.Socket[bytes] | None = None
         if control:
             self.control = self.ctx.socket(zmq.ROUTER)
@@ -224,11 +223,15 @@ class BusServer:
             except ProtocolError as exc:
                 self.counters.bad += 1
                 log.warning("bad_frame", error=str(exc), size=len(header.buffer))
-                self._send(Outgoing(identity, Error(code=ErrorCode(exc.code), message=str(exc),
-                                                    rid=codec.request_id(header.buffer))))
+                self._send(
+                    Outgoing(
+                        identity,
+                        Error(code=ErrorCode(exc.code), message=str(exc), rid=codec.request_id(header.buffer)),
+                    )
+                )
                 continue
             try:
-                peer = header.get("Peer-Address") or ""
+                peer = str(header.get("Peer-Address") or "")
             except zmq.ZMQError:
                 peer = ""
             batch.append(Incoming(identity, msg, peer))
@@ -285,8 +288,15 @@ class BusServer:
         if cmd == "stats":
             usage = resource.getrusage(resource.RUSAGE_SELF)
             c = self.counters
-            return {"ok": True, "cpu": usage.ru_utime + usage.ru_stime, "received": c.received,
-                    "replied": c.replied, "bad": c.bad, "commits": c.commits, "uptime": time.time() - c.started}
+            return {
+                "ok": True,
+                "cpu": usage.ru_utime + usage.ru_stime,
+                "received": c.received,
+                "replied": c.replied,
+                "bad": c.bad,
+                "commits": c.commits,
+                "uptime": time.time() - c.started,
+            }
         if cmd == "sync":
             nodes = [str(n) for n in request.get("nodes", [])]
             self.sync(nodes)
@@ -303,3 +313,8 @@ class BusServer:
         for sock in (self.router, self.pub, self.control, self._done, self._done_push):
             if sock is not None:
                 sock.close(linger=0)
+
+
+def _last_endpoint(sock: zmq.Socket[bytes]) -> str:
+    value = sock.getsockopt(zmq.LAST_ENDPOINT)
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import platform
+import os
 import sys
 import tarfile
 import time
@@ -54,7 +54,11 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 def write_bundle(ctx: CliContext, target: Path) -> list[str]:
     """Write the diagnostics tarball atomically; returns the member names."""
     members: list[str] = []
-    versions: dict[str, Any] = {"perceus": __version__, "python": sys.version, "platform": platform.platform()}
+    versions: dict[str, Any] = {
+        "perceus": __version__,
+        "python": sys.version,
+        "platform": " ".join(os.uname()),
+    }
     try:
         import zmq
 

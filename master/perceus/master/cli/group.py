@@ -87,8 +87,7 @@ def status(ctx: CliContext, ns: argparse.Namespace) -> int:
 def summary(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _members(ctx, ns.groups)
     if ctx.json:
-        ctx.emit_json([{"hostname": n.hostname, "group": n.group, "enabled": n.enabled, "vnfs": n.vnfs}
-                       for n in nodes])
+        ctx.emit_json([{"hostname": n.hostname, "group": n.group, "enabled": n.enabled, "vnfs": n.vnfs} for n in nodes])
         return 0
     ctx.info(output.SUMMARY_HEADER)
     ctx.info(output.RULE)
@@ -116,8 +115,10 @@ def set_(ctx: CliContext, ns: argparse.Namespace) -> int:
         if not new:
             raise UsageError("a group cannot be renamed to an empty name")
         members = _members(ctx, groups)
-        if not ctx.confirm(f"Are you sure you wish to rename group '{groups[0]}' to '{new}' "
-                           f"({len(members)} nodes)?", output.confirm_rows(members)):
+        if not ctx.confirm(
+            f"Are you sure you wish to rename group '{groups[0]}' to '{new}' ({len(members)} nodes)?",
+            output.confirm_rows(members),
+        ):
             return 1
         count = ctx.store.rename_group(groups[0], new)
         ctx.notify("nodes_changed")
@@ -128,8 +129,7 @@ def set_(ctx: CliContext, ns: argparse.Namespace) -> int:
 
 def delete(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _members(ctx, ns.groups)
-    if not ctx.confirm(f"Are you sure you wish to delete {len(nodes)} nodes from Perceus?",
-                       output.confirm_rows(nodes)):
+    if not ctx.confirm(f"Are you sure you wish to delete {len(nodes)} nodes from Perceus?", output.confirm_rows(nodes)):
         return 1
     count = ctx.store.delete([n.nodeid for n in nodes])
     ctx.notify("nodes_changed")

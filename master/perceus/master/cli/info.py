@@ -42,8 +42,10 @@ def _status(ctx: CliContext) -> dict[str, Any]:
         "database": ctx.config.database if ctx.config.database != "sqlite" else str(ctx.paths.database),
         "schema_version": store.schema_version(),
         "enrollment_policy": ctx.config.enrollment_policy,
-        "bus": {"running": bool(bus and bus.get("ok")), **({k: bus[k] for k in ("pid", "endpoint", "events")}
-                                                            if bus and bus.get("ok") else {})},
+        "bus": {
+            "running": bool(bus and bus.get("ok")),
+            **({k: bus[k] for k in ("pid", "endpoint", "events")} if bus and bus.get("ok") else {}),
+        },
         "nodes": {
             "total": len(nodes),
             "by_status": store.count_by_status(),
@@ -66,10 +68,14 @@ def summary(ctx: CliContext, ns: argparse.Namespace) -> int:
     ctx.out(f"  database:          {data['database']} (schema {data['schema_version']})")
     ctx.out(f"  enrollment policy: {data['enrollment_policy']}")
     bus = data["bus"]
-    ctx.out(f"  perceus-bus:       {'running, pid ' + str(bus['pid']) + ' on ' + bus['endpoint'] if bus['running'] else 'not running'}")
+    ctx.out(
+        f"  perceus-bus:       {'running, pid ' + str(bus['pid']) + ' on ' + bus['endpoint'] if bus['running'] else 'not running'}"
+    )
     n = data["nodes"]
-    ctx.out(f"  nodes:             {n['total']} ({n['disabled']} disabled, {n['stale']} stale, "
-            f"{n['pending_approval']} pending approval)")
+    ctx.out(
+        f"  nodes:             {n['total']} ({n['disabled']} disabled, {n['stale']} stale, "
+        f"{n['pending_approval']} pending approval)"
+    )
     for status, count in sorted(n["by_status"].items()):
         ctx.out(f"    {status or '(never seen)':<17}{count}")
     ctx.out(f"  groups:            {', '.join(data['groups']) or '(none)'}")
@@ -85,8 +91,11 @@ def about(ctx: CliContext, ns: argparse.Namespace) -> int:
 
 def config(ctx: CliContext, ns: argparse.Namespace) -> int:
     cfg = ctx.config
-    paths = {"statedir": str(ctx.paths.state_dir), "sysconfdir": str(ctx.paths.config_dir),
-             "configdir": str(ctx.paths.config_dir)}
+    paths = {
+        "statedir": str(ctx.paths.state_dir),
+        "sysconfdir": str(ctx.paths.config_dir),
+        "configdir": str(ctx.paths.config_dir),
+    }
     key = " ".join(ns.key)
     if not key:
         data = {k: ",".join(v) for k, v in cfg.raw.items()}

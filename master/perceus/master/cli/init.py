@@ -17,10 +17,16 @@ def init(ctx: CliContext, ns: argparse.Namespace) -> int:
     ctx.paths.ensure()  # creates only what is missing; never overwrites
     version = ctx.store.schema_version()
     if ctx.json:
-        ctx.emit_json({"config_dir": str(ctx.paths.config_dir), "state_dir": str(ctx.paths.state_dir),
-                       "schema_version": version})
+        ctx.emit_json(
+            {
+                "config_dir": str(ctx.paths.config_dir),
+                "state_dir": str(ctx.paths.state_dir),
+                "schema_version": version,
+            }
+        )
     else:
-        ctx.info(f"Configuration in {ctx.paths.config_dir}, state in {ctx.paths.state_dir} "
-                 f"(database schema {version}).")
+        ctx.info(
+            f"Configuration in {ctx.paths.config_dir}, state in {ctx.paths.state_dir} (database schema {version})."
+        )
         ctx.info("Perceus is now ready to begin provisioning your cluster!")
     return 0

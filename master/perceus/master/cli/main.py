@@ -16,11 +16,38 @@ from perceus.master.cli.context import CliContext
 from perceus.master.config import Paths
 
 # Noun modules under perceus.master.cli; a missing optional one (capsules, importers …) is skipped.
-NOUNS = ("node", "group", "vnfs", "module", "info", "configure", "contact", "init", "import_", "stage1", "demo")
-_FLAGS = {"i": "by_nodeid", "y": "yes", "n": "no", "q": "quiet", "v": "verbose", "d": "debug", "e": "embedded"}
+NOUNS = (
+    "node",
+    "group",
+    "vnfs",
+    "module",
+    "info",
+    "configure",
+    "contact",
+    "init",
+    "import_",
+    "stage1",
+    "demo",
+)
+_FLAGS = {
+    "i": "by_nodeid",
+    "y": "yes",
+    "n": "no",
+    "q": "quiet",
+    "v": "verbose",
+    "d": "debug",
+    "e": "embedded",
+}
 _LONG = {
-    "--nodeid": "by_nodeid", "--yes": "yes", "--no": "no", "--quiet": "quiet", "--verbose": "verbose",
-    "--debug": "debug", "--embeded": "embedded", "--embedded": "embedded", "--json": "json",
+    "--nodeid": "by_nodeid",
+    "--yes": "yes",
+    "--no": "no",
+    "--quiet": "quiet",
+    "--verbose": "verbose",
+    "--debug": "debug",
+    "--embeded": "embedded",
+    "--embedded": "embedded",
+    "--json": "json",
 }
 ABOUT = f"""\
 Perceus {__version__} — cluster provisioning (a modern rebuild of Perceus 1.x).

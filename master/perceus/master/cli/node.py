@@ -75,7 +75,7 @@ def register(sub: Any) -> None:
 
 def _select(ctx: CliContext, specs: Sequence[str], *, required: bool = True) -> list[Node]:
     nodes, missing = select(ctx.store.list_nodes(), specs, by_nodeid=ctx.by_nodeid)
-    if required and not nodes:
+    if not nodes and (required or list(specs) != ["*"]):
         raise NotFoundError("node", specs[0]) if len(specs) == 1 else _none(specs)
     for name in missing:
         if name != "*":
@@ -105,8 +105,17 @@ def add(ctx: CliContext, ns: argparse.Namespace) -> int:
     vnfs = parse_value("vnfs", ns.vnfs) if ns.vnfs is not None else defaults.vnfs
     ip = parse_value("ip", ns.ip)
     if ns.hostname:
-        node = ctx.store.add(NewNode(nodeid=nodeid, hostname=ns.hostname, group=group, vnfs=vnfs, ip=ip,
-                                     enabled=defaults.enabled, debug=defaults.debug))
+        node = ctx.store.add(
+            NewNode(
+                nodeid=nodeid,
+                hostname=ns.hostname,
+                group=group,
+                vnfs=vnfs,
+                ip=ip,
+                enabled=defaults.enabled,
+                debug=defaults.debug,
+            )
+        )
     else:
         node = ctx.store.add_auto(nodeid, defaults)
         if (group, vnfs, ip) != (defaults.group, defaults.vnfs, ""):
@@ -138,12 +147,21 @@ def status(ctx: CliContext, ns: argparse.Namespace) -> int:
     timeout = ctx.config.node_timeout
     now = time.time()
     if ctx.json:
-        ctx.emit_json([
-            {"hostname": n.hostname, "nodeid": n.nodeid, "status": n.status, "ip": n.ip, "phase": n.phase,
-             "lastcontact": n.lastcontact, "seconds_since": (now - n.lastcontact) if n.lastcontact else None,
-             "stale": output.is_stale(n, timeout, now)}
-            for n in sorted(nodes, key=lambda n: (n.group, n.hostname))
-        ])
+        ctx.emit_json(
+            [
+                {
+                    "hostname": n.hostname,
+                    "nodeid": n.nodeid,
+                    "status": n.status,
+                    "ip": n.ip,
+                    "phase": n.phase,
+                    "lastcontact": n.lastcontact,
+                    "seconds_since": (now - n.lastcontact) if n.lastcontact else None,
+                    "stale": output.is_stale(n, timeout, now),
+                }
+                for n in sorted(nodes, key=lambda n: (n.group, n.hostname))
+            ]
+        )
         return 0 if nodes else 1
     if not nodes:
         ctx.warn("No nodes found")
@@ -158,8 +176,7 @@ def status(ctx: CliContext, ns: argparse.Namespace) -> int:
 def summary(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _select(ctx, ns.nodes, required=False)
     if ctx.json:
-        ctx.emit_json([{"hostname": n.hostname, "group": n.group, "enabled": n.enabled, "vnfs": n.vnfs}
-                       for n in nodes])
+        ctx.emit_json([{"hostname": n.hostname, "group": n.group, "enabled": n.enabled, "vnfs": n.vnfs} for n in nodes])
         return 0 if nodes else 1
     if not nodes:
         ctx.warn("No nodes found")
@@ -209,8 +226,10 @@ def apply_set(ctx: CliContext, key: str, value: str, nodes: list[Node]) -> int:
     if key == "hostname" and len(nodes) > 1:
         raise UsageError("hostname can be set on one node at a time")
     note = " (perceus-bus overwrites this on the next check-in)" if key in DAEMON_OWNED else ""
-    if not ctx.confirm(f"Are you sure you wish to set '{key}={value}' on {len(nodes)} nodes?{note}",
-                       output.confirm_rows(nodes)):
+    if not ctx.confirm(
+        f"Are you sure you wish to set '{key}={value}' on {len(nodes)} nodes?{note}",
+        output.confirm_rows(nodes),
+    ):
         ctx.info("Nothing changed.")
         return 1
     known = key in ("hostname", "group", "vnfs", "enabled", "debug", "desc", "ip", "status", "lastcontact")
@@ -227,8 +246,7 @@ def set_(ctx: CliContext, ns: argparse.Namespace) -> int:
 
 def delete(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _select(ctx, ns.nodes)
-    if not ctx.confirm(f"Are you sure you wish to delete {len(nodes)} nodes from Perceus?",
-                       output.confirm_rows(nodes)):
+    if not ctx.confirm(f"Are you sure you wish to delete {len(nodes)} nodes from Perceus?", output.confirm_rows(nodes)):
         ctx.info("Nothing deleted.")
         return 1
     count = ctx.store.delete([n.nodeid for n in nodes])
@@ -245,8 +263,9 @@ def replace(ctx: CliContext, ns: argparse.Namespace) -> int:
         raise NotFoundError("node", ns.old)
     if new is None:
         raise NotFoundError("node", ns.new)
-    if not ctx.confirm(f"Are you sure you wish to replace '{ns.old}' with '{ns.new}'?",
-                       output.confirm_rows([old, new])):
+    if not ctx.confirm(
+        f"Are you sure you wish to replace '{ns.old}' with '{ns.new}'?", output.confirm_rows([old, new])
+    ):
         ctx.info("Nothing replaced.")
         return 1
     store.replace(ns.old, ns.new)
@@ -258,8 +277,19 @@ def replace(ctx: CliContext, ns: argparse.Namespace) -> int:
 def pending(ctx: CliContext, ns: argparse.Namespace) -> int:
     rows = ctx.store.pending()
     if ctx.json:
-        ctx.emit_json([{"nodeid": p.nodeid, "macs": list(p.macs), "ip": p.ip, "first_seen": p.first_seen,
-                        "last_seen": p.last_seen, "nodename": p.nodename} for p in rows])
+        ctx.emit_json(
+            [
+                {
+                    "nodeid": p.nodeid,
+                    "macs": list(p.macs),
+                    "ip": p.ip,
+                    "first_seen": p.first_seen,
+                    "last_seen": p.last_seen,
+                    "nodename": p.nodename,
+                }
+                for p in rows
+            ]
+        )
         return 0
     if not rows:
         ctx.info("No nodes are waiting for approval.")
@@ -268,8 +298,10 @@ def pending(ctx: CliContext, ns: argparse.Namespace) -> int:
     ctx.info(output.RULE)
     now = time.time()
     for p in rows:
-        ctx.out(f"{p.nodeid:<20} {p.ip or '-':<16} {output.since(p.first_seen, now):<10} "
-                f"{output.since(p.last_seen, now)} ago")
+        ctx.out(
+            f"{p.nodeid:<20} {p.ip or '-':<16} {output.since(p.first_seen, now):<10} "
+            f"{output.since(p.last_seen, now)} ago"
+        )
     return 0
 
 
@@ -311,8 +343,19 @@ def timeline(ctx: CliContext, ns: argparse.Namespace) -> int:
     node = _select(ctx, [ns.node])[0]
     events = ctx.store.events(node.nodeid, ns.boot_id)
     if ctx.json:
-        ctx.emit_json([{"phase": e.phase, "t": e.t, "ok": e.ok, "done": e.done, "detail": e.detail,
-                        "boot_id": e.boot_id} for e in events])
+        ctx.emit_json(
+            [
+                {
+                    "phase": e.phase,
+                    "t": e.t,
+                    "ok": e.ok,
+                    "done": e.done,
+                    "detail": e.detail,
+                    "boot_id": e.boot_id,
+                }
+                for e in events
+            ]
+        )
         return 0
     if not events:
         ctx.info(f"No boot events recorded for {node.hostname}.")
@@ -321,6 +364,8 @@ def timeline(ctx: CliContext, ns: argparse.Namespace) -> int:
     ctx.info(f"{node.hostname} boot {events[0].boot_id}")
     for e in events:
         mark = "ok" if e.ok else "FAILED"
-        ctx.out(f"  +{e.t - start:7.2f}s  {e.phase:<10} {'done' if e.done else 'start':<5} {mark}"
-                f"{'  ' + e.detail if e.detail else ''}")
+        ctx.out(
+            f"  +{e.t - start:7.2f}s  {e.phase:<10} {'done' if e.done else 'start':<5} {mark}"
+            f"{'  ' + e.detail if e.detail else ''}"
+        )
     return 0
