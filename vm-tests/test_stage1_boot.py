@@ -29,16 +29,12 @@ def _assert_selftest(lab: Lab, node_boot: DirectBoot | PxeBoot, times: BootTimes
     assert node.wait_exit(60) == 0, "guest should power off cleanly after the self-test"
 
 
-def test_direct_kernel_boot_reaches_python(
-    lab: Lab, stage1_image: BuildResult, boot_times: BootTimes
-) -> None:
+def test_direct_kernel_boot_reaches_python(lab: Lab, stage1_image: BuildResult, boot_times: BootTimes) -> None:
     lab.start_dnsmasq()
     _assert_selftest(lab, DirectBoot(stage1_image.kernel, stage1_image.initrd, CMDLINE), boot_times)
 
 
-def test_pxe_boot_reaches_python(
-    lab: Lab, stage1_image: BuildResult, boot_times: BootTimes, tmp_path: Path
-) -> None:
+def test_pxe_boot_reaches_python(lab: Lab, stage1_image: BuildResult, boot_times: BootTimes, tmp_path: Path) -> None:
     tftp = tmp_path / "tftp"
     tftp.mkdir()
     shutil.copyfile(stage1_image.kernel, tftp / "vmlinuz")

@@ -1,0 +1,55 @@
+"""The image cache key: stable for equal inputs, different for any changed input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from perceus.stage1.cachekey import cache_key, dir_digest, parse_dpkg_query, tree_digest
+from perceus.stage1.wheels import PINS, site_key
+
+INPUTS: dict[str, object] = {
+    "level": 3,
+    "kernel": ["linux-image-6.1.0-57-amd64", "6.1.192-3"],
+    "host_packages": {"busybox-static": "1:1.35.0-4", "python3.11": "3.11.2-6"},
+    "wheels": list(PINS),
+    "builder": "aa",
+    "agent": "bb",
+}
+
+
+def test_key_is_stable_and_order_independent() -> None:
+    reordered = dict(reversed(list(INPUTS.items())))
+    assert cache_key(INPUTS) == cache_key(reordered) == cache_key(dict(INPUTS))
+
+
+def test_key_changes_with_every_input() -> None:
+    base = cache_key(INPUTS)
+    for name, value in [("level", 19), ("agent", "bc"), ("builder", "ab"), ("kernel", ["x", "1"])]:
+        assert cache_key({**INPUTS, name: value}) != base, name
+    packages = {"busybox-static": "1:1.36", "python3.11": "3.11.2-6"}
+    assert cache_key({**INPUTS, "host_packages": packages}) != base
+
+
+def test_tree_digest_ignores_order_but_not_names_or_content() -> None:
+    files = [("a.py", b"1"), ("b.py", b"2")]
+    assert tree_digest(files) == tree_digest(reversed(files))
+    assert tree_digest(files) != tree_digest([("a.py", b"1"), ("c.py", b"2")])
+    assert tree_digest(files) != tree_digest([("a.py", b"1"), ("b.py", b"3")])
+
+
+def test_dir_digest_reads_files(tmp_path: Path) -> None:
+    (tmp_path / "x.py").write_text("x = 1\n")
+    before = dir_digest(tmp_path, [Path("x.py")])
+    (tmp_path / "x.py").write_text("x = 2\n")
+    assert dir_digest(tmp_path, [Path("x.py")]) != before
+
+
+def test_parse_dpkg_query_strips_arch() -> None:
+    text = "libc6:amd64\t2.36-9+deb12u14\nbusybox-static\t1:1.35.0-4+deb12u1+b1\n"
+    assert parse_dpkg_query(text) == {"libc6": "2.36-9+deb12u14", "busybox-static": "1:1.35.0-4+deb12u1+b1"}
+
+
+def test_wheel_site_key_depends_on_pins_and_python() -> None:
+    assert site_key(PINS, "3.11.2") == site_key(PINS, "3.11.2")
+    assert site_key(PINS, "3.11.2") != site_key(PINS, "3.11.9")
+    assert site_key((*PINS[:-1], "zstandard==0.26.0"), "3.11.2") != site_key(PINS, "3.11.2")
