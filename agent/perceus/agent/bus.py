@@ -130,7 +130,12 @@ class BusClient:
         return reply
 
     def call(
-        self, msg: Message, *, timeout: float = 10.0, attempts: int = 5, sleep: Callable[[float], None] = time.sleep
+        self,
+        msg: Message,
+        *,
+        timeout: float = 10.0,
+        attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> Message:
         """`request` with retries: on timeout, back off (jittered) and fail over to the next master."""
         last: BusError | None = None
@@ -150,3 +155,37 @@ class BusClient:
                 sleep(backoff(attempt, base=0.5, cap=10.0))
         assert last is not None
         raise last
+
+
+class Subscriber:
+    """SUB socket on a master's event port (`sync`, `exec` …), so a pushed "check in now" arrives at once."""
+
+    def __init__(
+        self,
+        address: str,
+        topics: Sequence[str],
+        *,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+    ) -> None:
+        self._sock: zmq.Socket[bytes] = (context or zmq.Context.instance()).socket(zmq.SUB)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, codec.MAX_HEADER_BYTES + 4096)
+        for topic in topics:
+            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        self._sock.connect(endpoint(address))
+
+    def wait(self, timeout: float) -> Message | None:
+        """The next published message within `timeout` s, or None; undecodable frames are skipped."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._sock.poll(int(left * 1000)):
+                return None
+            frames = self._sock.recv_multipart()
+            try:
+                return codec.decode(frames[-1], max_bytes=codec.MAX_HEADER_BYTES)
+            except ProtocolError:
+                continue
+
+    def close(self) -> None:
+        self._sock.close(linger=0)

@@ -160,7 +160,8 @@ def finit_module(path: Path, params: str = "") -> bool:
         pbuf = ffi.new("char[]", params.encode())  # kept alive by this name for the call
         ffi.errno = 0
         result = lib.libc.syscall(
-            ffi.cast("long", lib.finit_nr), ffi.cast("int", fd), ffi.cast("char *", pbuf), ffi.cast("int", flags),
+            ffi.cast("long", lib.finit_nr), ffi.cast("int", fd), ffi.cast("char *", pbuf),
+            ffi.cast("int", flags),
         )  # fmt: skip
         err = ffi.errno
     finally:

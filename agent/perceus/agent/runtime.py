@@ -1,0 +1,220 @@
+"""provisiond mode: the agent in the running OS checks in `ready` every interval (spec §7), jittered.
+
+Differences from 1.x's C provisiond, on purpose: each check-in is spread by jitter (the first one uniformly
+over a whole interval) so a fleet booted together never beats in step; errors back off exponentially instead
+of hammering; a failing `ready` script does not end the daemon (1.x stopped looping on a non-zero status);
+a `sync` published by the master triggers an immediate check-in.  On SIGTERM the last state goes out once:
+halt / reboot / single-user / unmonitored, from the runlevel as 1.x's init script did (spec §7.3).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import structlog
+
+from perceus.agent import __version__, inventory, scripts
+from perceus.agent.bus import BusClient, Subscriber, backoff
+from perceus.agent.cmdline import AgentConfig
+from perceus.errors import BusError, ConfigError
+from perceus.protocol.enums import ErrorCode, Stage
+from perceus.protocol.messages import Ack, CheckIn, Hello, Message, Script, ScriptResult, Sync, Wait, Welcome
+
+log = structlog.get_logger("perceus.agent.runtime")
+
+REQUEST_TIMEOUT = 10.0
+SCRIPT_TIMEOUT = 600.0
+JITTER = 0.1  # each interval is drawn from [1-J, 1+J] x interval
+_RUNLEVEL_STATE = {"0": "halt", "1": "single-user", "S": "single-user", "6": "reboot"}
+_TARGET_STATE = {"poweroff.target": "halt", "halt.target": "halt", "reboot.target": "reboot",
+                 "kexec.target": "reboot", "rescue.target": "single-user"}  # fmt: skip
+
+
+class Stopping(Exception):
+    """Raised from the SIGTERM handler to leave a blocking wait at once."""
+
+
+def last_state(env: dict[str, str] | None = None, jobs: Callable[[], str] | None = None) -> str:
+    """The state to send on shutdown: from $RUNLEVEL (sysvinit) or systemd's queued target (spec §7.3)."""
+    env = dict(os.environ) if env is None else env
+    if env.get("RUNLEVEL"):
+        return _RUNLEVEL_STATE.get(env["RUNLEVEL"], "unmonitored")
+    text = (jobs or _systemd_jobs)()
+    for target, state in _TARGET_STATE.items():
+        if target in text:
+            return state
+    return "unmonitored"
+
+
+def _systemd_jobs() -> str:
+    try:
+        return subprocess.run(["systemctl", "list-jobs", "--no-legend"], capture_output=True, text=True,
+                              timeout=3).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+@dataclass
+class Options:
+    run_dir: Path = Path("/run/perceus")
+    rng: random.Random = field(default_factory=random.Random)
+    max_checkins: int = 0  # stop after this many (tests); 0 = forever
+    clock: Callable[[], float] = time.monotonic
+
+
+class Runtime:
+    """One provisiond process."""
+
+    def __init__(self, config: AgentConfig, options: Options | None = None) -> None:
+        if not config.masters:
+            raise ConfigError("no master: set perceus.master= (stage one passes it at kexec)",
+                              path="kernel command line")  # fmt: skip
+        self.config = config
+        self.options = options or Options()
+        self.boot_id = uuid.uuid4().hex
+        self.client = BusClient([str(m) for m in config.masters])
+        events = config.event_endpoint
+        self.sub = Subscriber(str(events), ["sync"]) if events is not None else None
+        self.node = config.node
+        self.interval = 300.0
+        self.env: dict[str, str] = {}
+        self.seq = 0
+        self.failures = 0
+        self.checkins = 0
+
+    def close(self) -> None:
+        self.client.close()
+        if self.sub is not None:
+            self.sub.close()
+
+    # ------------------------------------------------------------------ lifecycle
+    def run(self) -> int:
+        previous = signal.signal(signal.SIGTERM, self._on_term)
+        try:
+            self._hello()
+            next_at = self.options.clock() + self.options.rng.uniform(0, self.interval)
+            while not self.options.max_checkins or self.checkins < self.options.max_checkins:
+                if self._wait_until(next_at):
+                    log.info("sync_requested")
+                next_at = self.options.clock() + self._checkin()
+        except Stopping:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one last message, then out
+            self._goodbye()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            self.close()
+        return 0
+
+    def _on_term(self, signum: int, frame: FrameType | None) -> None:
+        raise Stopping()
+
+    def _wait_until(self, deadline: float) -> bool:
+        """Sleep until `deadline`; True if a `sync` for this node cut it short."""
+        while True:
+            left = deadline - self.options.clock()
+            if left <= 0:
+                return False
+            if self.sub is None:
+                time.sleep(left)
+                continue
+            msg = self.sub.wait(left)
+            if isinstance(msg, Sync) and (not msg.nodes or self.node in msg.nodes):
+                return True
+
+    def _request(self, msg: Message) -> Message:
+        log.debug("bus_request", type=msg.TYPE, master=self.client.master)
+        reply = self.client.call(msg, timeout=REQUEST_TIMEOUT, attempts=2)
+        log.debug("bus_reply", type=reply.TYPE)
+        return reply
+
+    def _hello(self) -> None:
+        """Say hello until the master answers `welcome` (it knows this node); back off on anything else."""
+        macs = inventory.hardware_macs(first=self.config.node)
+        attempt = 0
+        while True:
+            hello = Hello(macs=tuple(macs), state="ready", stage=Stage.RUNTIME, boot_id=self.boot_id,
+                          agent_version=__version__, inventory=inventory.collect())  # fmt: skip
+            try:
+                reply = self._request(hello)
+            except BusError as exc:
+                attempt += 1
+                delay = backoff(attempt, base=2.0, cap=300.0, rng=self.options.rng)
+                log.warning("hello_failed", code=exc.code, error=str(exc), retry_in=round(delay, 1))
+                self._sleep(delay)
+                continue
+            if isinstance(reply, Welcome):
+                self.node, self.interval = reply.node, max(1.0, reply.interval)
+                log.info("node_welcomed", node=reply.node, hostname=reply.hostname, interval=self.interval)
+                self.env = dict(reply.env)
+                self._scripts(reply.scripts, self.env)
+                return
+            retry = reply.retry_after if isinstance(reply, Wait) else backoff(attempt, base=2.0, cap=300.0)
+            log.info("hello_deferred", type=reply.TYPE, retry_in=round(retry, 1))
+            self._sleep(retry)
+
+    def _sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
+
+    def _checkin(self) -> float:
+        """One `ready` check-in; returns the delay until the next one (jittered, or backed off)."""
+        self.seq += 1
+        self.checkins += 1
+        msg = CheckIn(node=self.node, state="ready", boot_id=self.boot_id, seq=self.seq)
+        try:
+            reply = self._request(msg)
+        except BusError as exc:
+            self.failures += 1
+            delay = backoff(self.failures, base=1.0, cap=min(self.interval, 300.0), rng=self.options.rng)
+            log.warning("checkin_failed", code=exc.code, error=str(exc), failures=self.failures,
+                        retry_in=round(delay, 1))  # fmt: skip
+            if exc.code == ErrorCode.UNKNOWN_NODE:  # deleted on the master: re-introduce ourselves
+                self._hello()
+            return delay
+        self.failures = 0
+        if isinstance(reply, Ack):
+            self.interval = max(1.0, reply.interval)
+            log.info("checked_in", seq=self.seq, interval=self.interval, scripts=len(reply.scripts),
+                     actions=len(reply.actions))  # fmt: skip
+            self._scripts(reply.scripts, self.env)
+        return self.interval * self.options.rng.uniform(1 - JITTER, 1 + JITTER)
+
+    def _scripts(self, items: tuple[Script, ...], env: Mapping[str, str]) -> None:
+        """Run the `ready` node scripts the master sent (1.x piped them to sh); failures are reported only."""
+        if not items:
+            return
+        text = scripts.assemble(items, env, state="ready")
+        outcome = scripts.run(text, workdir=self.options.run_dir, timeout=SCRIPT_TIMEOUT)
+        (log.info if outcome.status == 0 else log.warning)("node_scripts_done", status=outcome.status)
+        try:
+            self.client.request(
+                ScriptResult(
+                    node=self.node,
+                    boot_id=self.boot_id,
+                    state="ready",
+                    status=outcome.status,
+                    output=outcome.output,
+                ),
+                timeout=5.0,
+            )
+        except BusError as exc:
+            log.warning("script_result_failed", error=str(exc))
+
+    def _goodbye(self) -> None:
+        state = last_state()
+        if not self.node:
+            return
+        try:
+            self.client.request(CheckIn(node=self.node, state=state, boot_id=self.boot_id, seq=self.seq + 1),
+                                timeout=3.0)  # fmt: skip
+            log.info("last_state_sent", state=state)
+        except BusError as exc:
+            log.warning("last_state_failed", state=state, error=str(exc))

@@ -1,0 +1,286 @@
+"""Stage one: drivers → network → hello → node scripts → capsule → kexec (spec §6.2, design.md §2).
+
+Replies are handled by type and error code, never by text.  Unlike 1.x, which re-sent `init` about once a
+second forever while a node was disabled or had no VNFS (spec §6.4), every retry here waits the master's
+`retry_after` or a jittered exponential back-off, so a room of idle nodes never floods the master.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, cast
+
+import structlog
+
+from perceus.agent import __version__, inventory, scripts
+from perceus.agent.bus import BusClient, backoff
+from perceus.agent.cmdline import AgentConfig, Master, handover
+from perceus.agent.console import EXIT_POWEROFF, Console, debug_shell
+from perceus.agent.failures import FatalBoot
+from perceus.agent.network import Lease
+from perceus.agent.phases import Phases
+from perceus.errors import BusError, PerceusError
+from perceus.protocol.enums import ErrorCode, Phase, Stage
+from perceus.protocol.messages import Hello, Message, Report, ScriptResult, Wait, Welcome
+
+log = structlog.get_logger("perceus.agent.stage1")
+
+HELLO_TIMEOUT = 5.0
+HELLO_ATTEMPTS = 3
+MAX_UNREACHABLE = 5  # rounds of failed hellos before giving up (1.x: MAX_TRIES=5, then reboot30)
+RETRY_CAP = 60.0
+FATAL_CODES = {ErrorCode.BAD_MESSAGE, ErrorCode.UNSUPPORTED_VERSION, ErrorCode.TOO_LARGE}
+_API_MOUNTS = (("proc", "/proc", "proc"), ("sysfs", "/sys", "sysfs"), ("devtmpfs", "/dev", "devtmpfs"),
+               ("tmpfs", "/run", "tmpfs"))  # fmt: skip
+
+
+class FetchedCapsule(Protocol):
+    """What `perceus.agent.capsule_fetch.fetch_capsule` returns (owned by the capsule work)."""
+
+    kernel: Path
+    initrd: Path | None
+    cmdline: str
+
+
+class CapsuleFetcher(Protocol):
+    def __call__(self, client: BusClient, node: str, manifest_hash: str, dest_dir: Path) -> FetchedCapsule: ...
+
+
+@dataclass
+class Options:
+    """How this run differs from a real node boot (tests and development)."""
+
+    hardware: bool = True  # mounts, drivers, network; off = use the host's network as it is
+    once: bool = False  # return after the first answered hello (tests)
+    run_dir: Path = Path("/run/perceus")
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+
+def ensure_mounts() -> None:
+    """Mount the API filesystems /init should have mounted; idempotent (already-mounted ones are kept)."""
+    for source, target, fstype in _API_MOUNTS:
+        if os.path.ismount(target):
+            continue
+        os.makedirs(target, exist_ok=True)
+        result = subprocess.run(["mount", "-t", fstype, source, target], capture_output=True, text=True)
+        (log.info if result.returncode == 0 else log.warning)(
+            "api_fs_mounted" if result.returncode == 0 else "api_fs_mount_failed", target=target,
+            error=result.stderr.strip(),
+        )  # fmt: skip
+
+
+def master_addresses(config: AgentConfig, lease: Lease | None) -> list[Master]:
+    """`perceus.master=`/`masterip=`, else the DHCP server id, else next-server (spec §6.2 order)."""
+    if config.masters:
+        return list(config.masters)
+    if lease is not None and (lease.server_id or lease.next_server):
+        return [Master(lease.server_id or lease.next_server)]
+    return []
+
+
+def kexec_cmdline(base: str, config: AgentConfig, node: str, lease: Lease | None, master: Master | None) -> str:
+    """The capsule's own arguments + stage one's consoles (unless it names its own) + the hand-over keys."""
+    words = base.split()
+    if not any(w.startswith("console=") for w in words):
+        words.extend(f"console={c}" for c in config.consoles)
+    words = [w for w in words if not w.startswith(("perceus.", "masterip="))]
+    net = lease.as_static() if lease is not None else config.net
+    words.extend(handover(config, node=node, net=net, master=master))
+    return " ".join(words)
+
+
+class Stage1:
+    """One boot of stage one; `run()` returns /init's exit code (or never returns: kexec)."""
+
+    def __init__(self, config: AgentConfig, console: Console, options: Options | None = None) -> None:
+        self.config = config
+        self.console = console
+        self.options = options or Options()
+        self.boot_id = uuid.uuid4().hex
+        self.phases = Phases(self.boot_id)
+        self.lease: Lease | None = None
+        self.client: BusClient | None = None
+        self.failures = 0
+
+    # ------------------------------------------------------------------ the flow
+    def run(self) -> int:
+        cfg, opts = self.config, self.options
+        log.info("agent_starting", version=__version__, mode="stage1", debug=cfg.debug, boot_id=self.boot_id,
+                 masters=",".join(str(m) for m in cfg.masters))  # fmt: skip
+        if cfg.unknown:
+            log.info("cmdline_keys_ignored", keys=",".join(cfg.unknown))
+        if opts.hardware:
+            ensure_mounts()
+        if cfg.debug >= 3:
+            debug_shell(self.console, "debug level 3: a shell before provisioning")
+        if opts.hardware:
+            self._drivers()
+            self._network()
+        else:
+            self.phases.enter(Phase.ENROLL)
+        masters = master_addresses(cfg, self.lease)
+        if not masters:
+            raise FatalBoot("no master address: neither perceus.master= nor a DHCP server identifier")
+        self.client = BusClient([str(m) for m in masters])
+        if opts.hardware:
+            self.phases.enter(Phase.ENROLL)
+        return self._provision(masters[0])
+
+    def _drivers(self) -> None:
+        from perceus.agent import drivers
+
+        self.phases.enter(Phase.DRIVERS)
+        result = drivers.load_drivers(self.config.kmods, self.config.noload)
+        log.info("drivers_loaded", summary=result.summary())
+
+    def _network(self) -> None:
+        from perceus.agent import network
+
+        self.phases.enter(Phase.DHCP)
+        try:
+            self.lease = network.bring_up(self.config, hostname=self.config.nodename)
+        except PerceusError as exc:
+            self.phases.fail(str(exc))
+            raise FatalBoot(str(exc)) from None
+
+    # ------------------------------------------------------------------ talking to the master
+    def _send_report(self, report: Report) -> None:
+        assert self.client is not None
+        try:
+            self.client.request(report, timeout=3.0)
+            log.debug("report_sent", phase=report.phase.value, done=report.done, ok=report.ok)
+        except BusError as exc:  # a lost timeline entry must never stop a boot
+            log.warning("report_failed", phase=report.phase.value, error=str(exc))
+
+    def _pause(self, seconds: float, why: str) -> None:
+        log.info("retry_wait", reason=why, seconds=round(seconds, 1))
+        self.options.sleep(seconds)
+
+    def _hello(self) -> Message | None:
+        """One hello round; None when it failed in a way that was already waited out."""
+        assert self.client is not None
+        first = self.config.node or (self.lease.mac if self.lease else "")
+        macs = inventory.hardware_macs(first=first)
+        if not macs:
+            raise FatalBoot("no hardware address to identify this node (no NIC, no perceus.node=)")
+        hello = Hello(macs=tuple(macs), state="init", stage=Stage.STAGE1, boot_id=self.boot_id,
+                      agent_version=__version__, nodename=self.config.nodename,
+                      inventory=inventory.collect())  # fmt: skip
+        log.debug("bus_request", type=hello.TYPE, master=self.client.master, macs=",".join(macs))
+        try:
+            reply = self.client.call(hello, timeout=HELLO_TIMEOUT, attempts=HELLO_ATTEMPTS, sleep=self.options.sleep)
+        except BusError as exc:
+            self.failures += 1
+            code = exc.code
+            if code in FATAL_CODES:
+                raise FatalBoot(f"the master refused this agent: {exc}") from None
+            if code == "TIMEOUT":
+                log.warning("master_unreachable", master=self.client.master, round=self.failures, of=MAX_UNREACHABLE)
+                if self.failures >= MAX_UNREACHABLE:
+                    raise FatalBoot(f"could not reach the Perceus master ({exc})") from None
+            else:
+                log.warning("hello_refused", code=code, error=str(exc))
+            self._pause(backoff(self.failures, base=2.0, cap=RETRY_CAP, rng=self.options.rng), code or "error")
+            return None
+        log.debug("bus_reply", type=reply.TYPE)
+        self.failures = 0
+        return reply
+
+    def _provision(self, master: Master) -> int:
+        while True:
+            reply = self._hello()
+            if isinstance(reply, Wait):
+                if reply.node:
+                    self.phases.identify(reply.node, self._send_report)
+                log.info("master_says_wait", reason=reply.reason.value, message=reply.message,
+                         hostname=reply.hostname, retry_after=reply.retry_after)  # fmt: skip
+                if self.options.once:
+                    return EXIT_POWEROFF
+                rng = self.options.rng
+                self._pause(max(1.0, reply.retry_after * rng.uniform(0.8, 1.2)), reply.reason.value)
+            elif isinstance(reply, Welcome):
+                self._welcomed(reply, master)
+                if self.options.once:
+                    return EXIT_POWEROFF
+            elif reply is not None:
+                log.warning("unexpected_reply", type=reply.TYPE)
+                self._pause(backoff(1, base=2.0, cap=RETRY_CAP, rng=self.options.rng), "unexpected reply")
+            elif self.options.once:
+                return EXIT_POWEROFF
+
+    def _retry(self, detail: str) -> None:
+        self.phases.fail(detail, retry=Phase.ENROLL)
+        self.failures += 1
+        self._pause(backoff(self.failures, base=5.0, cap=RETRY_CAP, rng=self.options.rng), detail)
+
+    def _welcomed(self, welcome: Welcome, master: Master) -> None:
+        assert self.client is not None
+        self.phases.identify(welcome.node, self._send_report)
+        if welcome.debug > self.console.debug:  # `perceus node set debug N` raises verbosity from the master
+            self.console.debug = min(welcome.debug, 3)
+        log.info("node_welcomed", node=welcome.node, hostname=welcome.hostname, group=welcome.group,
+                 vnfs=welcome.vnfs, scripts=len(welcome.scripts))  # fmt: skip
+        self.phases.enter(Phase.SCRIPTS)
+        if welcome.scripts:
+            text = scripts.assemble(welcome.scripts, welcome.env, state="init")
+            outcome = scripts.run(text, workdir=self.options.run_dir)
+            log.info("node_scripts_done", status=outcome.status, duration_ms=round(outcome.duration * 1000, 1))
+            try:
+                self.client.request(
+                    ScriptResult(
+                        node=welcome.node,
+                        boot_id=self.boot_id,
+                        state="init",
+                        status=outcome.status,
+                        output=outcome.output,
+                    ),
+                    timeout=5.0,
+                )
+            except BusError as exc:
+                log.warning("script_result_failed", error=str(exc))
+            if outcome.status != 0:
+                self._retry(f"node scripts exited {outcome.status}")
+                return
+        self.phases.enter(Phase.CAPSULE)
+        if not welcome.capsule:
+            self._retry("the master named no capsule")
+            return
+        fetch = self._fetcher()
+        if fetch is None:
+            self._retry("capsule support missing")
+            return
+        try:
+            fetched = fetch(self.client, welcome.node, welcome.capsule, self.options.run_dir / "capsule")
+        except PerceusError as exc:
+            self._retry(f"capsule fetch failed: {exc}")
+            return
+        self.phases.enter(Phase.KEXEC)
+        self._kexec(fetched, welcome.node, master)
+
+    def _fetcher(self) -> CapsuleFetcher | None:
+        try:
+            module = importlib.import_module("perceus.agent.capsule_fetch")
+        except ImportError as exc:
+            log.error("capsule_support_missing", error=str(exc))
+            return None
+        return cast(CapsuleFetcher, module.fetch_capsule)
+
+    def _kexec(self, fetched: FetchedCapsule, node: str, master: Master) -> None:
+        from perceus.agent import kexec
+
+        cmdline = kexec_cmdline(fetched.cmdline, self.config, node, self.lease, master)
+        try:
+            kexec.load(fetched.kernel, fetched.initrd, cmdline)
+            self.phases.flush()
+            kexec.execute()
+        except PerceusError as exc:
+            self._retry(str(exc))
