@@ -39,7 +39,7 @@ def test_timeout_reports_the_tail(pipe: tuple[int, SerialLog]) -> None:
     w, log = pipe
     os.write(w, b"Kernel panic - not syncing\n")
     log.wait_for("panic", timeout=5)
-    with pytest.raises(SerialTimeout, match="python-ok.*Kernel panic"):
+    with pytest.raises(SerialTimeout, match=r"python-ok.*Kernel panic"):
         log.wait_for("python-ok", timeout=0.2)
 
 

@@ -85,7 +85,7 @@ def test_dependency_closure_walks_non_transitive_files() -> None:
 
 
 def test_dependency_closure_rejects_unknown_module() -> None:
-    with pytest.raises(KeyError, match="missing.ko"):
+    with pytest.raises(KeyError, match=r"missing\.ko"):
         dependency_closure(["a.ko"], {"a.ko": ("missing.ko",)})
 
 
