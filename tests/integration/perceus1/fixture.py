@@ -100,16 +100,10 @@ def build(root: Path, *, backend: str = "btree", duplicate: bool = False) -> tup
         (ns / rel).mkdir(parents=True)
     os.symlink(state / "modules/hostname/nodescripts/49-hostname.sh", ns / "init/all/49-hostname.sh")
     # An absolute link as the real master wrote it (/var/lib/perceus/…), resolved inside the snapshot.
-    os.symlink(
-        "/var/lib/perceus/modules/masterauth/nodescripts/50-masterauth.pl", ns / "ready/all/50-masterauth.pl"
-    )
-    os.symlink(
-        state / "modules/masterauth/nodescripts/50-masterauth.pl", ns / "ready/node/n0000/50-masterauth.pl"
-    )
+    os.symlink("/var/lib/perceus/modules/masterauth/nodescripts/50-masterauth.pl", ns / "ready/all/50-masterauth.pl")
+    os.symlink(state / "modules/masterauth/nodescripts/50-masterauth.pl", ns / "ready/node/n0000/50-masterauth.pl")
     (ns / "init/group/gpu/60-nvidia.sh").write_text("# admin's own script\n#!/bin/sh\nmodprobe nvidia\n")
-    os.symlink(
-        state / f"vnfs/{CAPSULE}/nodescripts/init/10-vnfsinit.sh", ns / f"init/vnfs/{CAPSULE}/10-vnfsinit.sh"
-    )
+    os.symlink(state / f"vnfs/{CAPSULE}/nodescripts/init/10-vnfsinit.sh", ns / f"init/vnfs/{CAPSULE}/10-vnfsinit.sh")
     os.symlink("/nonexistent/modules/gone/nodescripts/70-gone.sh", ns / "init/all/70-gone.sh")
     # a capsule laid out as chroot2stateless.sh leaves it (spec §9.2)
     cap = state / "vnfs" / CAPSULE

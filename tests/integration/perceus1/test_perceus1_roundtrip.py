@@ -150,7 +150,7 @@ def test_duplicate_hostname_strict_stops_skip_invalid_keeps_first(tmp_path: Path
     code, _, err = run_import(new, str(etc), str(state))
     assert code == 1 and "duplicate hostname 'n0003'" in err and "nothing imported" in err
     assert stored(new) == 0
-    code, out, err = run_import(new, str(etc), str(state), "--skip-invalid")
+    code, _, err = run_import(new, str(etc), str(state), "--skip-invalid")
     assert code == 0, err
     nodes = {n["hostname"]: n["nodeid"] for n in node_list(new)}
     assert nodes["n0003"] == fixture.MAC(3)
