@@ -103,10 +103,19 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if request.param == "sqlite":
         yield Backend("sqlite", str(tmp_path / "perceus.db"))
         return
-    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    yield from _pg_backend(request.getfixturevalue("pg_cluster"))
+
+
+def _pg_backend(cluster: PgCluster) -> Iterator[Backend]:
     name = cluster.create_database()
     yield Backend("postgresql", cluster.url(name))
     cluster.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg(pg_cluster: PgCluster) -> Iterator[Backend]:
+    """A fresh PostgreSQL database, for the tests of what only that backend does."""
+    yield from _pg_backend(pg_cluster)
 
 
 @pytest.fixture

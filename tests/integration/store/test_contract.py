@@ -113,9 +113,7 @@ def test_add_auto_takes_lowest_free_name_and_refills_gaps(store: NodeStore) -> N
 
 
 def test_add_auto_ignores_names_outside_the_pattern_and_errors_when_full(store: NodeStore) -> None:
-    small = NodeDefaults(
-        prefix="c", width=1, suffix="-x", group="", vnfs="", enabled=False, first=1, total=2, debug=0
-    )
+    small = NodeDefaults(prefix="c", width=1, suffix="-x", group="", vnfs="", enabled=False, first=1, total=2, debug=0)
     store.add(NewNode(nodeid=mac(100), hostname="c1"))  # no suffix: not a pattern name
     assert store.add_auto(mac(1), small).hostname == "c1-x"
     assert store.add_auto(mac(2), small).hostname == "c2-x"
@@ -284,9 +282,7 @@ def test_delete_frees_macs_and_unknown_node_deletes_nothing(store: NodeStore) ->
 
 
 def test_replace_moves_hardware_under_the_old_name(store: NodeStore) -> None:
-    store.add(
-        NewNode(nodeid=mac(1), hostname="n0001", group="g", vnfs="v", macs=(mac(1, 9),), attrs={"rack": "3"})
-    )
+    store.add(NewNode(nodeid=mac(1), hostname="n0001", group="g", vnfs="v", macs=(mac(1, 9),), attrs={"rack": "3"}))
     store.update([mac(1)], {"status": "ready", "ip": "10.0.0.1", "lastcontact": 99.0})
     store.add(NewNode(nodeid=mac(2), hostname="n0050", macs=(mac(2, 9),), attrs={"junk": "x"}))
     node = store.replace("n0001", "n0050")
@@ -352,9 +348,7 @@ def test_import_update_counts_and_clash(store: NodeStore) -> None:
     assert store.get(mac(1)).ip == "10.0.0.1"  # type: ignore[union-attr]
     before = snapshot(store)
     with pytest.raises(AlreadyExistsError):
-        store.import_nodes(
-            [NewNode(nodeid=mac(4), hostname="d"), NewNode(nodeid=mac(1), hostname="c")], update=True
-        )
+        store.import_nodes([NewNode(nodeid=mac(4), hostname="d"), NewNode(nodeid=mac(1), hostname="c")], update=True)
     assert snapshot(store) == before
 
 
@@ -385,9 +379,7 @@ def test_events_timeline_latest_boot_and_retention(store: NodeStore) -> None:
     store.record_events(
         [
             PhaseEvent(nodeid=node, boot_id="boot1", phase="hello", t=1.0),
-            PhaseEvent(
-                nodeid=node, boot_id="boot1", phase="kexec", t=2.0, ok=False, done=False, detail="x" * 5000
-            ),
+            PhaseEvent(nodeid=node, boot_id="boot1", phase="kexec", t=2.0, ok=False, done=False, detail="x" * 5000),
             PhaseEvent(nodeid=mac(2), boot_id="other", phase="hello", t=1.5),
         ]
     )
@@ -398,9 +390,7 @@ def test_events_timeline_latest_boot_and_retention(store: NodeStore) -> None:
     assert [e.boot_id for e in store.events(node)] == ["boot2"]
     assert [e.phase for e in store.events(node, "boot1")] == ["hello", "kexec"]
     assert store.events(node, "nope") == []
-    store.record_events(
-        [PhaseEvent(nodeid=node, boot_id="boot3", phase=f"p{i}", t=10.0 + i) for i in range(250)]
-    )
+    store.record_events([PhaseEvent(nodeid=node, boot_id="boot3", phase=f"p{i}", t=10.0 + i) for i in range(250)])
     kept = store.events(node, "boot3")
     assert len(kept) == EVENTS_PER_NODE
     assert kept[0].phase == "p50" and kept[-1].phase == "p249"  # the newest survive
@@ -410,9 +400,7 @@ def test_events_timeline_latest_boot_and_retention(store: NodeStore) -> None:
 
 # ---------------------------------------------------------------------- pending
 def test_pending_note_list_drop(store: NodeStore) -> None:
-    store.note_pending(
-        EnrollRequest(nodeid=mac(1), macs=(mac(1), mac(1, 9)), nodename="wish"), "10.0.0.1", 10.0
-    )
+    store.note_pending(EnrollRequest(nodeid=mac(1), macs=(mac(1), mac(1, 9)), nodename="wish"), "10.0.0.1", 10.0)
     store.note_pending(EnrollRequest(nodeid=mac(2)), "10.0.0.2", 11.0)
     store.note_pending(EnrollRequest(nodeid=mac(1), macs=(mac(1),)), "10.0.0.3", 12.0)
     pend = store.pending()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from perceus.master.config import NodeDefaults
 from perceus.master.store.models import (
@@ -30,7 +30,7 @@ EVENTS_PER_NODE = 200
 class NodeStore(abc.ABC):
     """Repository of nodes, pending nodes and boot events."""
 
-    def __enter__(self) -> NodeStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
