@@ -84,13 +84,14 @@ def load_drivers(
     root: Path | None = None,
     walk: Callable[[], list[str]] = device_modaliases,
     loader: Loader = _finit,
+    loaded: set[str] | None = None,
 ) -> Result:
     """Load modules for every device plus `explicit`, minus `noload`; one log line per module."""
     index = ModuleIndex.load(root or modules_dir())
     log.debug("module_index_loaded", root=str(index.root), aliases=len(index.aliases), modules=len(index.deps.paths))
     result = Result()
     explicit, noload = tuple(explicit), tuple(noload)
-    done = loaded_modules()
+    done = loaded_modules() if loaded is None else set(loaded)
     tried: set[str] = set()
     for round_no in range(MAX_ROUNDS):
         plan = index.resolve(walk(), explicit if round_no == 0 else (), noload)

@@ -131,9 +131,12 @@ class Stage1:
         if not masters:
             raise FatalBoot("no master address: neither perceus.master= nor a DHCP server identifier")
         self.client = BusClient([str(m) for m in masters])
-        if opts.hardware:
-            self.phases.enter(Phase.ENROLL)
-        return self._provision(masters[0])
+        try:
+            if opts.hardware:
+                self.phases.enter(Phase.ENROLL)
+            return self._provision(masters[0])
+        finally:
+            self.client.close()
 
     def _drivers(self) -> None:
         from perceus.agent import drivers

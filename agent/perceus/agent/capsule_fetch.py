@@ -1,0 +1,288 @@
+"""Fetch a capsule from perceus-bus: verified manifest, credit-flow chunk pulls, verified zstd unpack, resume.
+
+Flow: `get_manifest` by hash → the bytes must hash to what `welcome` named (else nothing is fetched); then one
+`get_chunks` per chunk with at most `credit` in flight.  Every chunk's BLAKE3 (of the compressed bytes) is
+checked before it is decompressed; a bad, missing or unanswered chunk is asked for again (up to `attempts`
+times).  Chunks are decompressed by a small thread pool (zstd and BLAKE3 release the GIL) straight into
+their place in the output files (`pwrite` at the raw offset), so no second copy of the capsule sits in RAM,
+and a journal of finished chunks lets a later call (after a master restart, or our own) fetch only what is
+missing.  For a stateless capsule the root filesystem cpio becomes the kexec initrd.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import structlog
+import zstandard
+
+from perceus.agent.bus import BusClient
+from perceus.errors import BusError, CapsuleError
+from perceus.protocol import codec
+from perceus.protocol.capsule import Blob, CapsuleManifest, ChunkRef, decode_manifest, digest, kernel_cmdline
+from perceus.protocol.enums import ErrorCode
+from perceus.protocol.messages import Chunk, Error, GetChunks, GetManifest, Manifest
+
+log = structlog.get_logger("perceus.agent")
+
+OUTPUT = {"kernel": "kernel", "initrd": "initrd", "rootfs": "rootfs.cpio"}
+JOURNAL = "chunks.done"
+MANIFEST = "manifest"
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class FetchedCapsule:
+    """What kexec needs: the kernel, the initrd (for stateless: the rootfs cpio) and the command line."""
+
+    kernel: Path
+    initrd: Path
+    cmdline: str
+    manifest: dict[str, Any]
+    rootfs: Path = Path()
+    manifest_hash: str = ""
+    fetched_chunks: int = 0
+    reused_chunks: int = 0
+
+
+@dataclass
+class _Target:
+    """Where one chunk's raw bytes go (a chunk may recur: same bytes, several places)."""
+
+    ref: ChunkRef
+    places: list[tuple[int, int]] = field(default_factory=list)  # (output fd, raw offset)
+
+
+def _manifest(client: BusClient, node: str, manifest_hash: str, dest: Path, timeout: float) -> CapsuleManifest:
+    path = dest / MANIFEST
+    try:
+        cached = path.read_bytes()
+        if digest(cached) == manifest_hash:
+            return decode_manifest(cached, manifest_hash)
+    except (OSError, CapsuleError):
+        pass
+    reply = client.call(GetManifest(node=node, capsule=manifest_hash), timeout=timeout)
+    if not isinstance(reply, Manifest):
+        raise BusError(f"master answered get_manifest with {reply.TYPE}")
+    manifest = decode_manifest(reply.data, manifest_hash)  # raises before anything is fetched
+    tmp = path.with_name(".manifest.tmp")
+    tmp.write_bytes(reply.data)
+    os.replace(tmp, path)
+    return manifest
+
+
+def _journal(dest: Path, manifest_hash: str) -> set[str]:
+    """Chunks a previous attempt at this same manifest verified and wrote."""
+    try:
+        lines = (dest / JOURNAL).read_text(encoding="ascii").split()
+    except (OSError, UnicodeDecodeError):
+        return set()
+    if not lines or lines[0] != manifest_hash:
+        return set()
+    return set(lines[1:])
+
+
+def _worker(ref: ChunkRef, data: memoryview, places: list[tuple[int, int]]) -> bool:
+    """Verify, decompress and place one chunk; False means the bytes were not the chunk asked for."""
+    if len(data) != ref.size or digest(data) != ref.hash:
+        return False
+    try:
+        raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=ref.raw_size)
+    except zstandard.ZstdError:
+        return False
+    if len(raw) != ref.raw_size:
+        return False
+    for fd, offset in places:
+        view = memoryview(raw)
+        while view:
+            n = os.pwrite(fd, view, offset)
+            view, offset = view[n:], offset + n
+    return True
+
+
+def fetch_capsule(
+    client: BusClient,
+    node: str,
+    manifest_hash: str,
+    dest: Path,
+    *,
+    credit: int = 8,
+    progress: Progress | None = None,
+    timeout: float = 10.0,
+    attempts: int = 5,
+    workers: int = 2,
+) -> FetchedCapsule:
+    """Fetch and verify the capsule `manifest_hash` into `dest`; see the module docstring."""
+    started = time.monotonic()
+    dest.mkdir(parents=True, exist_ok=True)
+    m = _manifest(client, node, manifest_hash, dest, timeout)
+    done = _journal(dest, manifest_hash)
+    fds: dict[str, int] = {}
+    targets: dict[str, _Target] = {}
+    try:
+        for role, blob in m.blobs:
+            fd = os.open(dest / OUTPUT[role], os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fds[role] = fd
+            os.ftruncate(fd, blob.size)
+            offset = 0
+            for ref in blob.chunks:
+                targets.setdefault(ref.hash, _Target(ref)).places.append((fd, offset))
+                offset += ref.raw_size
+        if not done:
+            (dest / JOURNAL).write_text(manifest_hash + "\n", encoding="ascii")
+        todo = deque(h for h in targets if h not in done)
+        reused = len(targets) - len(todo)
+        total = sum(t.ref.raw_size for t in targets.values())
+        got = total - sum(targets[h].ref.raw_size for h in todo)
+        log.info(
+            "capsule_fetch_started",
+            capsule=m.name,
+            manifest=manifest_hash[:16],
+            chunks=len(targets),
+            missing=len(todo),
+            master=client.master,
+        )
+        with (
+            open(dest / JOURNAL, "a", encoding="ascii") as journal,
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unpack") as pool,
+        ):
+            fetched = _pull(
+                client,
+                node,
+                targets,
+                todo,
+                journal,
+                pool,
+                credit=credit,
+                timeout=timeout,
+                attempts=attempts,
+                progress=progress,
+                got=got,
+                total=total,
+            )
+        for fd in fds.values():
+            os.fsync(fd)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    _check_blob(dest / OUTPUT["kernel"], m.kernel, "kernel")
+    seconds = time.monotonic() - started
+    log.info(
+        "capsule_fetched",
+        capsule=m.name,
+        manifest=manifest_hash[:16],
+        fetched=fetched,
+        reused=reused,
+        raw_bytes=total,
+        duration_ms=round(seconds * 1000),
+        mb_per_s=round(total / seconds / 1e6, 1) if seconds > 0 else 0,
+    )
+    rootfs = dest / OUTPUT["rootfs"]
+    initrd = dest / OUTPUT["initrd"] if m.type == "stateful" and m.initrd is not None else rootfs
+    return FetchedCapsule(
+        kernel=dest / OUTPUT["kernel"],
+        initrd=initrd,
+        cmdline=kernel_cmdline(m, extra=(f"perceus.master={client.master}",)),
+        manifest=msgpack.unpackb(m.data, raw=False),
+        rootfs=rootfs,
+        manifest_hash=manifest_hash,
+        fetched_chunks=fetched,
+        reused_chunks=reused,
+    )
+
+
+def _check_blob(path: Path, blob: Blob, what: str) -> None:
+    if digest(path.read_bytes()) != blob.hash:
+        raise CapsuleError(f"{what} does not match the manifest after unpacking")
+
+
+def _pull(
+    client: BusClient,
+    node: str,
+    targets: dict[str, _Target],
+    todo: deque[str],
+    journal: Any,
+    pool: ThreadPoolExecutor,
+    *,
+    credit: int,
+    timeout: float,
+    attempts: int,
+    progress: Progress | None,
+    got: int,
+    total: int,
+) -> int:
+    """The credit loop; returns how many chunks were fetched."""
+    inflight: dict[int, tuple[str, float]] = {}
+    working: dict[str, Future[bool]] = {}
+    tries: dict[str, int] = {}
+    fetched = 0
+    last_reply = time.monotonic()
+
+    def retry(h: str, why: str) -> None:
+        tries[h] = tries.get(h, 0) + 1
+        log.warning("chunk_retry", chunk=h[:16], reason=why, attempt=tries[h])
+        if tries[h] >= attempts:
+            raise CapsuleError(f"chunk {h[:16]}… failed {tries[h]} times ({why}); giving up")
+        todo.append(h)
+
+    while todo or inflight or working:
+        while todo and len(inflight) + len(working) < credit:
+            h = todo.popleft()
+            rid = client.send(GetChunks(node=node, hashes=(h,)))
+            inflight[rid] = (h, time.monotonic())
+        sock = client.socket
+        if sock.poll(20 if working else 100):
+            last_reply = time.monotonic()
+            while sock.poll(0):
+                frames = sock.recv_multipart(copy=False)
+                try:
+                    reply = codec.decode(frames[0].buffer)
+                except Exception:
+                    continue
+                entry = inflight.pop(reply.rid, None)
+                if entry is None:
+                    continue  # a late answer to a request we already re-sent
+                h, _ = entry
+                if isinstance(reply, Chunk) and len(frames) == 2 and reply.hash == h:
+                    working[h] = pool.submit(_worker, targets[h].ref, frames[1].buffer, targets[h].places)
+                elif isinstance(reply, Error) and reply.code in (ErrorCode.NOT_FOUND, ErrorCode.RATE_LIMITED):
+                    retry(h, f"{reply.code}: {reply.message}")
+                elif isinstance(reply, Error):
+                    raise BusError(f"master refused get_chunks: {reply.code}: {reply.message}", code=reply.code)
+                else:
+                    retry(h, f"unexpected {reply.TYPE} reply")
+        for h, fut in list(working.items()):
+            if not fut.done():
+                continue
+            del working[h]
+            if fut.result():
+                fetched += 1
+                got += targets[h].ref.raw_size
+                journal.write(h + "\n")
+                journal.flush()
+                if progress is not None:
+                    progress(got, total)
+            else:
+                log.warning("chunk_rejected", chunk=h[:16], reason="hash mismatch")
+                retry(h, "hash mismatch")
+        now = time.monotonic()
+        expired = [rid for rid, (_, t) in inflight.items() if now - t > timeout]
+        if expired:
+            # The master went away (restart) or dropped requests: start a fresh socket (queued requests to a
+            # dead peer are discarded with it) and ask again for what was unanswered.
+            for rid in expired:
+                h, _ = inflight.pop(rid)
+                retry(h, "timeout")
+            if now - last_reply > timeout:
+                client.failover()
+                last_reply = now
+    return fetched
