@@ -30,7 +30,7 @@ _HEX = re.compile(r"^[0-9a-f]{64}$")
 
 def digest(data: bytes | memoryview) -> str:
     """The one hash of the capsule format: BLAKE3, 256 bits, lower-case hex."""
-    return blake3.blake3(data).hexdigest()  # type: ignore[no-any-return]
+    return str(blake3.blake3(data).hexdigest())
 
 
 def is_hash(value: object) -> bool:
@@ -176,8 +176,13 @@ def _chunks(raw: object, where: str) -> tuple[ChunkRef, ...]:
         if not isinstance(item, dict):
             raise CapsuleError(f"manifest field {where}chunks[{i}]: expected a map")
         w = f"{where}chunks[{i}]."
-        out.append(ChunkRef(_hash(item, "hash", w), _size(item, "size", w, 2 * MAX_CHUNK_RAW),
-                            _size(item, "raw_size", w, MAX_CHUNK_RAW)))
+        out.append(
+            ChunkRef(
+                _hash(item, "hash", w),
+                _size(item, "size", w, 2 * MAX_CHUNK_RAW),
+                _size(item, "raw_size", w, MAX_CHUNK_RAW),
+            )
+        )
     return tuple(out)
 
 

@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         control.unlink(missing_ok=True)
         dispatcher = Dispatcher(store=store, paths=paths, masters=tuple(args.master))
         try:
-            from perceus.master.capsule.index import CapsuleStoreIndex  # capsule support is optional
+            from perceus.master.capsule.serve import install  # capsule support is optional
 
-            dispatcher.capsules = CapsuleStoreIndex(paths)
+            install(dispatcher, paths)  # capsule index + get_manifest/get_chunks handlers
         except ImportError:
             pass
         server = BusServer(dispatcher, bind=bind, pub_bind=events, control=control_endpoint(control))

@@ -73,7 +73,7 @@ def chunks(entries: Iterable[Entry], *, size: int = DEFAULT_CHUNK) -> Iterator[b
         yield bytes(buf)
 
 
-def file_chunks(path: str | bytes | "os.PathLike[str]", *, size: int = DEFAULT_CHUNK) -> Iterator[bytes]:
+def file_chunks(path: str | bytes | os.PathLike[str], *, size: int = DEFAULT_CHUNK) -> Iterator[bytes]:
     """A single file (kernel, initrd) cut every `size` bytes."""
     with open(path, "rb") as fh:
         while block := fh.read(size):

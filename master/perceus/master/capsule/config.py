@@ -79,8 +79,9 @@ class CapsuleConfig:
             if m and m.group(1) == key:
                 self.lines[i] = line
                 # Later assignments of the same key would win when sourced by 1.x tools: drop them.
-                self.lines[i + 1:] = [x for x in self.lines[i + 1:] if not ((n := _ASSIGN.match(x)) and
-                                                                        n.group(1) == key)]
+                self.lines[i + 1 :] = [
+                    x for x in self.lines[i + 1 :] if not ((n := _ASSIGN.match(x)) and n.group(1) == key)
+                ]
                 return
         self.lines.append(line)
 
@@ -121,8 +122,15 @@ class CapsuleConfig:
         return self.get("CONSOLE")
 
 
-def new_config(*, kind: str, kernel: str, initrd: str = "", console: str = "", kernel_args: str | None = None,
-               kexec_args: str = "") -> CapsuleConfig:
+def new_config(
+    *,
+    kind: str,
+    kernel: str,
+    initrd: str = "",
+    console: str = "",
+    kernel_args: str | None = None,
+    kexec_args: str = "",
+) -> CapsuleConfig:
     """The config of a freshly imported capsule, with the original's keys and defaults."""
     if kind not in TYPES:
         raise CapsuleError(f"capsule type {kind!r} is not one of {', '.join(TYPES)}")

@@ -20,8 +20,12 @@ TRAILER = "TRAILER!!!"
 # Always in a stateless root: the kernel needs /dev/console for init's stdio before devtmpfs is mounted.
 # Added only when the tree lacks them (a capsule imported without root has no device nodes).
 BASE_DEVICES: tuple[tuple[str, int, int, int], ...] = (
-    ("dev/console", 0o600, 5, 1), ("dev/null", 0o666, 1, 3), ("dev/zero", 0o666, 1, 5),
-    ("dev/random", 0o666, 1, 8), ("dev/urandom", 0o666, 1, 9), ("dev/tty", 0o666, 5, 0),
+    ("dev/console", 0o600, 5, 1),
+    ("dev/null", 0o666, 1, 3),
+    ("dev/zero", 0o666, 1, 5),
+    ("dev/random", 0o666, 1, 8),
+    ("dev/urandom", 0o666, 1, 9),
+    ("dev/tty", 0o666, 5, 0),
 )
 
 
@@ -29,13 +33,27 @@ def pad4(n: int) -> int:
     return -n % 4
 
 
-def header(*, name: str, mode: int, uid: int, gid: int, mtime: int, filesize: int,
-           rdev: tuple[int, int] = (0, 0)) -> bytes:
+def header(
+    *, name: str, mode: int, uid: int, gid: int, mtime: int, filesize: int, rdev: tuple[int, int] = (0, 0)
+) -> bytes:
     """One newc header with its NUL-terminated name, padded to 4 bytes."""
     encoded = name.encode("utf-8", "surrogateescape") + b"\0"
     ino = zlib.crc32(encoded) & 0x7FFFFFFF or 1
-    fields = (ino, mode, uid, gid, 1, max(0, mtime) & 0xFFFFFFFF, filesize, 0, 0, rdev[0], rdev[1],
-              len(encoded), 0)
+    fields = (
+        ino,
+        mode,
+        uid,
+        gid,
+        1,
+        max(0, mtime) & 0xFFFFFFFF,
+        filesize,
+        0,
+        0,
+        rdev[0],
+        rdev[1],
+        len(encoded),
+        0,
+    )
     head = MAGIC + b"".join(b"%08X" % f for f in fields)
     return head + encoded + b"\0" * pad4(len(head) + len(encoded))
 
@@ -80,16 +98,23 @@ def entries(root: Path, *, base_devices: bool = True, keep_owner: bool | None = 
         uid, gid = (st.st_uid, st.st_gid) if owner else (0, 0)
         mtime = int(st.st_mtime)
         if stat.S_ISREG(mode):
-            yield Entry(name, header(name=name, mode=mode, uid=uid, gid=gid, mtime=mtime, filesize=st.st_size),
-                        st.st_size, path=path)
+            yield Entry(
+                name,
+                header(name=name, mode=mode, uid=uid, gid=gid, mtime=mtime, filesize=st.st_size),
+                st.st_size,
+                path=path,
+            )
         elif stat.S_ISLNK(mode):
             target = os.readlink(path).encode("utf-8", "surrogateescape")
-            yield Entry(name, header(name=name, mode=mode, uid=uid, gid=gid, mtime=mtime,
-                                     filesize=len(target)), len(target), data=target)
+            yield Entry(
+                name,
+                header(name=name, mode=mode, uid=uid, gid=gid, mtime=mtime, filesize=len(target)),
+                len(target),
+                data=target,
+            )
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
             rdev = (os.major(st.st_rdev), os.minor(st.st_rdev))
-            yield Entry(name, header(name=name, mode=mode, uid=uid, gid=gid, mtime=mtime, filesize=0,
-                                     rdev=rdev), 0)
+            yield Entry(name, header(name=name, mode=mode, uid=uid, gid=gid, mtime=mtime, filesize=0, rdev=rdev), 0)
         elif stat.S_ISDIR(mode) or stat.S_ISFIFO(mode):
             yield Entry(name, header(name=name, mode=mode, uid=uid, gid=gid, mtime=mtime, filesize=0), 0)
         # sockets are runtime artefacts and have no place in an image: skipped
@@ -98,7 +123,17 @@ def entries(root: Path, *, base_devices: bool = True, keep_owner: bool | None = 
             yield Entry("dev", header(name="dev", mode=stat.S_IFDIR | 0o755, uid=0, gid=0, mtime=0, filesize=0), 0)
         for name, perm, major, minor in BASE_DEVICES:
             if name not in seen:
-                yield Entry(name, header(name=name, mode=stat.S_IFCHR | perm, uid=0, gid=0, mtime=0, filesize=0,
-                                         rdev=(major, minor)), 0)
+                yield Entry(
+                    name,
+                    header(
+                        name=name,
+                        mode=stat.S_IFCHR | perm,
+                        uid=0,
+                        gid=0,
+                        mtime=0,
+                        filesize=0,
+                        rdev=(major, minor),
+                    ),
+                    0,
+                )
     yield Entry(TRAILER, header(name=TRAILER, mode=0, uid=0, gid=0, mtime=0, filesize=0), 0)
-

@@ -74,10 +74,7 @@ class Store:
         """Capsules (directories holding a `config`), sorted, as the original's `vnfs list`."""
         if not self.vnfs.is_dir():
             return []
-        return sorted(
-            p.name for p in self.vnfs.iterdir()
-            if not p.name.startswith(".") and (p / "config").is_file()
-        )
+        return sorted(p.name for p in self.vnfs.iterdir() if not p.name.startswith(".") and (p / "config").is_file())
 
     def ensure(self) -> None:
         for d in (self.vnfs, self.chunks, self.manifests):
