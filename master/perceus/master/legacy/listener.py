@@ -14,6 +14,7 @@ before use (1.x put them into a shell command line); auto-add obeys `enrollment 
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -90,6 +91,11 @@ class LegacyListener:
         self.conns: dict[int, Conn] = {}
         self.counters = Counters()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="legacy")
+        # Auto-adds are batched: requests queued during one loop pass are enrolled in one transaction on the
+        # next, woken through a pipe (a boot storm of N new nodes costs N/32-ish transactions, not N).
+        self._enroll_queue: list[tuple[Conn, EnrollRequest]] = []
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        server.add_reader(self._wake_r, self._flush_enrollments)
         server.add_reader(self.sock.fileno(), self._accept)
         server.add_ticker(1.0, self._reap)
         log.info("legacy_listening", host=self.address[0], port=self.address[1])
@@ -216,10 +222,12 @@ class LegacyListener:
                 self.counters.closed_early += 1
                 _drain_and_close(conn.sock)
                 return
-            added = self._enroll(conn, nodeid, request)
-            if added is None:
-                return
-            node = added
+            self._enroll(conn, nodeid, request)
+            return
+        self._serve(conn, node, state)
+
+    def _serve(self, conn: Conn, node: Node, state: str) -> None:
+        """Record the contact and answer with the node's scripts for `state`."""
         self._contact(node, state, conn.peer)
         plan = self.dispatcher.scripts.plan(state, node)
         env = self._environment(node, state)
@@ -230,20 +238,18 @@ class LegacyListener:
         bodies = [s.body for s in self.dispatcher.scripts.render(plan, env)]
         self._reply(conn, wire.script_reply(bodies))
 
-    def _enroll(self, conn: Conn, nodeid: str, request: wire.Request) -> Node | None:
+    def _enroll(self, conn: Conn, nodeid: str, request: wire.Request) -> None:
         policy = self.dispatcher.config.enrollment_policy
         wish = request.args.get("nodename", "")
         enroll = EnrollRequest(nodeid=nodeid, macs=(nodeid,), nodename=wish if _label(wish) else "")
         if policy == "open":
-            try:
-                nodes = self.dispatcher.store.enroll([enroll], self.dispatcher.defaults)
-            except PerceusError as exc:
-                log.error("enroll_failed", nodeid=nodeid, error=str(exc))
-                self._reply(conn, wire.script_reply([wire.shell_message("Could not add node to DB.")]))
-                return None
-            self.counters.enrolled += 1
-            log.info("node_enrolled", node=nodes[0].hostname, nodeid=nodeid, peer=conn.peer, via="legacy")
-            return nodes[0]
+            self._enroll_queue.append((conn, enroll))
+            if len(self._enroll_queue) == 1:
+                try:
+                    os.write(self._wake_w, b"e")
+                except BlockingIOError:
+                    pass
+            return
         if policy == "approve":
             self.dispatcher.store.note_pending(enroll, conn.peer, time.time())
             log.info("node_pending", nodeid=nodeid, peer=conn.peer, via="legacy")
@@ -252,7 +258,31 @@ class LegacyListener:
             log.warning("node_refused", nodeid=nodeid, peer=conn.peer, policy=policy, via="legacy")
             text = f"{nodeid} is not on this master's allowlist"
         self._reply(conn, wire.script_reply([wire.shell_message(text)]))
-        return None
+
+    def _flush_enrollments(self) -> None:
+        """Enroll every queued unknown `init` node in one transaction (names in arrival order)."""
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        queue, self._enroll_queue = self._enroll_queue, []
+        if not queue:
+            return
+        try:
+            nodes = self.dispatcher.store.enroll([req for _, req in queue], self.dispatcher.defaults)
+        except PerceusError as exc:
+            log.error("enroll_failed", count=len(queue), error=str(exc))
+            nodes = []
+        by_mac = {mac: node for node in nodes for mac in (node.nodeid, *node.macs)}
+        for conn, req in queue:
+            node = by_mac.get(req.nodeid)
+            if node is None:
+                self._reply(conn, wire.script_reply([wire.shell_message("Could not add node to DB.")]))
+                continue
+            self.counters.enrolled += 1
+            log.info("node_enrolled", node=node.hostname, nodeid=node.nodeid, peer=conn.peer, via="legacy")
+            self._serve(conn, node, "init")
 
     def _contact(self, node: Node, state: str, peer: str) -> None:
         """Queue status/ip/lastcontact for the bus's group commit (1.x: three open/write/close cycles)."""
@@ -313,6 +343,9 @@ class LegacyListener:
         for conn in list(self.conns.values()):
             self._close(conn)
         self._pool.shutdown(wait=True)
+        self.server.remove_reader(self._wake_r)
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
         self.sock.close()
 
 
