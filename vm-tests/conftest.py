@@ -1,21 +1,22 @@
 """Fixtures for QEMU tests: skip cleanly without root/QEMU, a cached stage-one image, a lab per test.
 
-Boot timings each test records with ``boot_times`` are printed in the terminal summary.
+Boot timings each test records with ``record_time`` are printed in the terminal summary.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from perceus.lab import Lab, missing_tools
 from perceus.stage1 import BuildResult, build
-from vm_timings import TIMINGS, BootTimes
 
+# (what, unit, value) rows for the end-of-run table, in the order recorded.
+TIMINGS: list[tuple[str, str, float]] = []
 # Tools the stage-one builder needs on the host, besides what the lab needs.
 BUILD_TOOLS = ("busybox", "apt-get", "dpkg", "depmod", "ldconfig", "/usr/bin/python3.11")
 
@@ -54,9 +55,15 @@ def lab(vm_host: None, tmp_path: Path) -> Iterator[Lab]:
 
 
 @pytest.fixture
-def boot_times(request: pytest.FixtureRequest) -> BootTimes:
-    """Record named durations; they are printed and listed in the end-of-run table."""
-    return BootTimes(request.node.name, TIMINGS)
+def record_time(request: pytest.FixtureRequest) -> Callable[[str, float], None]:
+    """``record_time(what, seconds)``: print a duration and list it in the end-of-run table."""
+    test = request.node.name
+
+    def record(what: str, seconds: float) -> None:
+        TIMINGS.append((f"{test}: {what}", "s", seconds))
+        print(f"{test}: {what} {seconds:.1f} s")
+
+    return record
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +47,31 @@ def _is_zombie_free(pid: int) -> bool:
         return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
     except FileNotFoundError:
         return True
+
+
+LAB_SCRIPT = """
+import sys, time
+from pathlib import Path
+from perceus.lab import Lab
+from perceus.logsetup import configure
+configure()  # logs to stderr; stdout carries only the line the test reads
+with Lab(workdir=Path(sys.argv[1])) as lab:
+    proc = lab.spawn("sleeper", ["sleep", "600"])
+    print(lab.name, proc.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_sigterm_tears_the_lab_down(vm_host: None, tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(repo / d) for d in ("agent", "stage1", "master"))}
+    with subprocess.Popen(
+        [sys.executable, "-c", LAB_SCRIPT, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env
+    ) as owner:
+        assert owner.stdout is not None
+        name, pid = owner.stdout.readline().split()
+        assert namespace_exists(name)
+        owner.send_signal(signal.SIGTERM)
+        owner.wait(30)
+    assert not namespace_exists(name)
+    assert _is_zombie_free(int(pid)) and not Path(f"/proc/{pid}/cmdline").exists()

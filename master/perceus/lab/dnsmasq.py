@@ -61,9 +61,4 @@ class DnsmasqConfig:
 
 def ipxe_script(kernel: str, initrd: str, append: str) -> str:
     """A boot.ipxe that fetches kernel and initrd over TFTP from the DHCP server."""
-    return (
-        "#!ipxe\n"
-        f"kernel tftp://${{next-server}}/{kernel} {append}\n"
-        f"initrd tftp://${{next-server}}/{initrd}\n"
-        "boot\n"
-    )
+    return f"#!ipxe\nkernel tftp://${{next-server}}/{kernel} {append}\ninitrd tftp://${{next-server}}/{initrd}\nboot\n"

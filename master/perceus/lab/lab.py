@@ -138,13 +138,9 @@ class Lab:
         """Run a short command inside the namespace; return its stdout."""
         return self.netns.run(argv, check=check, timeout=timeout).stdout
 
-    def spawn(
-        self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None
-    ) -> ManagedProcess:
+    def spawn(self, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> ManagedProcess:
         """Start a long-running process (e.g. perceus-bus) in the namespace; logs to <workdir>/<name>.log."""
-        proc = ManagedProcess(
-            name, [*exec_prefix(self.name), *argv], log=self.workdir / f"{name}.log", env=env
-        )
+        proc = ManagedProcess(name, [*exec_prefix(self.name), *argv], log=self.workdir / f"{name}.log", env=env)
         self.processes.append(proc)
         log.info("lab_process_started", name=name, pid=proc.pid)
         return proc
@@ -155,9 +151,7 @@ class Lab:
         """Start dnsmasq on the bridge: DHCPv4 + RAs, plus TFTP/boot file for PXE when given."""
         if self.dnsmasq is not None:
             raise LabError("dnsmasq already running in this lab")
-        config = DnsmasqConfig(
-            BRIDGE, self.subnet, self.workdir, tftp_root=tftp_root, boot_file=boot_file, extra=extra
-        )
+        config = DnsmasqConfig(BRIDGE, self.subnet, self.workdir, tftp_root=tftp_root, boot_file=boot_file, extra=extra)
         proc = self.spawn("dnsmasq", config.argv())
         self._wait_for_file(config.pidfile, proc, timeout=10)
         self.dnsmasq, self.dnsmasq_config = proc, config

@@ -76,13 +76,9 @@ class NetNS:
         self, argv: Sequence[str], *, check: bool = True, timeout: float | None = 60
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` inside the namespace and capture its output."""
-        proc = subprocess.run(
-            [*exec_prefix(self.name), *argv], capture_output=True, text=True, timeout=timeout
-        )
+        proc = subprocess.run([*exec_prefix(self.name), *argv], capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
-            raise LabError(
-                f"{' '.join(argv)} (in {self.name}) exited {proc.returncode}: {proc.stderr.strip()}"
-            )
+            raise LabError(f"{' '.join(argv)} (in {self.name}) exited {proc.returncode}: {proc.stderr.strip()}")
         return proc
 
     def add_bridge(self, bridge: str, subnet: Subnet) -> None:

@@ -24,11 +24,11 @@ class SerialLine:
 class SerialTimeout(LabError):
     """A marker did not appear on a node's console in time; the message carries the last lines."""
 
-    def __init__(self, node: str, pattern: str, timeout: float, tail: list[SerialLine]) -> None:
+    def __init__(self, node: str, pattern: str, timeout: float, tail: list[SerialLine], *, ended: bool = False) -> None:
         lines = " | ".join(f"{line.t:.1f}s {line.text}" for line in tail)
-        super().__init__(
-            f"{node}: no {pattern!r} on the serial console within {timeout:.0f} s; last lines: {lines}"
-        )
+        why = "before the console closed (QEMU exited)" if ended else f"within {timeout:.0f} s"
+        super().__init__(f"{node}: no {pattern!r} on the serial console {why}; last lines: {lines}")
+        self.ended = ended
         self.node = node
         self.pattern = pattern
         self.timeout = timeout
@@ -90,7 +90,8 @@ class SerialLog:
                 seen = max(seen, len(self.lines))
                 remaining = deadline - time.monotonic()
                 if self._closed or remaining <= 0:
-                    raise SerialTimeout(self.node, regex.pattern, timeout, self.lines[-12:])
+                    tail = self.lines[-12:]
+                    raise SerialTimeout(self.node, regex.pattern, timeout, tail, ended=self._closed)
                 self._cond.wait(remaining)
 
     def join(self, timeout: float = 5.0) -> None:

@@ -15,9 +15,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m perceus.stage1", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build (or reuse) the stage-one kernel + initramfs")
-    b.add_argument(
-        "--out", type=Path, required=True, help="directory for vmlinuz, stage1.cpio.zst, stage1.json"
-    )
+    b.add_argument("--out", type=Path, required=True, help="directory for vmlinuz, stage1.cpio.zst, stage1.json")
     b.add_argument(
         "--compress",
         type=int,

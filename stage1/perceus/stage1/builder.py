@@ -49,9 +49,7 @@ class BuildResult:
     seconds: float
 
     @classmethod
-    def from_manifest(
-        cls, out_dir: Path, manifest: dict[str, Any], *, cached: bool, seconds: float
-    ) -> BuildResult:
+    def from_manifest(cls, out_dir: Path, manifest: dict[str, Any], *, cached: bool, seconds: float) -> BuildResult:
         return cls(
             out_dir=out_dir,
             kernel=out_dir / KERNEL_NAME,
@@ -207,6 +205,24 @@ def _build_into(image_dir: Path, work: Path, key: str, level: int, kpkg: kernel.
     return manifest
 
 
+def prune_cache(directory: Path, *, keep: int, protect: Path) -> list[Path]:
+    """Delete all but the ``keep`` newest entries of ``directory`` (never ``protect``); return them.
+
+    Each image is ~30 MB and each extracted kernel ~400 MB, so old builds must not pile up.
+    """
+    if not directory.is_dir():
+        return []
+    entries = sorted(
+        (p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".") and p != protect),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    removed = entries[max(keep - 1, 0) :]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
+
+
 def build(
     out_dir: Path, *, level: int = 3, cache_dir: Path | None = None, progress: Progress = _log_progress
 ) -> BuildResult:
@@ -238,9 +254,15 @@ def build(
         progress("stage1_build_started", key=key, level=level)
         (cache / "stage1").mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache / "stage1", prefix=".build-") as tmp:
-            manifest = _build_into(
-                image_dir, Path(tmp), key, level, kpkg, agent_dir, cache / "stage1", progress
-            )
+            manifest = _build_into(image_dir, Path(tmp), key, level, kpkg, agent_dir, cache / "stage1", progress)
+        protected = {
+            "images": image_dir,
+            "kernel": kernel.tree_dir(kpkg, cache / "stage1"),
+            "wheels": wheels.site_dir(cache / "stage1", pyruntime.interpreter_version()),
+        }
+        for sub, keep_dir in protected.items():
+            for old in prune_cache(cache / "stage1" / sub, keep=2, protect=keep_dir):
+                progress("stage1_cache_pruned", path=str(old))
     _publish(image_dir, out_dir)
     seconds = time.monotonic() - start
     progress("stage1_ready", out=str(out_dir), key=key, initrd_size=manifest["initrd"]["size"],

@@ -80,9 +80,7 @@ def write_tree(
     for name, (perm, major, minor) in sorted((char_devices or {}).items()):
         ino += 1
         mode = stat.S_IFCHR | perm
-        out.write(
-            header(name=name, ino=ino, mode=mode, nlink=1, mtime=mtime, filesize=0, rdev=(major, minor))
-        )
+        out.write(header(name=name, ino=ino, mode=mode, nlink=1, mtime=mtime, filesize=0, rdev=(major, minor)))
         count += 1
     out.write(header(name=TRAILER, ino=0, mode=0, nlink=1, mtime=0, filesize=0))
     return count

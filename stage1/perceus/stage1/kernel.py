@@ -68,9 +68,7 @@ def parse_version(show_text: str) -> str:
 def resolve(meta: str = META_PACKAGE) -> KernelPackage:
     """Ask apt which kernel ``meta`` currently points at (no download)."""
     try:
-        pkg = parse_depends(
-            run(["apt-cache", "show", "--no-all-versions", meta], step="kernel resolve"), meta
-        )
+        pkg = parse_depends(run(["apt-cache", "show", "--no-all-versions", meta], step="kernel resolve"), meta)
     except LookupError as exc:
         raise BuildError("kernel resolve", str(exc)) from exc
     if pkg.version:
@@ -87,9 +85,14 @@ def release_of(root: Path) -> str:
     return releases[0]
 
 
+def tree_dir(pkg: KernelPackage, cache_dir: Path) -> Path:
+    """Where ``pkg`` is (or will be) unpacked under ``cache_dir``."""
+    return cache_dir / "kernel" / f"{pkg.name}_{pkg.version}"
+
+
 def fetch(pkg: KernelPackage, cache_dir: Path) -> KernelTree:
     """Download and unpack ``pkg`` under ``cache_dir`` once; later calls reuse the tree."""
-    dest = cache_dir / "kernel" / f"{pkg.name}_{pkg.version}"
+    dest = tree_dir(pkg, cache_dir)
     if (dest / _DONE).exists():
         return KernelTree(pkg, dest, release_of(dest))
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -130,7 +131,9 @@ def install_ldconfig(root: Path) -> None:
     etc = root / "etc"
     etc.mkdir(parents=True, exist_ok=True)
     (etc / "ld.so.conf").write_text(f"/{LIBDIR}\n")
-    run(["ldconfig", "-r", str(root)], step="ldconfig")
+    # `ldconfig -r` chroots; without root, a user namespace grants that for this one call.
+    prefix = [] if os.geteuid() == 0 else ["unshare", "--map-root-user"]
+    run([*prefix, "ldconfig", "-r", str(root)], step="ldconfig")
 
 
 def interpreter_version() -> str:

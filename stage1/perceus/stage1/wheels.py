@@ -84,9 +84,14 @@ def compile_tree(path: Path) -> None:
     )
 
 
+def site_dir(cache_dir: Path, python_version: str, pins: tuple[str, ...] = PINS) -> Path:
+    """Where the wheel set for ``pins`` is (or will be) installed under ``cache_dir``."""
+    return cache_dir / "wheels" / site_key(pins, python_version)
+
+
 def install(cache_dir: Path, python_version: str, pins: tuple[str, ...] = PINS) -> Path:
     """Install ``pins`` once into a cached site directory and return it."""
-    dest = cache_dir / "wheels" / site_key(pins, python_version)
+    dest = site_dir(cache_dir, python_version, pins)
     if (dest / _DONE).exists():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)

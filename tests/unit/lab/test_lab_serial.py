@@ -47,8 +47,9 @@ def test_closed_stream_ends_the_wait_early(pipe: tuple[int, SerialLog]) -> None:
     w, log = pipe
     os.close(w)
     started = time.monotonic()
-    with pytest.raises(SerialTimeout):
+    with pytest.raises(SerialTimeout, match="QEMU exited") as info:
         log.wait_for("never", timeout=30)
+    assert info.value.ended
     assert time.monotonic() - started < 5
     assert log.closed
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from perceus.stage1.builder import prune_cache
 from perceus.stage1.cachekey import cache_key, dir_digest, parse_dpkg_query, tree_digest
 from perceus.stage1.wheels import PINS, site_key
 
@@ -53,3 +55,15 @@ def test_wheel_site_key_depends_on_pins_and_python() -> None:
     assert site_key(PINS, "3.11.2") == site_key(PINS, "3.11.2")
     assert site_key(PINS, "3.11.2") != site_key(PINS, "3.11.9")
     assert site_key((*PINS[:-1], "zstandard==0.26.0"), "3.11.2") != site_key(PINS, "3.11.2")
+
+
+def test_prune_cache_keeps_newest_and_protected(tmp_path: Path) -> None:
+    for i, name in enumerate(["old", "mid", "new", "current"]):
+        (tmp_path / name).mkdir()
+        os.utime(tmp_path / name, (1000 + i, 1000 + i))
+    (tmp_path / ".build-tmp").mkdir()
+    removed = prune_cache(tmp_path, keep=2, protect=tmp_path / "old")
+    assert sorted(p.name for p in removed) == ["mid", "new"]
+    remaining = sorted(p.name for p in tmp_path.iterdir())
+    # The protected entry plus the newest other one survive; in-progress dirs are never touched.
+    assert remaining == [".build-tmp", "current", "old"]
