@@ -146,7 +146,8 @@ def _walk(root: Path, rel: str = "") -> Iterator[tuple[str, os.stat_result, Path
 def _open_fileobj(raw: IO[bytes], stack: ExitStack, where: str) -> tarfile.TarFile:
     """A streaming tar reader over `raw`, whatever its compression (gzip, bzip2, xz, zstd, none)."""
     head = raw.read(4)
-    rest = cast(IO[bytes], _Prefixed(head, raw))
+    # Buffered: tarfile expects read(n) to return n bytes until EOF; a raw reader may return fewer.
+    rest = cast(IO[bytes], io.BufferedReader(_Prefixed(head, raw), 1 << 20))
     try:
         if head == ZSTD_MAGIC:
             rest = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(rest))

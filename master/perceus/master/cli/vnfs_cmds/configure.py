@@ -1,0 +1,60 @@
+"""`perceus vnfs configure NAME`: console, kernel/kexec args, type — flags, or prompts on a terminal only.
+
+Unlike 1.x's capsule `configure` script we never chroot into the capsule or run its programs on the
+master; root passwords, DNS, NTP … belong in the tree (mount/umount) or in modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from perceus.errors import UsageError
+from perceus.master.capsule.config import CapsuleConfig
+from perceus.master.capsule.importer import Settings
+from perceus.master.capsule.layout import Store
+from perceus.master.capsule.manage import configure
+from perceus.master.cli.context import CliContext
+from perceus.master.cli.vnfs_cmds.common import add_config_flags, describe, progress, settings
+
+PROMPTS = (
+    ("type", "TYPE", "Capsule type (stateless/stateful/hybrid)"),
+    ("console", "CONSOLE", "Console device"),
+    ("kernel_args", "KERNEL_ARGS", "Kernel arguments"),
+    ("kexec_args", "KEXEC_ARGS", "kexec arguments"),
+)
+
+
+def add(verbs: Any) -> None:
+    p = verbs.add_parser("configure", help="change console, kernel/kexec arguments or type")
+    p.add_argument("name")
+    add_config_flags(p)
+    p.set_defaults(func=run)
+
+
+def _ask(ctx: CliContext, cfg: CapsuleConfig) -> Settings:
+    answers: dict[str, str | None] = {}
+    for attr, key, question in PROMPTS:
+        current = cfg.get(key) if key != "TYPE" else cfg.type
+        print(f"{question} [{current}]: ", end="", file=ctx.stdout, flush=True)
+        line = ctx.stdin.readline()
+        answer = line.strip()
+        answers[attr] = answer if answer else None
+    return Settings(**answers)
+
+
+def run(ctx: CliContext, ns: argparse.Namespace) -> int:
+    wanted = settings(ns)
+    if wanted == Settings():
+        if not ctx.stdin.isatty():
+            raise UsageError("nothing to change: give --console, --kernel-args, --kexec-args or --type")
+        cap = Store(ctx.paths).existing(ns.name)
+        wanted = _ask(ctx, CapsuleConfig.load(cap.config))
+    with progress(ctx) as bar:
+        result = configure(ctx.paths, ns.name, wanted, progress=bar)
+    if result is None:
+        ctx.out(f"VNFS '{ns.name}' is unchanged.")
+    else:
+        ctx.info(describe(result))
+        ctx.out(f"VNFS '{ns.name}' has been configured.")
+    return 0

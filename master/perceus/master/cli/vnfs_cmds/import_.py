@@ -1,0 +1,48 @@
+"""`perceus vnfs import SOURCE`: a chroot dir, a rootfs tar (.gz/.bz2/.xz/.zst), a 1.x `.vnfs`, or an
+image archive from `podman save` / `docker save`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from perceus.master.capsule.importer import import_capsule
+from perceus.master.capsule.sources import KINDS
+from perceus.master.cli.context import CliContext
+from perceus.master.cli.vnfs_cmds.common import add_config_flags, describe, progress, settings
+
+
+def add(verbs: Any) -> None:
+    p = verbs.add_parser("import", help="import a chroot, tar, .vnfs capsule or OCI/docker image archive")
+    p.add_argument("source", type=Path)
+    p.add_argument("--name", help="capsule name (default: the source's basename without suffix)")
+    p.add_argument("--format", choices=KINDS, help="source format (default: detected)")
+    p.add_argument("--kernel", type=Path, help="kernel file to add as /boot/<name> (images rarely carry one)")
+    add_config_flags(p)
+    p.set_defaults(func=run)
+
+
+def run(ctx: CliContext, ns: argparse.Namespace) -> int:
+    with progress(ctx) as bar:
+        result = import_capsule(
+            ctx.paths, ns.source, name=ns.name, kind=ns.format, settings=settings(ns), kernel=ns.kernel, progress=bar
+        )
+    if ctx.json:
+        ctx.emit_json(
+            {
+                "name": result.name,
+                "manifest": result.packed.manifest.hash,
+                "files": result.files,
+                "skipped_devices": result.skipped_devices,
+                "kind": result.source.kind,
+            }
+        )
+        return 0
+    for note in result.source.notes:
+        ctx.info(f"note: {note}")
+    if result.skipped_devices:
+        ctx.warn(f"{result.skipped_devices} device node(s) skipped (not root); /dev basics are added at boot")
+    ctx.info(f"{result.files} entries, {describe(result.packed)}")
+    ctx.out(f"VNFS '{result.name}' has been successfully imported.")
+    return 0
