@@ -32,8 +32,12 @@ sys.path[:0] = [str(ROOT / d) for d in ("agent", "master", "stage1", "contrib/im
 ORIGINAL_CONN_PER_S = 30.0
 INIT_SCRIPT = "#!/bin/sh\n" + "".join(f"# line {i} of a typical 00-init.sh\nTRY{i}=1\n" for i in range(40))
 READY_SCRIPT = "#!/bin/sh\nhostname $NODENAME 2>/dev/null\n"
-PHASES = (("init", "init", True, 1), ("ready x6", "ready", False, 6), ("reboot", "init", True, 1),
-          ("ready", "ready", False, 1))
+PHASES = (
+    ("init", "init", True, 1),
+    ("ready x6", "ready", False, 6),
+    ("reboot", "init", True, 1),
+    ("ready", "ready", False, 1),
+)
 
 
 def serve_ours(ready: mp.connection.Connection, generator: bool) -> None:
@@ -101,8 +105,13 @@ async def one(port: int, state: str, mac: str, full: bool) -> bool:
 
 async def client_run(port: int, clients: int, per_client: int) -> tuple[dict[str, float], int]:
     """Every phase with `clients` concurrent sequential clients; seconds per phase and failures."""
-    macs = [[f"00:00:{random.getrandbits(32):08X}"[:5] + ":" + ":".join(f"{random.getrandbits(8):02X}"
-             for _ in range(4)) for _ in range(per_client)] for _ in range(clients)]
+    macs = [
+        [
+            f"00:00:{random.getrandbits(32):08X}"[:5] + ":" + ":".join(f"{random.getrandbits(8):02X}" for _ in range(4))
+            for _ in range(per_client)
+        ]
+        for _ in range(clients)
+    ]
     failures = 0
     timings: dict[str, float] = {}
     for label, state, full, repeat in PHASES:
@@ -125,8 +134,11 @@ async def client_run(port: int, clients: int, per_client: int) -> tuple[dict[str
 
 def measure(target: str, clients: int, per_client: int, generator: bool) -> tuple[dict[str, float], int]:
     parent, child = mp.Pipe()
-    proc = mp.Process(target=serve_ours if target == "ours" else serve_ideal,
-                      args=(child, generator) if target == "ours" else (child,), daemon=True)
+    proc = mp.Process(
+        target=serve_ours if target == "ours" else serve_ideal,
+        args=(child, generator) if target == "ours" else (child,),
+        daemon=True,
+    )
     proc.start()
     try:
         port = parent.recv()
@@ -150,9 +162,11 @@ def main() -> int:
     for _ in range(args.rounds):
         for target in ("ours", "ideal"):
             results[target].append(measure(target, args.clients, args.nodes_per_client, args.generator))
-    print(f"legacy TCP 987, daemon-bench shape: {args.clients} clients x {args.nodes_per_client} nodes, "
-          f"{per_round} connections/round, {args.rounds} rounds (median), {os.cpu_count()} CPUs"
-          + (", with a master-side generator" if args.generator else ""))
+    print(
+        f"legacy TCP 987, daemon-bench shape: {args.clients} clients x {args.nodes_per_client} nodes, "
+        f"{per_round} connections/round, {args.rounds} rounds (median), {os.cpu_count()} CPUs"
+        + (", with a master-side generator" if args.generator else "")
+    )
     print(f"{'phase':<10} {'conns':>6} {'legacy s':>9} {'legacy c/s':>11} {'ideal s':>8} {'ideal c/s':>10}")
     total: dict[str, float] = {}
     for label, _, _, repeat in PHASES:
@@ -162,10 +176,14 @@ def main() -> int:
     for t in ("ours", "ideal"):
         total[t] = statistics.median(per_round / sum(r[0].values()) for r in results[t])
     fails = {t: sum(r[1] for r in results[t]) for t in results}
-    print(f"{'total':<10} {per_round:>6} {'':>9} {total['ours']:>11.0f} {'':>8} {total['ideal']:>10.0f}"
-          f"   failures: legacy={fails['ours']} ideal={fails['ideal']}")
-    print(f"legacy_conn_per_s={total['ours']:.0f} ideal_conn_per_s={total['ideal']:.0f} "
-          f"vs_ideal={total['ours'] / total['ideal']:.2f} vs_1x={total['ours'] / ORIGINAL_CONN_PER_S:.0f}")
+    print(
+        f"{'total':<10} {per_round:>6} {'':>9} {total['ours']:>11.0f} {'':>8} {total['ideal']:>10.0f}"
+        f"   failures: legacy={fails['ours']} ideal={fails['ideal']}"
+    )
+    print(
+        f"legacy_conn_per_s={total['ours']:.0f} ideal_conn_per_s={total['ideal']:.0f} "
+        f"vs_ideal={total['ours'] / total['ideal']:.2f} vs_1x={total['ours'] / ORIGINAL_CONN_PER_S:.0f}"
+    )
     return 0
 
 

@@ -179,3 +179,19 @@ def test_refuses_while_something_listens_on_the_perceusd_port(old: tuple[Path, P
         assert code == 1 and f"listens on TCP {port}" in err
         assert stored(new) == 0
         assert run_import(new, *map(str, old), "--perceusd-port", port, "--force")[0] == 0
+
+
+def test_in_place_upgrade_keeps_a_backup_and_the_tree(old: tuple[Path, Path]) -> None:
+    etc, state = old
+    original = (etc / "perceus.conf").read_bytes()
+    tree_before = fixture.snapshot(state / "nodescripts")
+    paths = Paths(config_dir=etc, state_dir=state)
+    code, out, err = run_import(paths, str(etc), str(state))
+    assert code == 0, err
+    assert (etc / "perceus.conf.perceus1").read_bytes() == original
+    assert (etc / "perceus.conf").read_bytes().startswith(original)
+    assert fixture.snapshot(state / "nodescripts") == tree_before  # the tree is already where it belongs
+    assert stored(paths) == 4
+    code, out, err = run_import(paths, str(etc), str(state))
+    assert code == 0 and "4 unchanged" in out
+    assert (etc / "perceus.conf.perceus1").read_bytes() == original  # the backup is never overwritten

@@ -97,8 +97,6 @@ def read_table(path: Path, *, dump: str | None = None) -> dict[bytes, bytes]:
                 _run([upgrade, "-h", tmp, str(copy)], path)
                 proc = _run([dump, "-h", tmp, str(copy)], path)
         if proc.returncode != 0:
-            reason = (
-                proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
-            )
+            reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
             raise BerkeleyDBError(path, reason)
         return parse_dump(proc.stdout, path)

@@ -73,9 +73,7 @@ def inspect(directory: Path) -> LegacyCapsule:
         cap.problems.append("no config file (1.x did not list it either)")
         return cap
     cap.config = conf = read_config(config)
-    cap.kind = (
-        "stateful" if any(k in conf for k in STATEFUL_KEYS) or ".stateful." in cap.name else "stateless"
-    )
+    cap.kind = "stateful" if any(k in conf for k in STATEFUL_KEYS) or ".stateful." in cap.name else "stateless"
     cap.kernel_args = conf.get("KERNEL_ARGS", "")
     cap.kexec_args = conf.get("KEXEC_ARGS", "")
     console = _CONSOLE.findall(cap.kernel_args)

@@ -102,16 +102,12 @@ def plan(opts: Options, store: NodeStore | None) -> Migration:
             m.warnings.append(f"{fp.target}: {fp.note}")
     vnfs_default = parse_config(opts.old_config / "defaults.conf").get("Vnfs Name", [""])[0]
     if vnfs_default and not (opts.old_state / "vnfs" / vnfs_default).is_dir():
-        m.warnings.append(
-            f"defaults.conf names VNFS {vnfs_default!r}, which does not exist (1.x dropped it too)"
-        )
+        m.warnings.append(f"defaults.conf names VNFS {vnfs_default!r}, which does not exist (1.x dropped it too)")
     retarget = modules.retargeter(opts.old_state, opts.paths.state_dir)
     m.tree_plans.append(
         trees.plan_tree("nodescripts", opts.old_state / "nodescripts", opts.paths.nodescripts, retarget)
     )
-    m.tree_plans.append(
-        trees.plan_tree("modules", opts.old_state / "modules", opts.paths.state_dir / "modules")
-    )
+    m.tree_plans.append(trees.plan_tree("modules", opts.old_state / "modules", opts.paths.state_dir / "modules"))
     for extra in CONFIG_EXTRAS:
         src, dst = opts.old_config / extra, opts.paths.config_dir / extra
         if src.is_dir():
@@ -131,14 +127,11 @@ def check(m: Migration) -> None:
     opts = m.options
     if not opts.force and safety.listening(opts.perceusd_port):
         raise ConflictError(
-            f"something listens on TCP {opts.perceusd_port}: stop the Perceus 1.x perceusd"
-            " first (or use --force)"
+            f"something listens on TCP {opts.perceusd_port}: stop the Perceus 1.x perceusd first (or use --force)"
         )
     if m.errors and not opts.skip_invalid:
         more = f" (and {len(m.errors) - 1} more; see --dry-run)" if len(m.errors) > 1 else ""
-        raise PerceusError(
-            f"{m.errors[0]}{more}; nothing imported (use --skip-invalid to leave such nodes out)"
-        )
+        raise PerceusError(f"{m.errors[0]}{more}; nothing imported (use --skip-invalid to leave such nodes out)")
 
 
 @dataclass
@@ -176,9 +169,7 @@ def _apply_nodes(m: Migration, store: NodeStore, out: Outcome) -> None:
         if changes:
             store.update([node.nodeid], changes)
         if (item.status or item.lastcontact) and item.lastcontact > node.lastcontact:
-            contacts.append(
-                ContactUpdate(nodeid=node.nodeid, status=item.status, ip=item.new.ip, t=item.lastcontact)
-            )
+            contacts.append(ContactUpdate(nodeid=node.nodeid, status=item.status, ip=item.new.ip, t=item.lastcontact))
     store.record_contacts(contacts)
     out.contacts = len(contacts)
 

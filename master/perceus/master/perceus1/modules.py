@@ -107,9 +107,7 @@ def scan(old_state: Path) -> ModuleScan:
                         if resolved is None or not resolved.exists():
                             result.dangling.append(str(entry))
                             kind = "dangling"  # 1.x skipped it at run time; not an activation
-                    result.entries.append(
-                        Activation(state_dir.name, scope, name, entry.name, kind, owner, target)
-                    )
+                    result.entries.append(Activation(state_dir.name, scope, name, entry.name, kind, owner, target))
                 else:
                     result.entries.append(Activation(state_dir.name, scope, name, entry.name, "admin"))
     return result

@@ -69,9 +69,7 @@ def _text(raw: bytes) -> str:
         return raw.decode("latin-1")  # 1.x stored whatever Perl had; never lose a byte
 
 
-def read_tables(
-    backend: str, state_dir: Path, mysql_dump: Path | None = None
-) -> tuple[str, dict[str, dict[str, str]]]:
+def read_tables(backend: str, state_dir: Path, mysql_dump: Path | None = None) -> tuple[str, dict[str, dict[str, str]]]:
     """(source description, field → {key: value}) for one backend."""
     if backend == "mysql":
         if mysql_dump is None:
@@ -100,9 +98,7 @@ def detect_backend(configured: str, state_dir: Path) -> tuple[str, str]:
     directory = state_dir / "database"
     present = [b for b, suffix in BACKEND_SUFFIX.items() if any(directory.glob(f"*{suffix}"))]
     if configured in BACKEND_SUFFIX and configured not in present and len(present) == 1:
-        return present[
-            0
-        ], f"perceus.conf says 'database type = {configured}' but {directory} holds {present[0]} files"
+        return present[0], f"perceus.conf says 'database type = {configured}' but {directory} holds {present[0]} files"
     return configured, ""
 
 
@@ -132,9 +128,7 @@ def convert(backend: str, source: str, tables: Mapping[str, Mapping[str, str]]) 
         try:
             nodeid = hwaddr.normalize(key)
         except InvalidHardwareAddress:
-            db.errors.append(
-                Problem(key, "NodeID is not a hardware address (1.x accepted letters g-z and junk)")
-            )
+            db.errors.append(Problem(key, "NodeID is not a hardware address (1.x accepted letters g-z and junk)"))
             continue
         if nodeid in seen_ids:
             db.errors.append(Problem(key, f"NodeID is the same hardware address as {seen_ids[nodeid]!r}"))
@@ -181,17 +175,13 @@ def convert(backend: str, source: str, tables: Mapping[str, Mapping[str, str]]) 
             try:
                 ip = _ipaddr(get("ipaddr"))
             except (ValueError, ipaddress.AddressValueError):
-                db.warnings.append(
-                    Problem(nodeid, f"ipaddr {get('ipaddr')!r} is not a decimal IPv4: dropped")
-                )
+                db.warnings.append(Problem(nodeid, f"ipaddr {get('ipaddr')!r} is not a decimal IPv4: dropped"))
         lastcontact = 0.0
         if get("lastcontact"):
             try:
                 lastcontact = float(get("lastcontact"))
             except ValueError:
-                db.warnings.append(
-                    Problem(nodeid, f"lastcontact {get('lastcontact')!r} is not a time: dropped")
-                )
+                db.warnings.append(Problem(nodeid, f"lastcontact {get('lastcontact')!r} is not a time: dropped"))
         attrs = {
             name: table[key]
             for name, table in sorted(tables.items())
