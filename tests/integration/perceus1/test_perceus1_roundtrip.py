@@ -195,3 +195,23 @@ def test_in_place_upgrade_keeps_a_backup_and_the_tree(old: tuple[Path, Path]) ->
     code, out, err = run_import(paths, str(etc), str(state))
     assert code == 0 and "4 unchanged" in out
     assert (etc / "perceus.conf.perceus1").read_bytes() == original  # the backup is never overwritten
+
+
+def test_through_perceus_main(old: tuple[Path, Path], new: Paths) -> None:
+    """`perceus import perceus1 OLD-CONFIG OLD-STATE` as the admin types it (the lead's import noun)."""
+    out, err = io.StringIO(), io.StringIO()
+    ctx = CliContext(paths=new, stdout=out, stderr=err)
+    argv = [
+        "--config-dir",
+        str(new.config_dir),
+        "--state-dir",
+        str(new.state_dir),
+        "import",
+        "perceus1",
+        *map(str, old),
+        "--perceusd-port",
+        "1",
+    ]
+    assert main(argv, context=ctx) == 0, err.getvalue()
+    assert "4 added" in out.getvalue()
+    assert len(node_list(new)) == 4
