@@ -2,7 +2,7 @@
 
 Chosen scheme (file-aligned content-defined chunking): a chunk ends only *between* entries, once it holds at
 least `min` bytes and the next boundary entry is reached, where "boundary" is a property of the entry's path
-(CRC32 of the name, 1 in 32).  Cut points therefore depend on names, not on byte offsets: adding, removing or
+and size (CRC32 of the name below a threshold proportional to the entry's size: one cut per ~`size/2` bytes).  Cut points therefore depend on names, not on byte offsets: adding, removing or
 editing a file changes the chunk holding it, and the stream re-synchronises at the next boundary entry.
 Entries larger than `max` start a chunk of their own and are cut every `size` bytes from the file's start, so
 an edit in a large file leaves its other pieces alone.  Byte-level CDC (Rabin/FastCDC) would also survive
@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator
 from perceus.master.capsule.cpio import Entry, pad4
 
 DEFAULT_CHUNK = 2 << 20
-BOUNDARY_MASK = 31
 _READ = 1 << 20
 
 
@@ -38,6 +37,15 @@ def _copy_data(entry: Entry, buf: bytearray, want: int | None = None) -> Iterato
             left -= len(block)
             if want is not None and len(buf) >= want:
                 yield
+
+
+def _boundary(name: str, total: int, gap: int) -> bool:
+    """Cut after this entry?  True with probability total/gap, decided by the name's CRC32 (deterministic).
+
+    Weighting by size makes the expected distance between cut points `gap` bytes whatever the file sizes,
+    so few cuts are forced by the size cap (forced cuts depend on offsets and do not re-synchronise).
+    """
+    return zlib.crc32(name.encode("utf-8", "surrogateescape")) * gap < total << 32
 
 
 def chunks(entries: Iterable[Entry], *, size: int = DEFAULT_CHUNK) -> Iterator[bytes]:
@@ -66,7 +74,7 @@ def chunks(entries: Iterable[Entry], *, size: int = DEFAULT_CHUNK) -> Iterator[b
         for _ in _copy_data(entry, buf):
             pass
         buf += b"\0" * pad4(entry.size)
-        if len(buf) >= lo and zlib.crc32(entry.name.encode("utf-8", "surrogateescape")) & BOUNDARY_MASK == 0:
+        if len(buf) >= lo and _boundary(entry.name, total, lo):
             yield bytes(buf)
             buf.clear()
     if buf:

@@ -35,8 +35,10 @@ def _unquote(raw: str, where: str) -> str:
 
 
 def _quote(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`")
-    return f'"{escaped}"'
+    """Double quotes as 1.x wrote them; single quotes when the value holds shell specials (never expanded)."""
+    if not any(c in value for c in "$`\\\"'"):
+        return f'"{value}"'
+    return "'" + value.replace("'", "'\\''") + "'"
 
 
 @dataclass

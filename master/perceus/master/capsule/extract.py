@@ -159,6 +159,8 @@ class Extractor:
             raise UnsafeEntry(self.source, member.name, f"unsupported member type {member.type!r}")
         with self._parent(rel, member.name) as (fd, base):
             is_dir = self._clear(fd, base, keep_dir=member.isdir())
+            if not member.isdir():
+                self._dirs.pop(rel, None)
             if member.isdir():
                 if not is_dir:
                     os.mkdir(base, 0o700, dir_fd=fd)
@@ -248,7 +250,7 @@ class Extractor:
                         dfd = os.open(base, _DIR_FLAGS, dir_fd=fd)
                 else:
                     dfd = os.dup(self._root_fd)
-            except (FileNotFoundError, UnsafeEntry):
+            except (FileNotFoundError, NotADirectoryError, UnsafeEntry):
                 continue  # replaced by a later member
             try:
                 if self.keep_owner:
