@@ -25,6 +25,7 @@ from perceus.agent.bus import BusClient, backoff
 from perceus.agent.cmdline import AgentConfig, Master, handover
 from perceus.agent.console import EXIT_POWEROFF, Console, debug_shell
 from perceus.agent.failures import FatalBoot
+from perceus.agent.isolate import run_isolated
 from perceus.agent.network import Lease
 from perceus.agent.phases import Phases
 from perceus.errors import BusError, PerceusError
@@ -110,6 +111,7 @@ class Stage1:
         self.lease: Lease | None = None
         self.client: BusClient | None = None
         self.failures = 0
+        self.drivers_detail = ""
 
     # ------------------------------------------------------------------ the flow
     def run(self) -> int:
@@ -142,15 +144,23 @@ class Stage1:
         from perceus.agent import drivers
 
         self.phases.enter(Phase.DRIVERS)
-        result = drivers.load_drivers(self.config.kmods, self.config.noload)
-        log.info("drivers_loaded", summary=result.summary())
+        kmods, noload = self.config.kmods, self.config.noload
+        try:
+            result = run_isolated(lambda: drivers.load_drivers(kmods, noload), what="driver loading")
+        except PerceusError as exc:  # built-in NIC drivers may still work: the network phase decides
+            log.warning("drivers_failed", error=str(exc))
+            self.drivers_detail = f"driver loading failed: {exc}"
+            return
+        self.drivers_detail = result.summary()
+        log.info("drivers_loaded", summary=self.drivers_detail)
 
     def _network(self) -> None:
         from perceus.agent import network
 
-        self.phases.enter(Phase.DHCP)
+        self.phases.enter(Phase.DHCP, detail=self.drivers_detail)
         try:
-            self.lease = network.bring_up(self.config, hostname=self.config.nodename)
+            config = self.config
+            self.lease = run_isolated(lambda: network.bring_up(config, hostname=config.nodename), what="network")
         except PerceusError as exc:
             self.phases.fail(str(exc))
             raise FatalBoot(str(exc)) from None
