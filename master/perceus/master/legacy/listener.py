@@ -271,8 +271,8 @@ class LegacyListener:
             return
         try:
             nodes = self.dispatcher.store.enroll([req for _, req in queue], self.dispatcher.defaults)
-        except PerceusError as exc:
-            log.error("enroll_failed", count=len(queue), error=str(exc))
+        except Exception as exc:  # every queued client still gets an answer and its socket closed
+            log.error("enroll_failed", count=len(queue), error=str(exc) or type(exc).__name__)
             nodes = []
         by_mac = {mac: node for node in nodes for mac in (node.nodeid, *node.macs)}
         for conn, req in queue:
@@ -282,7 +282,11 @@ class LegacyListener:
                 continue
             self.counters.enrolled += 1
             log.info("node_enrolled", node=node.hostname, nodeid=node.nodeid, peer=conn.peer, via="legacy")
-            self._serve(conn, node, "init")
+            try:
+                self._serve(conn, node, "init")
+            except Exception:
+                log.exception("legacy_request_failed", peer=conn.peer)
+                _drain_and_close(conn.sock)
 
     def _contact(self, node: Node, state: str, peer: str) -> None:
         """Queue status/ip/lastcontact for the bus's group commit (1.x: three open/write/close cycles)."""
@@ -342,6 +346,9 @@ class LegacyListener:
         self.server.remove_reader(self.sock.fileno())
         for conn in list(self.conns.values()):
             self._close(conn)
+        for conn, _ in self._enroll_queue:
+            _drain_and_close(conn.sock)
+        self._enroll_queue.clear()
         self._pool.shutdown(wait=True)
         self.server.remove_reader(self._wake_r)
         for fd in (self._wake_r, self._wake_w):
