@@ -119,7 +119,7 @@ def test_failed_import_leaves_nothing(paths: Paths, tmp_path: Path) -> None:
             member("bin/sh", data=b"#!")]  # fmt: skip
     before = _state(paths)
     bad = write_tar(tmp_path / "bad.tar", [*good, member("../../etc/cron.d/x", data=b"boom")])
-    with pytest.raises(CapsuleError, match="refusing entry '../../etc/cron.d/x'"):
+    with pytest.raises(CapsuleError, match=r"refusing entry '\.\./\.\./etc/cron\.d/x'"):
         import_capsule(paths, bad, name="bad")
     assert _state(paths) == before
     nokernel = write_tar(tmp_path / "nokernel.tar", [member("bin/sh", data=b"#!")])

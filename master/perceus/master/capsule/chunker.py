@@ -1,12 +1,13 @@
 """Split an entry stream into raw chunks so that unchanged files give unchanged chunks.
 
 Chosen scheme (file-aligned content-defined chunking): a chunk ends only *between* entries, once it holds at
-least `min` bytes and the next boundary entry is reached, where "boundary" is a property of the entry's path
-and size (CRC32 of the name below a threshold proportional to the entry's size: one cut per ~`size/2` bytes).  Cut points therefore depend on names, not on byte offsets: adding, removing or
-editing a file changes the chunk holding it, and the stream re-synchronises at the next boundary entry.
-Entries larger than `max` start a chunk of their own and are cut every `size` bytes from the file's start, so
-an edit in a large file leaves its other pieces alone.  Byte-level CDC (Rabin/FastCDC) would also survive
-edits inside big files, at ~10× the CPU in Python; file alignment gets nearly all the reuse a rootfs offers.
+least `size/2` bytes and a boundary entry is reached.  Whether an entry is a boundary is decided by its name
+and size (CRC32 of the name below a threshold proportional to the entry's size: on average one cut per
+`size/2` bytes), never by byte offsets, so adding, removing or editing a file changes the chunk holding it
+and the stream re-synchronises at the next boundary entry.  Entries larger than `2*size` start a chunk of
+their own and are cut every `size` bytes from the entry's start, so an edit in a large file leaves its other
+pieces alone.  Byte-level CDC (Rabin/FastCDC) would also survive edits inside big files but costs ~10× the
+CPU in Python; file alignment gets nearly all the reuse a root filesystem offers (packages replace files).
 """
 
 from __future__ import annotations
