@@ -55,6 +55,8 @@ def stage1_main(config: AgentConfig, args: argparse.Namespace) -> int:
         return fatal(console, str(exc))
     except Exception as exc:  # the last line of defence on a node: show it, never die silently
         return fatal(console, f"{type(exc).__name__}: {exc}")
+    finally:
+        console.close()
 
 
 def runtime_main(config: AgentConfig, args: argparse.Namespace) -> int:
