@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perceus.lab.procs import ManagedProcess
-from perceus.lab.serial import SerialLine, SerialLog
+from perceus.lab.serial import SerialLine, SerialLog, SerialTimeout
 
 QEMU = "qemu-system-x86_64"
 
@@ -89,8 +89,19 @@ class QemuNode:
         self.serial = SerialLog(name, stdout, self.started, workdir / f"{name}.serial.log")
 
     def wait_for(self, pattern: str, timeout: float = 180.0, start: int = 0) -> SerialLine:
-        """Wait for a console line matching regex ``pattern``; raises SerialTimeout with the tail."""
-        return self.serial.wait_for(pattern, timeout, start)
+        """Wait for a console line matching regex ``pattern``; raises SerialTimeout with the tail.
+
+        When QEMU itself died (bad option, tap busy), its own error output is added to
+        the message, since the console then shows nothing useful.
+        """
+        try:
+            return self.serial.wait_for(pattern, timeout, start)
+        except SerialTimeout as exc:
+            if exc.ended and self.process.log is not None and self.process.log.exists():
+                qemu_said = " ".join(self.process.log.read_text(errors="replace").split()[-60:])
+                if qemu_said:
+                    exc.message = f"{exc.message}; qemu: {qemu_said}"
+            raise
 
     def send(self, text: str) -> None:
         """Type ``text`` on the serial console (e.g. into a debug shell)."""
