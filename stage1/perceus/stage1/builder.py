@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import structlog
 
 from perceus.stage1 import agentsrc, busybox, kernel, modules, pyruntime, wheels
+from perceus.stage1.atomic import publish_dir
 from perceus.stage1.cachekey import cache_key, dir_digest, host_package_versions
 from perceus.stage1.layout import skeleton, write_etc
 from perceus.stage1.pack import pack, sha256_file
@@ -115,7 +116,7 @@ def _publish(src: Path, out_dir: Path) -> None:
     """Copy an image into ``out_dir``; each file via temp + rename, the manifest last."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in (KERNEL_NAME, INITRD_NAME, MANIFEST_NAME):
-        tmp = out_dir / f".{name}.tmp"
+        tmp = out_dir / f".{name}.{os.getpid()}.tmp"
         shutil.copyfile(src / name, tmp)
         tmp.replace(out_dir / name)
 
@@ -195,13 +196,11 @@ def _build_into(image_dir: Path, work: Path, key: str, level: int, kpkg: kernel.
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (work / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    staging = image_dir.with_name(image_dir.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    image_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=image_dir.parent, prefix=f".{key}-"))
     for name in (KERNEL_NAME, INITRD_NAME, MANIFEST_NAME):
         shutil.move(work / name, staging / name)
-    shutil.rmtree(image_dir, ignore_errors=True)
-    staging.rename(image_dir)
+    publish_dir(staging, image_dir, complete=Path(MANIFEST_NAME))
     return manifest
 
 

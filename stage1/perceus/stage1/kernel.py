@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from perceus.stage1.atomic import publish_dir
 from perceus.stage1.run import BuildError, run
 
 META_PACKAGE = "linux-image-amd64"
@@ -114,7 +114,5 @@ def fetch(pkg: KernelPackage, cache_dir: Path) -> KernelTree:
         # dependency closures of the modules we pick.
         run(["depmod", "-b", str(tree), release], step="kernel depmod")
         (tree / _DONE).write_text(f"{pkg.name} {pkg.version}\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        tree.rename(dest)
+        publish_dir(tree, dest, complete=Path(_DONE))
     return KernelTree(pkg, dest, release_of(dest))

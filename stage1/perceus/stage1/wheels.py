@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from perceus.stage1.atomic import publish_dir
 from perceus.stage1.pyruntime import PYTHON
 from perceus.stage1.run import run
 
@@ -109,7 +110,5 @@ def install(cache_dir: Path, python_version: str, pins: tuple[str, ...] = PINS) 
         _strip(site)
         compile_tree(site)
         (site / _DONE).write_text("\n".join(pins) + "\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        site.rename(dest)
+        publish_dir(site, dest, complete=Path(_DONE))
     return dest

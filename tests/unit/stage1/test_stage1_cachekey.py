@@ -67,3 +67,29 @@ def test_prune_cache_keeps_newest_and_protected(tmp_path: Path) -> None:
     remaining = sorted(p.name for p in tmp_path.iterdir())
     # The protected entry plus the newest other one survive; in-progress dirs are never touched.
     assert remaining == [".build-tmp", "current", "old"]
+
+
+def test_publish_dir_first_finished_entry_wins(tmp_path: Path) -> None:
+    from perceus.stage1.atomic import publish_dir
+
+    dest = tmp_path / "entry"
+    for content in ("first", "second"):
+        ready = tmp_path / f".{content}"
+        ready.mkdir()
+        (ready / "DONE").write_text(content)
+        publish_dir(ready, dest, complete=Path("DONE"))
+        assert not ready.exists()
+    assert (dest / "DONE").read_text() == "first"
+
+
+def test_publish_dir_replaces_a_crashed_leftover(tmp_path: Path) -> None:
+    from perceus.stage1.atomic import publish_dir
+
+    dest = tmp_path / "entry"
+    dest.mkdir()
+    (dest / "partial").write_text("")
+    ready = tmp_path / ".new"
+    ready.mkdir()
+    (ready / "DONE").write_text("new")
+    publish_dir(ready, dest, complete=Path("DONE"))
+    assert sorted(p.name for p in dest.iterdir()) == ["DONE"]
