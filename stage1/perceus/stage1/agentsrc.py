@@ -9,6 +9,9 @@ from pathlib import Path
 from perceus.stage1.run import BuildError
 
 SITE = "usr/lib/python3/dist-packages"  # on Debian python's default sys.path
+# Master-side subpackages.  A checkout keeps them out of agent/perceus already, but an
+# installed wheel merges every portion into one perceus/ directory.
+NOT_NODE_SIDE = frozenset({"master", "stage1", "importers"})
 
 
 def source_dir() -> Path:
@@ -26,13 +29,13 @@ def source_dir() -> Path:
 
 
 def source_files(src: Path) -> list[Path]:
-    """Every file of the agent portion, relative to ``src``, sorted; bytecode caches excluded."""
-    files = (
-        p.relative_to(src)
-        for p in src.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
+    """Every node-side file under ``src``, relative, sorted; bytecode caches and master code excluded."""
+    files = (p.relative_to(src) for p in src.rglob("*") if p.is_file())
+    return sorted(
+        rel
+        for rel in files
+        if rel.parts[0] not in NOT_NODE_SIDE and "__pycache__" not in rel.parts and rel.suffix not in (".pyc", ".pyo")
     )
-    return sorted(files)
 
 
 def install(root: Path, src: Path) -> int:

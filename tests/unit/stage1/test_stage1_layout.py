@@ -42,3 +42,10 @@ def test_source_files_skip_bytecode(tmp_path: Path) -> None:
     (tmp_path / "agent/__pycache__/x.cpython-311.pyc").write_bytes(b"")
     (tmp_path / "agent/y.pyc").write_bytes(b"")
     assert source_files(tmp_path) == [Path("agent/__init__.py")]
+
+
+def test_source_files_leave_out_master_side_code_of_a_merged_install(tmp_path: Path) -> None:
+    for rel in ("errors.py", "agent/__main__.py", "master/cli/main.py", "stage1/init", "importers/x.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    assert [p.as_posix() for p in source_files(tmp_path)] == ["agent/__main__.py", "errors.py"]
