@@ -33,6 +33,7 @@ log = structlog.get_logger("perceus.capsule")
 
 MAX_MAPPED = 512  # chunk mappings kept (address space only: ~1 GiB of 2 MiB chunks)
 MAX_VERIFIED = 1 << 18
+NODE_TTL = 5.0  # a node's enrollment is re-checked in the store at most this often (not per chunk)
 
 
 @dataclass
@@ -44,6 +45,7 @@ class ChunkServer:
     max_mapped: int = MAX_MAPPED
     _maps: OrderedDict[str, mmap.mmap] = field(default_factory=OrderedDict)
     _verified: set[tuple[str, int, int, int]] = field(default_factory=set)
+    _known: dict[str, float] = field(default_factory=dict)
     sent_bytes: int = 0
     sent_chunks: int = 0
 
@@ -56,12 +58,18 @@ class ChunkServer:
             mac = hwaddr.normalize(node)
         except PerceusError:
             raise ProtocolError(f"invalid node id {node!r}") from None
+        now = disp.clock()
+        if self._known.get(mac, 0.0) > now:
+            return None
         if disp.store.get(mac) is None:
             # Capsules can hold secrets (host keys …): only enrolled nodes get them.
             return Outgoing(
                 item.identity,
                 Error(code=ErrorCode.UNKNOWN_NODE, rid=item.msg.rid, message=f"{mac} is not a known node"),
             )
+        if len(self._known) > 100_000:
+            self._known.clear()
+        self._known[mac] = now + NODE_TTL
         return None
 
     def _map(self, h: str) -> mmap.mmap | None:
