@@ -140,7 +140,7 @@ def _assemble(
     libs = pyruntime.install_shared_libs(root, elfs)
     pyruntime.install_ldconfig(root)
     agent_files = agentsrc.install(root, agent_dir)
-    wheels.compile_tree(site_dst / "perceus")
+    wheels.compile_tree(site_dst / "perceus", f"/{agentsrc.SITE}/perceus")
     nmods = modules.install(tree, root)
     write_etc(root, info)
     stats: dict[str, object] = {

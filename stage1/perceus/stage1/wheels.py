@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from perceus.stage1.agentsrc import SITE
 from perceus.stage1.atomic import publish_dir
 from perceus.stage1.pyruntime import PYTHON
 from perceus.stage1.run import run
@@ -40,11 +41,13 @@ PRUNE_GLOBS: tuple[str, ...] = (
     "zstandard/backend_cffi.py",
 )
 _DONE = ".perceus-installed"
+# Bump when the post-install treatment (prune, strip, compile) changes.
+SITE_FORMAT = 2
 
 
 def site_key(pins: tuple[str, ...] = PINS, python_version: str = "") -> str:
     """Cache key of an installed wheel set: pins plus the interpreter version."""
-    blob = "\n".join((python_version, *pins)).encode()
+    blob = "\n".join((f"format={SITE_FORMAT}", python_version, *pins)).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -67,22 +70,17 @@ def _strip(site: Path) -> None:
         run([strip, "--strip-unneeded", *sos], step="strip wheels")
 
 
-def compile_tree(path: Path) -> None:
-    """Precompile with unchecked-hash pycs: no stat of sources at import, ~2x faster under TCG."""
+def compile_tree(path: Path, image_path: str) -> None:
+    """Precompile with unchecked-hash pycs: no stat of sources at import, ~2x faster under TCG.
+
+    ``image_path`` is where ``path`` sits inside the image; recording it (-d) as the
+    code's file name gives right tracebacks on nodes and build-path-independent pycs.
+    """
     run(
-        [
-            str(PYTHON),
-            "-m",
-            "compileall",
-            "-q",
-            "-j",
-            "0",
-            "--invalidation-mode",
-            "unchecked-hash",
-            str(path),
-        ],
+        [str(PYTHON), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
+         "-d", image_path, str(path)],
         step="compileall",
-    )
+    )  # fmt: skip
 
 
 def site_dir(cache_dir: Path, python_version: str, pins: tuple[str, ...] = PINS) -> Path:
@@ -108,7 +106,7 @@ def install(cache_dir: Path, python_version: str, pins: tuple[str, ...] = PINS) 
         )  # fmt: skip
         _prune(site)
         _strip(site)
-        compile_tree(site)
+        compile_tree(site, f"/{SITE}")
         (site / _DONE).write_text("\n".join(pins) + "\n")
         publish_dir(site, dest, complete=Path(_DONE))
     return dest
