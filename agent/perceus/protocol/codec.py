@@ -152,7 +152,12 @@ def _struct(cls: type) -> Validator:
     return check
 
 
+_PLAIN = (str, int, float, bytes, type(None))
+
+
 def _to_wire(value: Any) -> Any:
+    if type(value) in _PLAIN:  # the common case, and enums (str subclasses) pack as their value
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _to_wire(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
@@ -167,8 +172,8 @@ def _to_wire(value: Any) -> Any:
 def to_dict(msg: Message) -> dict[str, Any]:
     """The wire map of `msg`, including the `v` and `t` envelope keys."""
     out: dict[str, Any] = {"v": PROTOCOL_VERSION, "t": msg.TYPE}
-    for f in dataclasses.fields(msg):
-        out[f.name] = _to_wire(getattr(msg, f.name))
+    for name, _, _ in _fields(type(msg)):
+        out[name] = _to_wire(getattr(msg, name))
     return out
 
 

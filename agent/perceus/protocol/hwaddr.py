@@ -14,6 +14,8 @@ import re
 from perceus.errors import InvalidHardwareAddress
 
 _SEPARATORS = re.compile(r"[:\-.\s]")
+# Already canonical (the hot path: agents send NodeIDs in this form).
+_CANONICAL = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}(?:(?::[0-9A-F]{2}){14})?")
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
 
 ETHER_LEN = 6
@@ -39,6 +41,8 @@ def _octets(value: str) -> list[str]:
 
 def normalize(value: str) -> str:
     """Return the canonical NodeID (``AA:BB:CC:DD:EE:FF`` or 20 octets) or raise InvalidHardwareAddress."""
+    if _CANONICAL.fullmatch(value):
+        return value
     octets = _octets(value)
     if not all(_HEX.match(o) for o in octets):
         raise InvalidHardwareAddress(value)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from perceus.protocol.messages import Script
 log = structlog.get_logger("perceus.nodescripts")
 
 GENERATOR_TIMEOUT = 20.0
+# Plans are cached this long: a new or removed script reaches nodes within a second, and a check-in
+# does not pay four directory stats (this is the hot path at thousands of check-ins per second).
+PLAN_TTL = 1.0
 MAX_SCRIPT_BYTES = 512 * 1024
 _SAFE = str.maketrans({c: "_" for c in "/\\\0\n "})
 
@@ -72,8 +76,11 @@ def environment(node: Node, state: str, statedir: Path, master_ip: str) -> dict[
 class NodeScripts:
     """Selects and renders node scripts; caches directory listings and file bodies by mtime."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, clock: Callable[[], float] | None = None, ttl: float = PLAN_TTL) -> None:
         self.root = root
+        self._clock = clock
+        self._ttl = ttl
+        self._plans: dict[tuple[str, str, str, str], tuple[float, Plan]] = {}
         self._listing: dict[Path, tuple[int, tuple[Entry, ...]]] = {}
         self._bodies: dict[Path, tuple[int, int, str]] = {}
 
@@ -107,7 +114,21 @@ class NodeScripts:
         return result
 
     def plan(self, state: str, node: Node) -> Plan:
-        """Which files apply, in execution order."""
+        """Which files apply, in execution order (cached for PLAN_TTL when a clock was given)."""
+        if self._clock is None:
+            return self._plan(state, node)
+        key = (state, node.vnfs, node.group, node.hostname)
+        now = self._clock()
+        hit = self._plans.get(key)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        if len(self._plans) > 100_000:
+            self._plans.clear()
+        plan = self._plan(state, node)
+        self._plans[key] = (now, plan)
+        return plan
+
+    def _plan(self, state: str, node: Node) -> Plan:
         base = self.root / state.translate(_SAFE)
         scopes = [
             base / "vnfs" / node.vnfs.strip().translate(_SAFE) if node.vnfs.strip() else None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+import time
 
 import msgpack
 import zmq
@@ -69,7 +70,11 @@ def test_checkins_from_100_agents_are_recorded(bus: RunningBus) -> None:
     assert not errors
     stats = poke(bus.paths.control_socket, "stats")
     assert stats is not None and stats["received"] >= 500
+    # Replies go out before the group commit (≤ 20 ms later): wait for it rather than race it.
+    deadline = time.monotonic() + 5
     with SQLiteStore(bus.paths.database) as store:
+        while {n.status for n in store.list_nodes()} != {"ready"} and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert {n.status for n in store.list_nodes()} == {"ready"}
         assert all(n.ip == "127.0.0.1" for n in store.list_nodes())
 

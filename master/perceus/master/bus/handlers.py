@@ -121,8 +121,9 @@ class Dispatcher:
 
     def __post_init__(self) -> None:
         self._conf = _Reloading(self.paths)
-        self.scripts = NodeScripts(self.paths.nodescripts)
+        self.scripts = NodeScripts(self.paths.nodescripts, clock=time.monotonic)
         self._master_ip = ""
+        self._master_ip_checked = -1e9
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -134,7 +135,9 @@ class Dispatcher:
         return self._conf.get(self.clock())[1]
 
     def master_ip(self) -> str:
-        if not self._master_ip:
+        now = time.monotonic()
+        if now - self._master_ip_checked > 30.0:  # addresses change rarely; an ioctl per message is waste
+            self._master_ip_checked = now
             cfg = self.config
             self._master_ip = interface_ipv4(cfg.master_device) or (
                 cfg.bus_address if cfg.bus_address not in ("0.0.0.0", "*") else ""
@@ -378,15 +381,12 @@ class Dispatcher:
         if plan.needs_master:
             self.deferred.append((item, node))
             return None
-        env = environment(node, msg.state, self.paths.state_dir, self.master_ip())
-        return Outgoing(
-            item.identity,
-            Ack(
-                rid=msg.rid,
-                interval=float(self.config.checkin_interval),
-                scripts=self.scripts.render(plan, env),
-            ),
+        scripts = (
+            self.scripts.render(plan, environment(node, msg.state, self.paths.state_dir, self.master_ip()))
+            if plan.entries
+            else ()
         )
+        return Outgoing(item.identity, Ack(rid=msg.rid, interval=float(self.config.checkin_interval), scripts=scripts))
 
     def _report(self, item: Incoming, msg: Report) -> Outgoing:
         node = self._known(item, msg.node)

@@ -8,12 +8,14 @@ from perceus.errors import ConflictError
 from perceus.master.config import NodeDefaults
 
 
-def allocate_names(used: Set[str], defaults: NodeDefaults, count: int) -> list[str]:
+def allocate_names(used: Set[str], defaults: NodeDefaults, count: int, *, taken: Set[int] = frozenset()) -> list[str]:
     """The `count` lowest free names in `First Node … First Node + Total Nodes - 1`.
 
     Unlike the original, which handed out the last candidate again when every name was taken (a duplicate
-    hostname, spec §2.3), running out is an error.
+    hostname, spec §2.3), running out is an error.  `taken` is a precomputed set of used numbers (the store
+    caches it), `used` any further names to avoid.
     """
+    taken = taken | numbers_of(used, defaults) if used else taken
     names: list[str] = []
     number = defaults.first
     while len(names) < count:
@@ -22,8 +24,21 @@ def allocate_names(used: Set[str], defaults: NodeDefaults, count: int) -> list[s
                 f"no free node name left in {defaults.name(defaults.first)}…{defaults.name(defaults.last)}"
                 " (raise 'Total Nodes' or change 'Node Name' in defaults.conf)"
             )
-        name = defaults.name(number)
-        if name not in used:
-            names.append(name)
+        if number not in taken:
+            names.append(defaults.name(number))
         number += 1
     return names
+
+
+def numbers_of(used: Set[str], defaults: NodeDefaults) -> set[int]:
+    """The numbers of used names that fit the template exactly (integers compare faster than names)."""
+    prefix, suffix = defaults.prefix, defaults.suffix
+    out: set[int] = set()
+    for name in used:
+        if name.startswith(prefix) and name.endswith(suffix):
+            digits = name[len(prefix) : len(name) - len(suffix)]
+            if digits.isdigit() and digits.isascii() and len(digits) >= defaults.width:
+                number = int(digits)
+                if defaults.name(number) == name:
+                    out.add(number)
+    return out

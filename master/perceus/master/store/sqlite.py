@@ -3,10 +3,12 @@ daemon serialise (Perceus 1.x opened its Berkeley DB files concurrently without 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,18 @@ from perceus.master.store.models import (
     Pending,
     PhaseEvent,
 )
-from perceus.master.store.naming import allocate_names
+from perceus.master.store.naming import allocate_names, numbers_of
 
 _COLUMNS = {
-    "hostname": "hostname", "group": "grp", "vnfs": "vnfs", "enabled": "enabled", "debug": "debug",
-    "desc": "descr", "ip": "ip", "status": "status", "lastcontact": "lastcontact",
+    "hostname": "hostname",
+    "group": "grp",
+    "vnfs": "vnfs",
+    "enabled": "enabled",
+    "debug": "debug",
+    "desc": "descr",
+    "ip": "ip",
+    "status": "status",
+    "lastcontact": "lastcontact",
 }
 _SELECT = (
     "SELECT n.id, n.nodeid, n.hostname, n.grp, n.vnfs, n.enabled, n.debug, n.descr, n.ip, n.status,"
@@ -36,11 +45,36 @@ _SELECT = (
 )
 
 
+_SELECT_ONE = (
+    "SELECT n.id, n.nodeid, n.hostname, n.grp, n.vnfs, n.enabled, n.debug, n.descr, n.ip, n.status,"
+    " n.lastcontact, n.boot_id, n.phase, n.created, n.updated,"
+    " (SELECT group_concat(mac, ',') FROM node_mac WHERE node_id = n.id),"
+    " (SELECT json_group_object(key, value) FROM node_attr WHERE node_id = n.id) FROM node n"
+)
+
+
+# Node lookups cached in the daemon's connection before the cache is simply dropped.
+CACHE_MAX = 200_000
+
+
+@dataclass
+class _NameCache:
+    """Names (and template numbers) in use, valid while no other connection has committed."""
+
+    data_version: int
+    template: tuple[str, int, str]
+    names: set[str]
+    numbers: set[int]
+
+
 class SQLiteStore(NodeStore):
     """NodeStore on one SQLite file (WAL)."""
 
     def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
         self.path = path
+        self._names: _NameCache | None = None
+        self._cache: dict[str, Node] = {}
+        self._cache_version = -1
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -53,13 +87,17 @@ class SQLiteStore(NodeStore):
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, keep_cache: bool = False) -> Iterator[sqlite3.Connection]:
         db = self._db
+        if not keep_cache:
+            self._cache.clear()
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
         except BaseException:
             db.execute("ROLLBACK")
+            self._names = None  # it may hold names of rows that were just rolled back
+            self._cache.clear()
             raise
         db.execute("COMMIT")
 
@@ -106,21 +144,75 @@ class SQLiteStore(NodeStore):
                 attrs.setdefault(node_id, {})[key] = value
         return [
             Node(
-                nodeid=r[1], hostname=r[2], group=r[3], vnfs=r[4], enabled=bool(r[5]), debug=r[6], desc=r[7],
-                ip=r[8], status=r[9], lastcontact=r[10], boot_id=r[11], phase=r[12], created=r[13],
-                updated=r[14], macs=tuple(macs.get(r[0], ())), attrs=attrs.get(r[0], {}),
+                nodeid=r[1],
+                hostname=r[2],
+                group=r[3],
+                vnfs=r[4],
+                enabled=bool(r[5]),
+                debug=r[6],
+                desc=r[7],
+                ip=r[8],
+                status=r[9],
+                lastcontact=r[10],
+                boot_id=r[11],
+                phase=r[12],
+                created=r[13],
+                updated=r[14],
+                macs=tuple(macs.get(r[0], ())),
+                attrs=attrs.get(r[0], {}),
             )
             for r in rows
         ]
 
     def _one(self, where: str, args: tuple[Any, ...]) -> Node | None:
-        rows = self._db.execute(f"{_SELECT} {where}", args).fetchall()
-        nodes = self._hydrate(rows)
-        return nodes[0] if nodes else None
+        # One statement for the hot path (a check-in's lookup): MACs and attributes come from correlated
+        # subqueries instead of two more round trips.
+        row = self._db.execute(f"{_SELECT_ONE} {where}", args).fetchone()
+        if row is None:
+            return None
+        return Node(
+            nodeid=row[1],
+            hostname=row[2],
+            group=row[3],
+            vnfs=row[4],
+            enabled=bool(row[5]),
+            debug=row[6],
+            desc=row[7],
+            ip=row[8],
+            status=row[9],
+            lastcontact=row[10],
+            boot_id=row[11],
+            phase=row[12],
+            created=row[13],
+            updated=row[14],
+            macs=tuple(sorted(row[15].split(","))) if row[15] else (),
+            attrs=json.loads(row[16]) if row[16] else {},
+        )
 
     # ------------------------------------------------------------------ reads
+    def _nodes_by_mac(self) -> dict[str, Node]:
+        """Lookups cached per MAC; `PRAGMA data_version` tells when another connection (the CLI, another
+        process) committed, and our own writes update or drop the cache.  Saves a query per check-in."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._cache_version:
+            self._cache.clear()
+            self._cache_version = version
+        return self._cache
+
+    def _remember(self, cache: dict[str, Node], node: Node | None) -> Node | None:
+        if node is not None:
+            if len(cache) > CACHE_MAX:
+                cache.clear()
+            for mac in node.macs or (node.nodeid,):
+                cache[mac] = node
+        return node
+
     def get(self, nodeid: str) -> Node | None:
-        return self._one("JOIN node_mac m ON m.node_id = n.id WHERE m.mac = ?", (nodeid,))
+        cache = self._nodes_by_mac()
+        hit = cache.get(nodeid)
+        if hit is not None:
+            return hit
+        return self._remember(cache, self._one("JOIN node_mac m ON m.node_id = n.id WHERE m.mac = ?", (nodeid,)))
 
     def get_by_hostname(self, hostname: str) -> Node | None:
         return self._one("WHERE n.hostname = ?", (hostname,))
@@ -129,8 +221,15 @@ class SQLiteStore(NodeStore):
         macs = list(macs)[:64]
         if not macs:
             return None
+        cache = self._nodes_by_mac()
+        for mac in macs:
+            hit = cache.get(mac)
+            if hit is not None:
+                return hit
         marks = ",".join("?" * len(macs))
-        return self._one(f"WHERE n.id = (SELECT node_id FROM node_mac WHERE mac IN ({marks}) LIMIT 1)", tuple(macs))
+        return self._remember(
+            cache, self._one(f"WHERE n.id = (SELECT node_id FROM node_mac WHERE mac IN ({marks}) LIMIT 1)", tuple(macs))
+        )
 
     def list_nodes(self) -> list[Node]:
         return self._hydrate(self._db.execute(f"{_SELECT} ORDER BY n.hostname").fetchall())
@@ -155,10 +254,23 @@ class SQLiteStore(NodeStore):
         cur = db.execute(
             "INSERT INTO node (nodeid, hostname, grp, vnfs, enabled, debug, descr, ip, status, lastcontact,"
             " boot_id, phase, created, updated) VALUES (?,?,?,?,?,?,?,?,'',0,'','',?,?)",
-            (node.nodeid, node.hostname, node.group, node.vnfs, int(node.enabled), node.debug, node.desc,
-             node.ip, now, now),
+            (
+                node.nodeid,
+                node.hostname,
+                node.group,
+                node.vnfs,
+                int(node.enabled),
+                node.debug,
+                node.desc,
+                node.ip,
+                now,
+                now,
+            ),
         )
         node_id = cur.lastrowid
+        if self._names is not None:
+            self._names.names.add(node.hostname)
+            self._names.numbers |= numbers_of({node.hostname}, _template_defaults(self._names.template))
         db.executemany("INSERT INTO node_mac (mac, node_id) VALUES (?, ?)", [(m, node_id) for m in macs])
         db.executemany(
             "INSERT INTO node_attr (node_id, key, value) VALUES (?, ?, ?)",
@@ -172,15 +284,37 @@ class SQLiteStore(NodeStore):
         assert added is not None
         return added
 
+    def _name_cache(self, db: sqlite3.Connection, defaults: NodeDefaults) -> _NameCache:
+        """Used names without a table scan per enrollment: `PRAGMA data_version` changes only when another
+        connection commits, and our own writes keep the cache current (or drop it)."""
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        template = (defaults.prefix, defaults.width, defaults.suffix)
+        cache = self._names
+        if cache is None or cache.data_version != version or cache.template != template:
+            names = self._used_names(db, defaults)
+            cache = _NameCache(version, template, names, numbers_of(names, defaults))
+            self._names = cache
+        return cache
+
     def _used_names(self, db: sqlite3.Connection, defaults: NodeDefaults) -> set[str]:
         pattern = defaults.prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         return {r[0] for r in db.execute("SELECT hostname FROM node WHERE hostname LIKE ? ESCAPE '\\'", (pattern,))}
 
     def add_auto(self, nodeid: str, defaults: NodeDefaults, *, nodename: str = "") -> Node:
         with self._write() as db:
-            name = nodename or allocate_names(self._used_names(db, defaults), defaults, 1)[0]
-            self._insert(db, NewNode(nodeid=nodeid, hostname=name, group=defaults.group, vnfs=defaults.vnfs,
-                                     enabled=defaults.enabled, debug=defaults.debug), time.time())
+            name = nodename or allocate_names(set(), defaults, 1, taken=self._name_cache(db, defaults).numbers)[0]
+            self._insert(
+                db,
+                NewNode(
+                    nodeid=nodeid,
+                    hostname=name,
+                    group=defaults.group,
+                    vnfs=defaults.vnfs,
+                    enabled=defaults.enabled,
+                    debug=defaults.debug,
+                ),
+                time.time(),
+            )
         added = self.get(nodeid)
         assert added is not None
         return added
@@ -203,7 +337,8 @@ class SQLiteStore(NodeStore):
                 wanted = [r.nodename for r in fresh]
                 # A wished name may be outside the naming pattern, so check the wishes themselves too.
                 wishes = sorted({w for w in wanted if w})
-                used = self._used_names(db, defaults) | {
+                cache = self._name_cache(db, defaults)
+                used = {
                     r[0]
                     for r in db.execute(
                         f"SELECT hostname FROM node WHERE hostname IN ({','.join('?' * len(wishes))})", wishes
@@ -211,13 +346,23 @@ class SQLiteStore(NodeStore):
                 }
                 taken_wishes = {w for w in wanted if w and (w in used or wanted.count(w) > 1)}
                 need = sum(1 for w in wanted if not w or w in taken_wishes)
-                names = iter(allocate_names(used | {w for w in wanted if w}, defaults, need))
+                names = iter(allocate_names(set(wishes), defaults, need, taken=cache.numbers))
                 for req in fresh:
                     name = req.nodename if req.nodename and req.nodename not in taken_wishes else next(names)
                     taken_wishes.add(name)
-                    self._insert(db, NewNode(nodeid=req.nodeid, hostname=name, group=defaults.group,
-                                             vnfs=defaults.vnfs, enabled=defaults.enabled, debug=defaults.debug,
-                                             macs=req.macs), now)
+                    self._insert(
+                        db,
+                        NewNode(
+                            nodeid=req.nodeid,
+                            hostname=name,
+                            group=defaults.group,
+                            vnfs=defaults.vnfs,
+                            enabled=defaults.enabled,
+                            debug=defaults.debug,
+                            macs=req.macs,
+                        ),
+                        now,
+                    )
                 db.executemany("DELETE FROM pending WHERE nodeid = ?", [(r.nodeid,) for r in fresh])
         out: list[Node] = []
         for req in requests:
@@ -227,6 +372,7 @@ class SQLiteStore(NodeStore):
         return out
 
     def update(self, nodeids: Sequence[str], changes: dict[str, Any]) -> int:
+        self._names = None
         now = time.time()
         with self._write() as db:
             ids = self._ids(db, nodeids)
@@ -271,12 +417,14 @@ class SQLiteStore(NodeStore):
         return ids
 
     def delete(self, nodeids: Sequence[str]) -> int:
+        self._names = None
         with self._write() as db:
             ids = self._ids(db, nodeids)
             db.executemany("DELETE FROM node WHERE id = ?", [(i,) for i in ids])
             return len(ids)
 
     def replace(self, old: str, new: str) -> Node:
+        self._names = None
         with self._write() as db:
             old_row = db.execute("SELECT id, nodeid FROM node WHERE hostname = ?", (old,)).fetchone()
             if old_row is None:
@@ -300,10 +448,12 @@ class SQLiteStore(NodeStore):
         return node
 
     def rename_group(self, old: str, new: str) -> int:
+        self._names = None
         with self._write() as db:
             return db.execute("UPDATE node SET grp = ?, updated = ? WHERE grp = ?", (new, time.time(), old)).rowcount
 
     def import_nodes(self, nodes: Sequence[NewNode], *, update: bool) -> ImportOutcome:
+        self._names = None
         added = updated = unchanged = 0
         now = time.time()
         with self._write() as db:
@@ -336,7 +486,7 @@ class SQLiteStore(NodeStore):
     def record_contacts(self, updates: Sequence[ContactUpdate]) -> None:
         if not updates:
             return
-        with self._write() as db:
+        with self._write(keep_cache=True) as db:
             db.executemany(
                 "UPDATE node SET status = ?, ip = CASE WHEN ? != '' THEN ? ELSE ip END, lastcontact = ?,"
                 " boot_id = CASE WHEN ? != '' THEN ? ELSE boot_id END,"
@@ -344,11 +494,25 @@ class SQLiteStore(NodeStore):
                 " WHERE id = (SELECT node_id FROM node_mac WHERE mac = ?)",
                 [(u.status, u.ip, u.ip, u.t, u.boot_id, u.boot_id, u.phase, u.phase, u.nodeid) for u in updates],
             )
+        cache = self._cache
+        for u in updates:  # keep cached nodes as current as the rows
+            node = cache.get(u.nodeid)
+            if node is not None:
+                fresh = replace(
+                    node,
+                    status=u.status,
+                    ip=u.ip or node.ip,
+                    lastcontact=u.t,
+                    boot_id=u.boot_id or node.boot_id,
+                    phase=u.phase or node.phase,
+                )
+                for mac in node.macs or (node.nodeid,):
+                    cache[mac] = fresh
 
     def record_events(self, events: Sequence[PhaseEvent]) -> None:
         if not events:
             return
-        with self._write() as db:
+        with self._write(keep_cache=True) as db:
             db.executemany(
                 "INSERT INTO event (nodeid, boot_id, phase, t, ok, done, detail) VALUES (?,?,?,?,?,?,?)",
                 [(e.nodeid, e.boot_id, e.phase, e.t, int(e.ok), int(e.done), e.detail[:1000]) for e in events],
@@ -378,7 +542,7 @@ class SQLiteStore(NodeStore):
         ]
 
     def note_pending(self, request: EnrollRequest, ip: str, t: float) -> None:
-        with self._write() as db:
+        with self._write(keep_cache=True) as db:
             db.execute(
                 "INSERT INTO pending (nodeid, macs, ip, first_seen, last_seen, nodename) VALUES (?,?,?,?,?,?)"
                 " ON CONFLICT(nodeid) DO UPDATE SET ip = excluded.ip, last_seen = excluded.last_seen,"
@@ -388,8 +552,14 @@ class SQLiteStore(NodeStore):
 
     def pending(self) -> list[Pending]:
         return [
-            Pending(nodeid=r[0], macs=tuple(m for m in r[1].split(",") if m), ip=r[2], first_seen=r[3],
-                    last_seen=r[4], nodename=r[5])
+            Pending(
+                nodeid=r[0],
+                macs=tuple(m for m in r[1].split(",") if m),
+                ip=r[2],
+                first_seen=r[3],
+                last_seen=r[4],
+                nodename=r[5],
+            )
             for r in self._db.execute(
                 "SELECT nodeid, macs, ip, first_seen, last_seen, nodename FROM pending ORDER BY first_seen"
             )
@@ -398,3 +568,10 @@ class SQLiteStore(NodeStore):
     def drop_pending(self, nodeids: Sequence[str]) -> int:
         with self._write() as db:
             return sum(db.execute("DELETE FROM pending WHERE nodeid = ?", (n,)).rowcount for n in nodeids)
+
+
+def _template_defaults(template: tuple[str, int, str]) -> NodeDefaults:
+    prefix, width, suffix = template
+    return NodeDefaults(
+        prefix=prefix, width=width, suffix=suffix, group="", vnfs="", enabled=True, first=0, total=10**width, debug=0
+    )
