@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from perceus.lab import DirectBoot, Lab, ManagedProcess
+from perceus.lab import DirectBoot, Lab, ManagedProcess, SerialTimeout
 from perceus.master.config import Paths
 from perceus.stage1 import BuildResult
 
@@ -67,7 +67,13 @@ def test_unknown_node_boots_gets_dhcp_and_checks_in(
     node = lab.add_node(DirectBoot(stage1_image.kernel, stage1_image.initrd, append))
     lease = node.wait_for(r"dhcp_lease iface=eth0 ip=10\.77\.0\.", 150)
     record_time("DHCP lease", lease.t)
-    answered = node.wait_for(r"master_says_wait|node_welcomed", 60)
+    try:
+        answered = node.wait_for(r"master_says_wait|node_welcomed", 60)
+    except SerialTimeout:
+        if not lab_bus.proc.running():
+            log = lab_bus.proc.log.read_text(errors="replace") if lab_bus.proc.log else ""
+            pytest.fail(f"perceus-bus died while the node checked in: {log[-1500:]}")
+        raise
     record_time("check-in answered by perceus-bus", answered.t)
 
     deadline = time.monotonic() + 15
