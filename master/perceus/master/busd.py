@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import structlog
+import zmq
 
 from perceus import logsetup
 from perceus.errors import PerceusError
@@ -15,6 +16,8 @@ from perceus.master.bus.control import control_endpoint
 from perceus.master.bus.handlers import Dispatcher
 from perceus.master.bus.server import BusServer
 from perceus.master.config import MasterConfig, Paths
+from perceus.master.daemon import Daemon
+from perceus.master.features import install_all
 from perceus.master.store import open_store
 
 log = structlog.get_logger("perceus.bus")
@@ -54,33 +57,41 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths.ensure()
         config = MasterConfig.load(paths)
-        bind = args.bind or f"tcp://{config.bus_address}:{config.bus_port}"
-        events = args.events or f"tcp://{config.bus_address}:{config.event_port}"
-        store = open_store(paths, config)
     except PerceusError as exc:
         print(f"perceus-bus: error: {exc}", file=sys.stderr)
         return 1
+    bind = args.bind or f"tcp://{config.bus_address}:{config.bus_port}"
+    events = args.events or f"tcp://{config.bus_address}:{config.event_port}"
     if not foreground:
+        # Before opening the store: a connection pool's threads do not survive fork().
         _daemonize(paths.run / "perceus-bus.pid")
+    control = paths.control_socket
     try:
-        control = paths.control_socket
+        store = open_store(paths, config)
+    except PerceusError as exc:
+        log.error("bus_start_failed", error=str(exc))
+        print(f"perceus-bus: error: {exc}", file=sys.stderr)
+        return 1
+    daemon: Daemon | None = None
+    try:
         control.unlink(missing_ok=True)
         dispatcher = Dispatcher(store=store, paths=paths, masters=tuple(args.master))
-        try:
-            from perceus.master.capsule.serve import install  # capsule support is optional
-
-            install(dispatcher, paths)  # capsule index + get_manifest/get_chunks handlers
-        except ImportError:
-            pass
         server = BusServer(dispatcher, bind=bind, pub_bind=events, control=control_endpoint(control))
-    except Exception as exc:
+        daemon = Daemon(paths=paths, config=config, store=store, dispatcher=dispatcher, server=server)
+        install_all(daemon)
+    except (PerceusError, OSError, zmq.ZMQError) as exc:
         log.error("bus_start_failed", error=str(exc))
         print(f"perceus-bus: error: cannot start: {exc}", file=sys.stderr)
+        if daemon is not None:
+            daemon.close()
+            daemon.server.close()
+        store.close()
         return 1
     (paths.run / "bus.endpoint").write_text(f"{server.endpoint}\n{server.pub_endpoint}\n")
     try:
         server.serve()
     finally:
+        daemon.close()
         server.close()
         store.close()
         control.unlink(missing_ok=True)

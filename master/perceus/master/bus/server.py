@@ -103,6 +103,7 @@ class BusServer:
         self._running = False
         self._poller: zmq.Poller | None = None
         self._first_pending = 0.0
+        self._pending_since = False
         dispatcher.publish = self.publish
 
     # ------------------------------------------------------------------ outputs
@@ -130,6 +131,13 @@ class BusServer:
     # ------------------------------------------------------------------ loop
     def stop(self, *_: Any) -> None:
         self._running = False
+
+    def note_pending_writes(self) -> None:
+        """Features that queue dispatcher writes outside `_drain` (the legacy listener) start the commit
+        window here, so their rows are committed within COMMIT_WINDOW like everything else."""
+        if not self._pending_since:
+            self._pending_since = True
+            self._first_pending = time.monotonic()
 
     def add_ticker(self, every: float, fn: Callable[[], None]) -> None:
         """Call `fn` every `every` seconds from the loop (dnsmasq supervision, stale-node checks …)."""
@@ -198,6 +206,7 @@ class BusServer:
             return
         if force or pending >= COMMIT_ROWS or time.monotonic() >= self._first_pending + COMMIT_WINDOW:
             try:
+                self._pending_since = False
                 self.dispatcher.flush()
                 self.counters.commits += 1
             except Exception:
@@ -206,7 +215,6 @@ class BusServer:
     def _drain(self) -> None:
         recv = self.router.recv_multipart
         batch: list[Incoming] = []
-        had_pending = self.dispatcher.pending_writes() > 0
         for _ in range(DRAIN_MAX):
             try:
                 frames = recv(zmq.NOBLOCK, copy=False)
@@ -242,8 +250,8 @@ class BusServer:
         for item, node in self.dispatcher.deferred:
             self._pool.submit(self._render, item, node)
         self.dispatcher.deferred.clear()
-        if not had_pending and self.dispatcher.pending_writes():
-            self._first_pending = time.monotonic()
+        if self.dispatcher.pending_writes():
+            self.note_pending_writes()
 
     def _render(self, item: Incoming, node: Any) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from perceus.errors import UsageError
 from perceus.master.cli.context import CliContext
 
 
@@ -31,6 +32,8 @@ def register(sub: Any) -> None:
         if getattr(ns, "format", None) == "perceus1" and perceus1_cli is not None:
             return int(perceus1_cli.run(ctx, ns))
         assert importers_cli is not None
+        if not getattr(ns, "files", None):
+            raise UsageError(f"perceus import {getattr(ns, 'format', '')}: no input FILE given")
         return int(importers_cli.run(ns, ctx.open_store))
 
     parser.set_defaults(func=run)

@@ -290,11 +290,8 @@ class LegacyListener:
 
     def _contact(self, node: Node, state: str, peer: str) -> None:
         """Queue status/ip/lastcontact for the bus's group commit (1.x: three open/write/close cycles)."""
-        first = self.dispatcher.pending_writes() == 0
         self.dispatcher.contacts[node.nodeid] = ContactUpdate(nodeid=node.nodeid, status=state, ip=peer, t=time.time())
-        if first:
-            # Start the bus's commit window now (it is otherwise started only by ZeroMQ traffic).
-            self.server._first_pending = time.monotonic()
+        self.server.note_pending_writes()  # start the bus's commit window (otherwise only ZeroMQ traffic does)
 
     def _environment(self, node: Node, state: str) -> dict[str, str]:
         """The bus's node-script environment, with the 1.x transfer settings legacy scripts (getfile) need."""
