@@ -25,6 +25,7 @@ from perceus.protocol import hwaddr
 from perceus.protocol.enums import ErrorCode, Phase, Stage, WaitReason
 from perceus.protocol.messages import (
     Ack,
+    Action,
     CheckIn,
     Error,
     Event,
@@ -115,6 +116,8 @@ class Dispatcher:
     clock: Callable[[], float] = time.time
     masters: tuple[str, ...] = ()
     extra: dict[type[Message], ExtraHandler] = field(default_factory=dict)
+    # Typed module actions for a node in a state (issue 7's modules plug in here); must not block.
+    actions_for: Callable[[Node, str], tuple[Action, ...]] | None = None
     contacts: dict[str, ContactUpdate] = field(default_factory=dict)
     events: list[PhaseEvent] = field(default_factory=list)
     deferred: list[tuple[Incoming, Node]] = field(default_factory=list)
@@ -341,9 +344,14 @@ class Dispatcher:
             interval=float(self.config.checkin_interval),
             capsule=capsule,
             scripts=scripts,
+            actions=self.actions(node, msg.state),
             env=env,
             masters=self.masters,
         )
+
+    def actions(self, node: Node, state: str) -> tuple[Action, ...]:
+        """Module actions for `node` in `state` (none without a modules feature)."""
+        return self.actions_for(node, state) if self.actions_for is not None else ()
 
     def render_deferred(self, item: Incoming, node: Node) -> Outgoing:
         """Runs in a worker thread: render master-side generators and build the reply."""
@@ -356,7 +364,10 @@ class Dispatcher:
             if msg.stage == Stage.STAGE1 and self.capsules is not None:
                 capsule = self.capsules.manifest_hash(node.vnfs) or ""
             return Outgoing(item.identity, self._welcome_msg(msg, node, capsule, env, scripts))
-        return Outgoing(item.identity, Ack(rid=msg.rid, interval=float(self.config.checkin_interval), scripts=scripts))
+        interval = float(self.config.checkin_interval)
+        return Outgoing(
+            item.identity, Ack(rid=msg.rid, interval=interval, scripts=scripts, actions=self.actions(node, state))
+        )
 
     # ------------------------------------------------------------------ check-ins and reports
     def _known(self, item: Incoming, nodeid: str) -> Node | Outgoing:
@@ -386,7 +397,9 @@ class Dispatcher:
             if plan.entries
             else ()
         )
-        return Outgoing(item.identity, Ack(rid=msg.rid, interval=float(self.config.checkin_interval), scripts=scripts))
+        interval = float(self.config.checkin_interval)
+        actions = self.actions(node, msg.state)
+        return Outgoing(item.identity, Ack(rid=msg.rid, interval=interval, scripts=scripts, actions=actions))
 
     def _report(self, item: Incoming, msg: Report) -> Outgoing:
         node = self._known(item, msg.node)
