@@ -186,7 +186,8 @@ def fetch_capsule(
     return FetchedCapsule(
         kernel=dest / OUTPUT["kernel"],
         initrd=initrd,
-        cmdline=kernel_cmdline(m, extra=(f"perceus.master={client.master}",)),
+        # The capsule's own arguments only: stage one appends its hand-over keys (perceus.master=, net …).
+        cmdline=kernel_cmdline(m),
         manifest=msgpack.unpackb(m.data, raw=False),
         rootfs=rootfs,
         manifest_hash=manifest_hash,

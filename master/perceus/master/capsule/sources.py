@@ -8,8 +8,11 @@ are never run (1.x ran them as root on the master); we implement those verbs our
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
 import json
+import lzma
 import os
 import re
 import stat
@@ -23,9 +26,10 @@ from typing import IO, Any, BinaryIO, cast
 import zstandard
 
 from perceus.errors import CapsuleError
+from perceus.master.capsule import cpio_reader
 from perceus.master.capsule.extract import Extractor, clean_name
 
-KINDS = ("dir", "tar", "vnfs", "oci")
+KINDS = ("dir", "tar", "vnfs", "oci", "cpio")
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _IMAGE_FIRST = re.compile(
     r"^(\./)?([0-9a-f]{64}(/|\.json$|$)|blobs(/|$)|oci-layout$|index\.json$|manifest\.json$|repositories$)"
@@ -46,6 +50,11 @@ class Source:
     def feed(self, ex: Extractor) -> None:
         if self.kind == "dir":
             self._feed_dir(ex)
+        elif self.kind == "cpio":
+            with ExitStack() as stack:
+                src = _decompressed(self.path, stack)
+                for member, data in cpio_reader.members(src, str(self.path)):
+                    ex.add(member, data)
         elif self.kind in ("tar", "vnfs"):
             with ExitStack() as stack:
                 tf = _open_stream(self.path, stack)
@@ -157,6 +166,29 @@ def _open_fileobj(raw: IO[bytes], stack: ExitStack, where: str) -> tarfile.TarFi
         raise CapsuleError(f"{where}: not a tar archive: {exc}") from None
 
 
+def _decompressed(path: Path, stack: ExitStack) -> IO[bytes]:
+    """`path`'s bytes after gzip / bzip2 / xz / zstd decompression (chosen by magic), buffered."""
+    try:
+        raw: IO[bytes] = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - owned by the ExitStack
+    except OSError as exc:
+        raise CapsuleError(f"{path}: cannot open: {exc.strerror}") from None
+    head = raw.read(6)
+    rest = cast(IO[bytes], io.BufferedReader(_Prefixed(head, raw), 1 << 20))
+    inner: Any
+    if head.startswith(ZSTD_MAGIC):
+        inner = zstandard.ZstdDecompressor().stream_reader(rest)
+    elif head.startswith(b"\x1f\x8b"):
+        inner = gzip.GzipFile(fileobj=rest)
+    elif head.startswith(b"BZh"):
+        inner = bz2.BZ2File(rest)
+    elif head.startswith(b"\xfd7zXZ\x00"):
+        inner = lzma.LZMAFile(rest)  # noqa: SIM115 - closed by the ExitStack callback
+    else:
+        return rest
+    stack.callback(inner.close)
+    return cast(IO[bytes], io.BufferedReader(inner, 1 << 20))
+
+
 def _open_stream(path: Path, stack: ExitStack) -> tarfile.TarFile:
     try:
         raw = stack.enter_context(open(path, "rb"))  # noqa: SIM115 - owned by the ExitStack
@@ -257,6 +289,13 @@ def detect(path: Path, forced: str | None = None) -> Source:
         raise CapsuleError(f"{path}: no such file or directory")
     if path.name.endswith(".vnfs"):
         return Source("vnfs", path)
+    with ExitStack() as stack:
+        try:
+            magic = _decompressed(path, stack).read(6)
+        except (OSError, EOFError, zstandard.ZstdError, ValueError):
+            magic = b""
+    if magic in cpio_reader.MAGICS:
+        return Source("cpio", path)
     with ExitStack() as stack:
         tf = _open_stream(path, stack)
         try:
