@@ -12,6 +12,7 @@ from tests.integration.store.backends import Backend
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.main import main
 from perceus.master.config import NodeDefaults, Paths
+from perceus.master.store.base import SCHEMA_VERSION
 from perceus.master.store.models import ContactUpdate, EnrollRequest, NewNode, PhaseEvent
 from perceus.master.store.postgres import PostgresStore
 from perceus.master.store.sqlite import SQLiteStore
@@ -45,12 +46,12 @@ def fill_sqlite(path: Path, count: int) -> None:
 def test_initialise_sqlite_and_postgres(paths: Paths, pg: Backend) -> None:
     code, out, err = run(paths, "configure", "database")
     assert (code, err) == (0, "")
-    assert out.startswith(f"Database ready: sqlite {paths.database}, schema 1, 0 nodes")
+    assert out.startswith(f"Database ready: sqlite {paths.database}, schema {SCHEMA_VERSION}, 0 nodes")
     use_postgres(paths, pg.target)
     code, out, err = run(paths, "--json", "configure", "database")
     assert (code, err) == (0, "")
-    assert json.loads(out) == {"backend": f"postgresql {pg.target}", "schema": 1, "nodes": 0}
-    assert pg.sql("SELECT version FROM schema_version") == [(1,)]
+    assert json.loads(out) == {"backend": f"postgresql {pg.target}", "schema": SCHEMA_VERSION, "nodes": 0}
+    assert pg.sql("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
 
 
 def test_copy_from_sqlite_keeps_every_row(paths: Paths, pg: Backend, tmp_path: Path) -> None:

@@ -16,7 +16,14 @@ from perceus.errors import AlreadyExistsError, ConflictError, NotFoundError, Per
 from perceus.master.config import NodeDefaults
 from perceus.master.store import NodeStore
 from perceus.master.store.base import EVENTS_PER_NODE, SCHEMA_VERSION
-from perceus.master.store.models import ContactUpdate, EnrollRequest, NewNode, PhaseEvent
+from perceus.master.store.models import (
+    Activation,
+    ContactUpdate,
+    EnrollRequest,
+    MasterInfo,
+    NewNode,
+    PhaseEvent,
+)
 
 DEFAULTS = NodeDefaults(
     prefix="n",
@@ -432,3 +439,29 @@ def test_schema_version_reopen_and_newer_schema_refused(backend: Backend) -> Non
     with pytest.raises(PerceusError, match="newer than this Perceus"):
         backend.open()
     assert backend.sql("SELECT count(*) FROM node") == [(1,)]
+
+
+# ---------------------------------------------------------------------------------------------- modules, masters
+
+
+def test_module_activations(store: NodeStore) -> None:
+    a = Activation(module="hostname", state="init", scope="all")
+    b = Activation(module="passwdfile", state="ready", scope="group", target="gpu")
+    assert store.activate([a, b]) == 2
+    assert store.activate([a]) == 0  # idempotent
+    assert store.activations() == [a, b]
+    assert store.activations("passwdfile") == [b] and b.role == "ready/group/gpu"
+    assert store.deactivate([a, Activation(module="x", state="init", scope="all")]) == 1
+    assert store.activations() == [b]
+
+
+def test_master_heartbeats(store: NodeStore) -> None:
+    store.heartbeat(MasterInfo(id="m1", endpoint="tcp://10.0.0.1:9987", host="h1", pid=10, started=1.0, heartbeat=2.0))
+    store.heartbeat(
+        MasterInfo(id="m1", endpoint="tcp://10.0.0.1:9987", host="h1", pid=11, started=3.0, heartbeat=4.0, served=7)
+    )
+    store.heartbeat(MasterInfo(id="m0", endpoint="tcp://10.0.0.2:9987", started=1.0, heartbeat=1.5))
+    masters = store.masters()
+    assert [m.id for m in masters] == ["m0", "m1"]
+    assert (masters[1].pid, masters[1].heartbeat, masters[1].served) == (11, 4.0, 7)
+    assert store.forget_master("m0") == 1 and [m.id for m in store.masters()] == ["m1"]

@@ -13,16 +13,18 @@ from typing import Any, Self
 
 from perceus.master.config import NodeDefaults
 from perceus.master.store.models import (
+    Activation,
     ContactUpdate,
     EnrollRequest,
     ImportOutcome,
+    MasterInfo,
     NewNode,
     Node,
     Pending,
     PhaseEvent,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Events kept per node (every backend); older ones are pruned so the table cannot grow without bound.
 EVENTS_PER_NODE = 200
 
@@ -121,3 +123,28 @@ class NodeStore(abc.ABC):
 
     @abc.abstractmethod
     def drop_pending(self, nodeids: Sequence[str]) -> int: ...
+
+    # -- module activations (issue 7)
+    @abc.abstractmethod
+    def activate(self, activations: Sequence[Activation]) -> int:
+        """Add activations (idempotent); returns how many were new."""
+
+    @abc.abstractmethod
+    def deactivate(self, activations: Sequence[Activation]) -> int:
+        """Remove activations; returns how many existed."""
+
+    @abc.abstractmethod
+    def activations(self, module: str = "") -> list[Activation]:
+        """Every activation (of one module), sorted by module, state, scope, target."""
+
+    # -- masters sharing the store (issue 9)
+    @abc.abstractmethod
+    def heartbeat(self, master: MasterInfo) -> None:
+        """Insert or refresh this master's row."""
+
+    @abc.abstractmethod
+    def masters(self) -> list[MasterInfo]:
+        """Every master that ever beat, sorted by id."""
+
+    @abc.abstractmethod
+    def forget_master(self, master_id: str) -> int: ...

@@ -55,6 +55,28 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX event_node ON event (nodeid, id)",
         ],
     ),
+    (
+        2,
+        [
+            # Module activations (issue 7): `perceus module activate <module> <state>/<scope>`.
+            """CREATE TABLE module_activation (
+                module TEXT NOT NULL,
+                state TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                target TEXT NOT NULL DEFAULT '',
+                created REAL NOT NULL,
+                PRIMARY KEY (module, state, scope, target))""",
+            # Masters sharing this store (issue 9): heartbeats for `perceus info` and failover.
+            """CREATE TABLE master (
+                id TEXT PRIMARY KEY,
+                endpoint TEXT NOT NULL,
+                host TEXT NOT NULL DEFAULT '',
+                pid INTEGER NOT NULL DEFAULT 0,
+                started REAL NOT NULL,
+                heartbeat REAL NOT NULL,
+                served INTEGER NOT NULL DEFAULT 0)""",
+        ],
+    ),
 ]
 
 

@@ -122,3 +122,34 @@ class ImportOutcome:
     added: int
     updated: int
     unchanged: int
+
+
+SCOPES = ("all", "group", "vnfs", "node")
+
+
+@dataclass(frozen=True, order=True)
+class Activation:
+    """A module active for a provisionary state and a scope: `init/all`, `ready/group/gpu`, `init/node/n0001`."""
+
+    module: str
+    state: str
+    scope: str
+    target: str = ""
+
+    @property
+    def role(self) -> str:
+        """The original's role syntax (spec §8.1)."""
+        return f"{self.state}/{self.scope}" + (f"/{self.target}" if self.target else "")
+
+
+@dataclass(frozen=True)
+class MasterInfo:
+    """One perceus-bus sharing the store."""
+
+    id: str
+    endpoint: str
+    host: str = ""
+    pid: int = 0
+    started: float = 0.0
+    heartbeat: float = 0.0
+    served: int = 0

@@ -30,6 +30,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "node_attr": ("node_id", "key", "value"),
     "event": ("id", "nodeid", "boot_id", "phase", "t", "ok", "done", "detail"),
     "pending": ("nodeid", "macs", "ip", "first_seen", "last_seen", "nodename"),
+    "module_activation": ("module", "state", "scope", "target", "created"),
 }  # fmt: skip
 _IDENTITY = ("node", "event")
 
@@ -62,7 +63,11 @@ def copy_sqlite(source: Path, target: PostgresStore, *, force: bool = False) -> 
     try:
         with src:
             src.execute("BEGIN")  # one consistent read snapshot of the source
-            rows = {t: src.execute(f"SELECT {', '.join(c)} FROM {t}").fetchall() for t, c in TABLES.items()}
+            present_in_source = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            rows = {
+                t: src.execute(f"SELECT {', '.join(c)} FROM {t}").fetchall() if t in present_in_source else []
+                for t, c in TABLES.items()
+            }
     finally:
         src.close()
     where = redact(target.url)

@@ -27,9 +27,11 @@ from perceus.master.store.base import EVENTS_PER_NODE, SCHEMA_VERSION, NodeStore
 from perceus.master.store.migrations import for_dialect
 from perceus.master.store.models import (
     SETTABLE,
+    Activation,
     ContactUpdate,
     EnrollRequest,
     ImportOutcome,
+    MasterInfo,
     NewNode,
     Node,
     Pending,
@@ -567,6 +569,76 @@ class PostgresStore(NodeStore):
     def drop_pending(self, nodeids: Sequence[str]) -> int:
         def run(cur: Cursor) -> int:
             cur.execute("DELETE FROM pending WHERE nodeid = ANY(%s)", (list(nodeids),))
+            return cur.rowcount
+
+        return self._write(run)
+
+    # ------------------------------------------------------------------ modules and masters
+    def activate(self, activations: Sequence[Activation]) -> int:
+        now = time.time()
+
+        def run(cur: Cursor) -> int:
+            added = 0
+            for a in activations:
+                cur.execute(
+                    "INSERT INTO module_activation (module, state, scope, target, created)"
+                    " VALUES (%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                    (a.module, a.state, a.scope, a.target, now),
+                )
+                added += cur.rowcount
+            return added
+
+        return self._write(run)
+
+    def deactivate(self, activations: Sequence[Activation]) -> int:
+        def run(cur: Cursor) -> int:
+            removed = 0
+            for a in activations:
+                cur.execute(
+                    "DELETE FROM module_activation WHERE module = %s AND state = %s AND scope = %s AND target = %s",
+                    (a.module, a.state, a.scope, a.target),
+                )
+                removed += cur.rowcount
+            return removed
+
+        return self._write(run)
+
+    def activations(self, module: str = "") -> list[Activation]:
+        with self._tx() as cur:
+            rows = cur.execute(
+                "SELECT module, state, scope, target FROM module_activation"
+                + (" WHERE module = %s" if module else "")
+                + " ORDER BY module, state, scope, target",
+                (module,) if module else (),
+            ).fetchall()
+        return [Activation(module=r[0], state=r[1], scope=r[2], target=r[3]) for r in rows]
+
+    def heartbeat(self, master: MasterInfo) -> None:
+        def run(cur: Cursor) -> None:
+            cur.execute(
+                "INSERT INTO master (id, endpoint, host, pid, started, heartbeat, served)"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s)"
+                " ON CONFLICT (id) DO UPDATE SET endpoint = excluded.endpoint, host = excluded.host,"
+                " pid = excluded.pid, started = excluded.started, heartbeat = excluded.heartbeat,"
+                " served = excluded.served",
+                (master.id, master.endpoint, master.host, master.pid, master.started, master.heartbeat, master.served),
+            )
+
+        self._write(run)
+
+    def masters(self) -> list[MasterInfo]:
+        with self._tx() as cur:
+            rows = cur.execute(
+                "SELECT id, endpoint, host, pid, started, heartbeat, served FROM master ORDER BY id"
+            ).fetchall()
+        return [
+            MasterInfo(id=r[0], endpoint=r[1], host=r[2], pid=r[3], started=r[4], heartbeat=r[5], served=r[6])
+            for r in rows
+        ]
+
+    def forget_master(self, master_id: str) -> int:
+        def run(cur: Cursor) -> int:
+            cur.execute("DELETE FROM master WHERE id = %s", (master_id,))
             return cur.rowcount
 
         return self._write(run)

@@ -18,9 +18,11 @@ from perceus.master.store.base import EVENTS_PER_NODE, SCHEMA_VERSION, NodeStore
 from perceus.master.store.migrations import MIGRATIONS
 from perceus.master.store.models import (
     SETTABLE,
+    Activation,
     ContactUpdate,
     EnrollRequest,
     ImportOutcome,
+    MasterInfo,
     NewNode,
     Node,
     Pending,
@@ -568,6 +570,59 @@ class SQLiteStore(NodeStore):
     def drop_pending(self, nodeids: Sequence[str]) -> int:
         with self._write() as db:
             return sum(db.execute("DELETE FROM pending WHERE nodeid = ?", (n,)).rowcount for n in nodeids)
+
+    # ------------------------------------------------------------------ modules and masters
+    def activate(self, activations: Sequence[Activation]) -> int:
+        now = time.time()
+        with self._write(keep_cache=True) as db:
+            return sum(
+                db.execute(
+                    "INSERT INTO module_activation (module, state, scope, target, created) VALUES (?,?,?,?,?)"
+                    " ON CONFLICT DO NOTHING",
+                    (a.module, a.state, a.scope, a.target, now),
+                ).rowcount
+                for a in activations
+            )
+
+    def deactivate(self, activations: Sequence[Activation]) -> int:
+        with self._write(keep_cache=True) as db:
+            return sum(
+                db.execute(
+                    "DELETE FROM module_activation WHERE module = ? AND state = ? AND scope = ? AND target = ?",
+                    (a.module, a.state, a.scope, a.target),
+                ).rowcount
+                for a in activations
+            )
+
+    def activations(self, module: str = "") -> list[Activation]:
+        sql = "SELECT module, state, scope, target FROM module_activation"
+        rows = self._db.execute(
+            sql + (" WHERE module = ?" if module else "") + " ORDER BY module, state, scope, target",
+            (module,) if module else (),
+        )
+        return [Activation(module=r[0], state=r[1], scope=r[2], target=r[3]) for r in rows]
+
+    def heartbeat(self, master: MasterInfo) -> None:
+        with self._write(keep_cache=True) as db:
+            db.execute(
+                "INSERT INTO master (id, endpoint, host, pid, started, heartbeat, served) VALUES (?,?,?,?,?,?,?)"
+                " ON CONFLICT(id) DO UPDATE SET endpoint = excluded.endpoint, host = excluded.host,"
+                " pid = excluded.pid, started = excluded.started, heartbeat = excluded.heartbeat,"
+                " served = excluded.served",
+                (master.id, master.endpoint, master.host, master.pid, master.started, master.heartbeat, master.served),
+            )
+
+    def masters(self) -> list[MasterInfo]:
+        return [
+            MasterInfo(id=r[0], endpoint=r[1], host=r[2], pid=r[3], started=r[4], heartbeat=r[5], served=r[6])
+            for r in self._db.execute(
+                "SELECT id, endpoint, host, pid, started, heartbeat, served FROM master ORDER BY id"
+            )
+        ]
+
+    def forget_master(self, master_id: str) -> int:
+        with self._write(keep_cache=True) as db:
+            return db.execute("DELETE FROM master WHERE id = ?", (master_id,)).rowcount
 
 
 def _template_defaults(template: tuple[str, int, str]) -> NodeDefaults:
