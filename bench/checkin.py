@@ -9,11 +9,18 @@ Workloads (issue 3, spec §10.3):
 
 The last line is exactly: checkin_vs_echo=<ratio> storm_10k_s=<seconds> storm_lost=<n>
 Usage: bench/checkin.py [--quick] [--rounds N] [--storm-nodes N]
+
+Other check-in benchmarks live in their own modules and are reached from here:
+  --legacy                          bench/legacy.py: Perceus 1.x TCP 987 clients (one connection per request)
+  --fleet                           bench/fleet.py: 10k provisiond agents at a jittered 60 s interval
+  --curve                           bench/curve.py: CurveZMQ on vs off
+  --backend postgresql --masters …  bench/multimaster.py: 1, 2, 3 masters on PostgreSQL vs SQLite
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import multiprocessing as mp
 import os
 import platform
@@ -221,7 +228,26 @@ def med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+MODES = {"--legacy": "legacy", "--fleet": "fleet", "--curve": "curve", "--backend": "multimaster"}
+
+
+def dispatch_mode(argv: list[str]) -> int | None:
+    """Run another benchmark module when its flag is given (it receives the remaining arguments)."""
+    for flag, module in MODES.items():
+        if flag in argv or any(a.startswith(flag + "=") for a in argv):
+            rest = [a for a in argv if a != flag] if flag != "--backend" else argv
+            sys.path.insert(0, str(Path(__file__).parent))
+            mod = __import__(module)
+            sys.argv = [f"bench/{module}.py", *rest]
+            takes_argv = bool(inspect.signature(mod.main).parameters)
+            return int((mod.main(rest) if takes_argv else mod.main()) or 0)
+    return None
+
+
 def main() -> int:
+    mode = dispatch_mode(sys.argv[1:])
+    if mode is not None:
+        return mode
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="one short round of each, for smoke use")
     ap.add_argument("--rounds", type=int, default=5)
