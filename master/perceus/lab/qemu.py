@@ -103,8 +103,16 @@ class QemuNode:
                     exc.message = f"{exc.message}; qemu: {qemu_said}"
             raise
 
+    def type_line(self, line: str) -> None:
+        """Type ``line`` and Enter on the serial console (e.g. into a debug shell).
+
+        Enter is sent as CR, like a real terminal: busybox's line editor keeps the tty
+        raw and ignores a bare LF, while a cooked tty maps CR to LF anyway.
+        """
+        self.send(line + "\r")
+
     def send(self, text: str) -> None:
-        """Type ``text`` on the serial console (e.g. into a debug shell)."""
+        """Send raw ``text`` to the serial console."""
         stdin = self.process.popen.stdin
         if stdin is None:
             raise RuntimeError(f"{self.name}: no console input")
