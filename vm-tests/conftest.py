@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from perceus.lab import Lab, missing_tools
-from perceus.stage1 import BuildResult, build
+from perceus.stage1 import BuildResult, build, busybox
+from perceus.stage1.layout import skeleton
+from perceus.stage1.pack import pack
 
 # (what, unit, value) rows for the end-of-run table, in the order recorded.
 TIMINGS: list[tuple[str, str, float]] = []
@@ -45,6 +47,36 @@ def stage1_image(vm_host: None, tmp_path_factory: pytest.TempPathFactory) -> Bui
     TIMINGS.append(("stage1 build" + (" (cached)" if result.cached else ""), "s", result.seconds))
     TIMINGS.append(("stage1 initrd size", "MB", result.initrd_size / 1e6))
     return result
+
+
+PAYLOAD_MARKER = "perceus-test-payload-ok"
+_PAYLOAD_INIT = f"""#!/bin/sh
+# A kexec target for tests: proves the new kernel and initramfs run, shows what they were given.
+export PATH=/usr/sbin:/usr/bin
+mount -t proc proc /proc
+echo "{PAYLOAD_MARKER} cmdline: $(cat /proc/cmdline)"
+poweroff -f
+while :; do sleep 3600; done
+"""
+
+
+@pytest.fixture(scope="session")
+def marker_rootfs(vm_host: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny busybox root whose /init prints PAYLOAD_MARKER and powers off (a capsule for kexec tests)."""
+    root = tmp_path_factory.mktemp("marker-rootfs")
+    skeleton(root)
+    busybox.install(root)
+    (root / "init").write_text(_PAYLOAD_INIT)
+    (root / "init").chmod(0o755)
+    return root
+
+
+@pytest.fixture(scope="session")
+def marker_initrd(marker_rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``marker_rootfs`` packed as a zstd newc initramfs."""
+    dest = tmp_path_factory.mktemp("marker-initrd") / "marker.cpio.zst"
+    pack(marker_rootfs, dest, level=3)
+    return dest
 
 
 @pytest.fixture

@@ -56,3 +56,11 @@ def test_pxe_boot_reaches_python(lab: Lab, stage1_image: BuildResult, record_tim
     log = lab.dnsmasq_config.logfile.read_text()
     assert "sent" in log and "stage1.cpio.zst" in log, log[-2000:]
     assert "52:54:00:77:00:00" in lab.leases()
+
+
+def test_marker_payload_boots(lab: Lab, stage1_image: BuildResult, marker_initrd: Path, record_time: Recorder) -> None:
+    """The kexec test payload works on its own, so a failing kexec test points at kexec."""
+    node = lab.add_node(DirectBoot(stage1_image.kernel, marker_initrd, "console=ttyS0 quiet panic=-1 x=1"))
+    line = node.wait_for(r"^perceus-test-payload-ok cmdline: .*x=1", BOOT_TIMEOUT)
+    record_time("payload marker", line.t)
+    assert node.wait_exit(60) == 0
