@@ -1,0 +1,1 @@
+"""Network manager: dnsmasq configuration, static-lease hosts file, iPXE boot tree and dnsmasq supervision."""
