@@ -7,6 +7,7 @@ stderr appended to its log, so errors it prints before its own logging starts ar
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -20,6 +21,12 @@ log = structlog.get_logger("perceus.netmgr")
 BACKOFF_MAX = 60.0
 HEALTHY_AFTER = 30.0  # a run this long resets the back-off
 START_WAIT = 3.0
+_SBIN = ("/usr/sbin", "/sbin")
+
+
+def find_dnsmasq() -> str | None:
+    """The dnsmasq binary (Debian puts it in /usr/sbin, which a non-root PATH may lack)."""
+    return shutil.which("dnsmasq", path=os.pathsep.join([os.environ.get("PATH", ""), *_SBIN]))
 
 
 class DnsmasqProcess:

@@ -14,8 +14,6 @@ It never touches network interfaces.  Perceus 1.x only rewrote its ethers file o
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +25,7 @@ from perceus.master.config import MasterConfig
 from perceus.master.daemon import Daemon
 from perceus.master.netmgr import settings as netsettings
 from perceus.master.netmgr.files import NetFiles
-from perceus.master.netmgr.process import DnsmasqProcess
+from perceus.master.netmgr.process import DnsmasqProcess, find_dnsmasq
 from perceus.master.netmgr.settings import NetSettings
 from perceus.master.netmgr.tree import WriteResult, write_all, write_hosts
 from perceus.protocol.messages import Event, Message
@@ -37,12 +35,6 @@ log = structlog.get_logger("perceus.netmgr")
 TICK = 0.25
 ENROLL_COALESCE = 0.75  # an enrollment burst rewrites the hosts file at most this often (< 1 s promise)
 RESCAN_EVERY = 5.0  # catch changes nobody announced (check-in addresses, other masters)
-_SBIN = ("/usr/sbin", "/sbin")
-
-
-def find_dnsmasq() -> str | None:
-    path = os.pathsep.join([os.environ.get("PATH", ""), *_SBIN])
-    return shutil.which("dnsmasq", path=path)
 
 
 def split_endpoint(endpoint: str) -> tuple[str, int | None]:
