@@ -118,6 +118,9 @@ class Dispatcher:
     extra: dict[type[Message], ExtraHandler] = field(default_factory=dict)
     # Typed module actions for a node in a state (issue 7's modules plug in here); must not block.
     actions_for: Callable[[Node, str], tuple[Action, ...]] | None = None
+    # Why this master must not answer nodes now ("" = it may): set by multimaster/ when the shared database is
+    # unreachable; requests then get no reply, so agents time out and fail over instead of stale answers.
+    unavailable: str = ""
     contacts: dict[str, ContactUpdate] = field(default_factory=dict)
     events: list[PhaseEvent] = field(default_factory=list)
     deferred: list[tuple[Incoming, Node]] = field(default_factory=list)
@@ -171,6 +174,8 @@ class Dispatcher:
         replies: list[Outgoing] = []
         enroll: list[tuple[Incoming, EnrollRequest]] = []
         for item in batch:
+            if self.unavailable:
+                break
             try:
                 out = self._handle(item, enroll)
             except ProtocolError as exc:
@@ -184,8 +189,12 @@ class Dispatcher:
                 )
             if out is not None:
                 replies.append(out)
-        if enroll:
+        if enroll and not self.unavailable:
             replies.extend(self._enroll(enroll))
+        if self.unavailable:
+            # Cut off mid-burst: answers computed before may rest on state another master changes; drop them all.
+            self.deferred.clear()
+            return []
         return replies
 
     def _handle(self, item: Incoming, enroll: list[tuple[Incoming, EnrollRequest]]) -> Outgoing | None:

@@ -1,0 +1,50 @@
+"""What `perceus info` shows about the masters sharing the store: heartbeats, liveness, requests served."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from perceus.master.cli.context import CliContext
+from perceus.master.multimaster.feature import LIVE_WITHIN
+
+
+def masters_section(ctx: CliContext) -> dict[str, Any]:
+    """The `masters` part of `perceus info` (JSON-ready); empty `masters` on a single-master SQLite store."""
+    now = time.time()
+    rows = ctx.store.masters()
+    masters = [
+        {
+            "id": m.id,
+            "endpoint": m.endpoint,
+            "host": m.host,
+            "pid": m.pid,
+            "started": m.started,
+            "heartbeat": m.heartbeat,
+            "heartbeat_age_s": round(max(0.0, now - m.heartbeat), 1),
+            "live": now - m.heartbeat <= LIVE_WITHIN,
+            "served": m.served,
+        }
+        for m in rows
+    ]
+    return {
+        "shared": ctx.config.database != "sqlite",
+        "live": sum(1 for m in masters if m["live"]),
+        "masters": masters,
+        "nodes": len(ctx.store.list_nodes()),
+    }
+
+
+def masters_lines(section: dict[str, Any]) -> list[str]:
+    """Human lines for the section, in the style of `perceus info`."""
+    masters = section["masters"]
+    if not masters:
+        return ["  masters:           this one (no shared database)"]
+    lines = [f"  masters:           {section['live']} live of {len(masters)}, sharing {section['nodes']} nodes"]
+    for m in masters:
+        state = "live" if m["live"] else "SILENT"
+        lines.append(
+            f"    {m['endpoint']:<22}{m['host']} pid {m['pid']}, {state}, heartbeat {m['heartbeat_age_s']:.1f}s ago,"
+            f" {m['served']} requests served"
+        )
+    return lines
