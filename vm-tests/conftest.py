@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from perceus.lab import Lab, missing_tools
+from perceus.lab.bus import LabBus, start_bus
+from perceus.master.config import Paths
 from perceus.stage1 import BuildResult, build, busybox
 from perceus.stage1.layout import skeleton
 from perceus.stage1.pack import pack
@@ -84,6 +86,25 @@ def lab(vm_host: None, tmp_path: Path) -> Iterator[Lab]:
     """A fresh namespace + bridge; everything it started is gone after the test."""
     with Lab(workdir=tmp_path / "lab") as the_lab:
         yield the_lab
+
+
+@pytest.fixture
+def lab_paths(tmp_path: Path) -> Paths:
+    """Config and state directories of the lab's master."""
+    paths = Paths(config_dir=tmp_path / "etc", state_dir=tmp_path / "var")
+    paths.ensure()
+    return paths
+
+
+@pytest.fixture
+def bus_config(lab_paths: Paths) -> None:
+    """Hook: override in a test module to configure the master before perceus-bus starts."""
+
+
+@pytest.fixture
+def lab_bus(lab: Lab, lab_paths: Paths, bus_config: None) -> LabBus:
+    """A real perceus-bus inside the lab namespace, bound to the bridge (stopped with the lab)."""
+    return start_bus(lab, lab_paths)
 
 
 @pytest.fixture

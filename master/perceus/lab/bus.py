@@ -1,0 +1,85 @@
+"""perceus-bus (and the perceus CLI) for a lab: the master daemon inside the namespace, bound to the bridge."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import perceus
+from perceus.lab.lab import Lab
+from perceus.lab.netns import LabError
+from perceus.lab.procs import ManagedProcess
+from perceus.master.config import Paths
+
+_CLI = "import sys; from perceus.master.cli.main import main; sys.exit(main())"
+
+
+def python_env() -> dict[str, str]:
+    """This process's environment plus a PYTHONPATH naming every ``perceus`` namespace root.
+
+    So ``python -m perceus.master.busd`` works from a source checkout as from an install.
+    """
+    roots = [str(Path(p).parent) for p in perceus.__path__]
+    old = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([*roots, *([old] if old else [])])}
+
+
+@dataclass
+class LabBus:
+    """A running perceus-bus in a lab and the config/state directories it uses."""
+
+    paths: Paths
+    process: ManagedProcess
+    endpoint: str
+    events: str
+
+    @property
+    def host_port(self) -> str:
+        """``HOST:PORT`` for a node's ``perceus.master=``."""
+        return self.endpoint.removeprefix("tcp://")
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run the real ``perceus`` CLI on the host against this bus's config and state."""
+        return perceus_cli(self.paths, *args, timeout=timeout)
+
+    def log_tail(self, chars: int = 2000) -> str:
+        log = self.process.log
+        return log.read_text(errors="replace")[-chars:] if log and log.exists() else ""
+
+
+def perceus_cli(paths: Paths, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The ``perceus`` CLI against ``paths`` before any bus runs (import capsules, set defaults)."""
+    dirs = ["--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir)]
+    return subprocess.run(
+        [sys.executable, "-c", _CLI, *args, *dirs], capture_output=True, text=True, env=python_env(), timeout=timeout
+    )
+
+
+def start_bus(lab: Lab, paths: Paths, *, port: int = 0, timeout: float = 30) -> LabBus:
+    """Start perceus-bus in ``lab``'s namespace on the bridge address; wait until it is listening.
+
+    Port 0 lets the bus pick a free port (some well-known ports are taken on test hosts);
+    it writes the resolved endpoints to ``<state>/run/bus.endpoint``.
+    """
+    paths.ensure()
+    endpoint_file = paths.run / "bus.endpoint"
+    endpoint_file.unlink(missing_ok=True)
+    argv = [
+        sys.executable, "-m", "perceus.master.busd",
+        "--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir),
+        "--bind", f"tcp://{lab.gateway}:{port}", "--events", f"tcp://{lab.gateway}:0", "--foreground",
+    ]  # fmt: skip
+    proc = lab.spawn("perceus-bus", argv, env=python_env())
+    deadline = time.monotonic() + timeout
+    while not (endpoint_file.exists() and endpoint_file.read_text().count("\n") >= 2):
+        if not proc.running():
+            raise LabError(f"perceus-bus exited {proc.popen.returncode}; see {proc.log}")
+        if time.monotonic() > deadline:
+            raise LabError(f"perceus-bus did not listen within {timeout} s; see {proc.log}")
+        time.sleep(0.05)
+    endpoint, events = endpoint_file.read_text().split()[:2]
+    return LabBus(paths, proc, endpoint, events)
