@@ -38,7 +38,8 @@ class RunningBus:
         return self.log.read_text(errors="replace")
 
 
-def start_bus(paths: Paths, *extra: str, bind: str = "tcp://127.0.0.1:0") -> RunningBus:
+def start_bus(paths: Paths, *extra: str, bind: str = "tcp://127.0.0.1:0", security: str = "none") -> RunningBus:
+    """`security`: "none" (plaintext clients, the default for tests of other features) or "curve"."""
     paths.ensure()
     endpoint_file = paths.run / "bus.endpoint"
     endpoint_file.unlink(missing_ok=True)
@@ -59,6 +60,8 @@ def start_bus(paths: Paths, *extra: str, bind: str = "tcp://127.0.0.1:0") -> Run
                 "--events",
                 "tcp://127.0.0.1:0",
                 "--foreground",
+                "--security",
+                security,
                 *extra,
             ],
             stdout=out,

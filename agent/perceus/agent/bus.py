@@ -2,6 +2,10 @@
 
 Requests carry a request id (`rid`); replies with another rid are stale answers to a request we already
 gave up on and are dropped.  Retries use jittered exponential back-off so a fleet never beats in step.
+Every send also gets the next per-boot sequence number (`seq`), so a resent or replayed request can never be
+mistaken for a new one by the master (docs/security.md).  With a master key, the socket is a CurveZMQ client
+(`CurveClient`): one keypair per process — per boot — kept across reconnects and fail-overs, because the
+master pins a boot's requests to the key that said hello.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 import zmq
+from zmq.utils import z85
 
 from perceus.errors import BusError, ProtocolError
 from perceus.protocol import codec
@@ -29,6 +34,30 @@ def endpoint(master: str) -> str:
     if not sep or not port.isdigit():
         return f"tcp://{master}:{DEFAULT_PORT}"
     return f"tcp://{host}:{port}"
+
+
+CurveHook = Callable[[zmq.Socket[bytes]], None]
+
+
+class CurveClient:
+    """A `curve` hook for BusClient/Subscriber: talk only to the master holding `server_public` (32 bytes).
+
+    The node's own keypair is generated here, once; a master with another key fails the handshake, so an
+    impostor never receives a single request (ZeroMQ just keeps retrying the handshake).
+    """
+
+    def __init__(self, server_public: bytes) -> None:
+        if len(server_public) != 32:
+            raise ValueError("a CurveZMQ public key is 32 bytes")
+        public, self._secret = zmq.curve_keypair()
+        self._public = public
+        self._server = z85.encode(server_public)
+        self.public_key: bytes = z85.decode(public)
+
+    def __call__(self, sock: zmq.Socket[bytes]) -> None:
+        sock.setsockopt(zmq.CURVE_SERVERKEY, self._server)
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, self._public)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, self._secret)
 
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 60.0, rng: random.Random | None = None) -> float:
@@ -48,7 +77,7 @@ class BusClient:
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
         identity: bytes | None = None,
         max_frame: int = codec.MAX_CHUNK_FRAME,
-        curve: Callable[[zmq.Socket[bytes]], None] | None = None,
+        curve: CurveHook | None = None,
     ) -> None:
         if not masters:
             raise BusError("no master address given")
@@ -59,6 +88,7 @@ class BusClient:
         self._max_frame = max_frame
         self._curve = curve
         self._rids: Iterator[int] = itertools.count(random.randrange(1, 1 << 30))
+        self._seq = 0
         self._sock: zmq.Socket[bytes] | None = None
         self._connect()
 
@@ -99,9 +129,15 @@ class BusClient:
         return next(self._rids) & 0x7FFFFFFF or 1
 
     def send(self, msg: Message, *payload: bytes) -> int:
-        """Send a request (with a fresh rid unless it has one); returns the rid."""
+        """Send a request (with a fresh rid unless it has one, and the next seq); returns the rid."""
+        changes: dict[str, int] = {}
         if msg.rid == 0:
-            msg = dataclasses.replace(msg, rid=self.next_rid())
+            changes["rid"] = self.next_rid()
+        if _has_seq(type(msg)):
+            self._seq += 1
+            changes["seq"] = self._seq
+        if changes:
+            msg = dataclasses.replace(msg, **changes)
         self.socket.send_multipart([codec.encode(msg), *payload])
         return msg.rid
 
@@ -166,8 +202,11 @@ class Subscriber:
         topics: Sequence[str],
         *,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        curve: CurveHook | None = None,
     ) -> None:
         self._sock: zmq.Socket[bytes] = (context or zmq.Context.instance()).socket(zmq.SUB)
+        if curve is not None:
+            curve(self._sock)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, codec.MAX_HEADER_BYTES + 4096)
         for topic in topics:
@@ -189,3 +228,13 @@ class Subscriber:
 
     def close(self) -> None:
         self._sock.close(linger=0)
+
+
+_SEQ_FIELDS: dict[type[Message], bool] = {}
+
+
+def _has_seq(cls: type[Message]) -> bool:
+    known = _SEQ_FIELDS.get(cls)
+    if known is None:
+        known = _SEQ_FIELDS[cls] = any(f.name == "seq" for f in dataclasses.fields(cls))
+    return known

@@ -24,6 +24,7 @@ import msgpack
 import structlog
 import zstandard
 
+from perceus.agent import security
 from perceus.agent.bus import BusClient
 from perceus.errors import BusError, CapsuleError
 from perceus.protocol import codec
@@ -74,6 +75,7 @@ def _manifest(client: BusClient, node: str, manifest_hash: str, dest: Path, time
     if not isinstance(reply, Manifest):
         raise BusError(f"master answered get_manifest with {reply.TYPE}")
     manifest = decode_manifest(reply.data, manifest_hash)  # raises before anything is fetched
+    security.verify_manifest(reply.data, reply.signature)  # Ed25519 by the master's key, or nothing is fetched
     tmp = path.with_name(".manifest.tmp")
     tmp.write_bytes(reply.data)
     os.replace(tmp, path)

@@ -22,7 +22,7 @@ from types import FrameType
 
 import structlog
 
-from perceus.agent import __version__, inventory, scripts
+from perceus.agent import __version__, inventory, scripts, security
 from perceus.agent.bus import BusClient, Subscriber, backoff
 from perceus.agent.cmdline import AgentConfig
 from perceus.errors import BusError, ConfigError
@@ -81,9 +81,10 @@ class Runtime:
         self.config = config
         self.options = options or Options()
         self.boot_id = uuid.uuid4().hex
-        self.client = BusClient([str(m) for m in config.masters])
+        curve = security.curve_hook()  # one keypair for both sockets, for this boot
+        self.client = BusClient([str(m) for m in config.masters], curve=curve)
         events = config.event_endpoint
-        self.sub = Subscriber(str(events), ["sync"]) if events is not None else None
+        self.sub = Subscriber(str(events), ["sync"], curve=curve) if events is not None else None
         self.node = config.node
         self.interval = 300.0
         self.env: dict[str, str] = {}

@@ -20,7 +20,7 @@ from typing import Protocol, cast
 
 import structlog
 
-from perceus.agent import __version__, inventory, scripts
+from perceus.agent import __version__, inventory, scripts, security
 from perceus.agent.bus import BusClient, backoff
 from perceus.agent.cmdline import AgentConfig, Master, handover
 from perceus.agent.console import EXIT_POWEROFF, Console, debug_shell
@@ -96,6 +96,7 @@ def kexec_cmdline(base: str, config: AgentConfig, node: str, lease: Lease | None
     words = [w for w in words if not w.startswith(("perceus.", "masterip="))]
     net = lease.as_static() if lease is not None else config.net
     words.extend(handover(config, node=node, net=net, master=master))
+    words.extend(security.handover_words())  # provisiond trusts the same master keys as stage one
     return " ".join(words)
 
 
@@ -132,7 +133,7 @@ class Stage1:
         masters = master_addresses(cfg, self.lease)
         if not masters:
             raise FatalBoot("no master address: neither perceus.master= nor a DHCP server identifier")
-        self.client = BusClient([str(m) for m in masters])
+        self.client = BusClient([str(m) for m in masters], curve=security.curve_hook())
         try:
             if opts.hardware:
                 self.phases.enter(Phase.ENROLL)

@@ -3,6 +3,10 @@
 Every message is a frozen keyword-only dataclass; the codec (codec.py) turns it into one msgpack map with
 ``v`` (protocol version), ``t`` (type) and ``rid`` (request id, echoed in the reply).  Unknown keys are
 ignored so older agents keep working; fields added later must have defaults.
+
+`seq` (every node → master request): a per-boot sequence number the agent's BusClient stamps on each send;
+the master refuses a `seq` at or below the last one it saw for that (node, boot) as REPLAYED (0 = an agent
+older than the security work, not sequenced).  See docs/security.md for how it layers under CurveZMQ.
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ class Report(Message):
     ok: bool = True
     done: bool = True
     detail: str = ""
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,6 +101,7 @@ class ScriptResult(Message):
     state: str
     status: int
     output: str = ""
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +111,7 @@ class GetManifest(Message):
     TYPE: ClassVar[str] = "get_manifest"
     node: str
     capsule: str
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +121,7 @@ class GetChunks(Message):
     TYPE: ClassVar[str] = "get_chunks"
     node: str
     hashes: tuple[str, ...]
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,6 +134,7 @@ class ExecResult(Message):
     status: int
     stdout: bytes = b""
     stderr: bytes = b""
+    seq: int = 0
 
 
 # ---------------------------------------------------------------------------------------------- master → node

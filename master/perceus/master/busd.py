@@ -18,6 +18,8 @@ from perceus.master.bus.server import BusServer
 from perceus.master.config import MasterConfig, Paths
 from perceus.master.daemon import Daemon
 from perceus.master.features import install_all
+from perceus.master.security.privileges import drop_privileges
+from perceus.master.security.service import prepare as prepare_security
 from perceus.master.store import open_store
 
 log = structlog.get_logger("perceus.bus")
@@ -33,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--debug", action="store_true", help="debug logging; implies --foreground")
     p.add_argument("--log-json", action="store_true", help="log JSON lines instead of key=value")
     p.add_argument("--master", action="append", default=[], help="advertise another master (host:port) to nodes")
+    p.add_argument("--security", choices=("curve", "none"), help="override 'bus security' of perceus.conf")
+    p.add_argument("--user", help="drop root privileges to this user once the sockets are bound")
     return p.parse_args(argv)
 
 
@@ -76,9 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         control.unlink(missing_ok=True)
         dispatcher = Dispatcher(store=store, paths=paths, masters=tuple(args.master))
-        server = BusServer(dispatcher, bind=bind, pub_bind=events, control=control_endpoint(control))
+        # Keys, ZAP handler and CurveZMQ options exist before the sockets bind (security/service.py).
+        security = prepare_security(paths, config, override=args.security)
+        server = BusServer(
+            dispatcher, bind=bind, pub_bind=events, control=control_endpoint(control), curve=security.curve
+        )
         daemon = Daemon(paths=paths, config=config, store=store, dispatcher=dispatcher, server=server)
+        daemon.on_close(security.close)
         install_all(daemon)
+        security.install(daemon)
     except (PerceusError, OSError, zmq.ZMQError) as exc:
         log.error("bus_start_failed", error=str(exc))
         print(f"perceus-bus: error: cannot start: {exc}", file=sys.stderr)
@@ -88,6 +98,16 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
         return 1
     (paths.run / "bus.endpoint").write_text(f"{server.endpoint}\n{server.pub_endpoint}\n")
+    if args.user:
+        try:
+            drop_privileges(args.user, paths)
+        except (PerceusError, OSError) as exc:
+            log.error("bus_start_failed", error=str(exc))
+            print(f"perceus-bus: error: {exc}", file=sys.stderr)
+            daemon.close()
+            server.close()
+            store.close()
+            return 1
     try:
         server.serve()
     finally:

@@ -53,6 +53,7 @@ class Incoming:
     identity: bytes
     msg: Message
     peer: str = ""
+    key: str = ""  # the sender's CurveZMQ public key (hex) as ZAP vouched for it; "" without Curve
 
 
 @dataclass
@@ -118,6 +119,10 @@ class Dispatcher:
     extra: dict[type[Message], ExtraHandler] = field(default_factory=dict)
     # Typed module actions for a node in a state (issue 7's modules plug in here); must not block.
     actions_for: Callable[[Node, str], tuple[Action, ...]] | None = None
+    # Nodes that stay in stage one without a capsule (the xcpu module); set by the modules feature.
+    stays_in_stage1: Callable[[Node], bool] | None = None
+    # Security gate (security/gate.py): rate limits, revocation, key pinning, replay; None lets all through.
+    guard: Callable[[Incoming], Outgoing | None] | None = None
     # Why this master must not answer nodes now ("" = it may): set by multimaster/ when the shared database is
     # unreachable; requests then get no reply, so agents time out and fail over instead of stale answers.
     unavailable: str = ""
@@ -173,11 +178,14 @@ class Dispatcher:
         """Handle a drained burst: every message gets exactly one reply (or none for unsolicited ones)."""
         replies: list[Outgoing] = []
         enroll: list[tuple[Incoming, EnrollRequest]] = []
+        guard = self.guard
         for item in batch:
             if self.unavailable:
                 break
             try:
-                out = self._handle(item, enroll)
+                out = guard(item) if guard is not None else None
+                if out is None:
+                    out = self._handle(item, enroll)
             except ProtocolError as exc:
                 log.warning("bad_message", type=item.msg.TYPE, error=str(exc), peer=item.peer)
                 out = Outgoing(item.identity, Error(code=ErrorCode(exc.code), message=str(exc), rid=item.msg.rid))
@@ -309,7 +317,7 @@ class Dispatcher:
                 ),
             )
         capsule = ""
-        if msg.stage == Stage.STAGE1:
+        if msg.stage == Stage.STAGE1 and not (self.stays_in_stage1 is not None and self.stays_in_stage1(node)):
             if not node.vnfs:
                 return Outgoing(
                     item.identity,
@@ -353,7 +361,7 @@ class Dispatcher:
             interval=float(self.config.checkin_interval),
             capsule=capsule,
             scripts=scripts,
-            actions=self.actions(node, msg.state),
+            actions=self.actions(node, _welcome_state(msg)),
             env=env,
             masters=self.masters,
         )
@@ -459,6 +467,12 @@ class Dispatcher:
             output=msg.output[-400:],
         )
         return Outgoing(item.identity, Ack(rid=msg.rid, interval=float(self.config.checkin_interval)))
+
+
+def _welcome_state(msg: Hello) -> str:
+    """The state whose module actions a welcome carries: provisiond starting gets the virtual state `boot`
+    (the runtime-OS part of `init` plus `ready`, see perceus.master.modules.registry)."""
+    return msg.state if msg.stage == Stage.STAGE1 else "boot"
 
 
 def _valid_macs(macs: Sequence[str]) -> list[str]:

@@ -59,10 +59,15 @@ class BusServer:
         control: str | None = None,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
         workers: int = 4,
+        curve: tuple[bytes, bytes] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.ctx = context or zmq.Context.instance()
+        # CurveZMQ (public, secret) in z85: node-facing sockets become curve servers before they bind, and
+        # every request then carries the client key ZAP vouched for (security/zap.py).  None = plaintext.
+        self.curve = curve
         self.router = self.ctx.socket(zmq.ROUTER)
+        self._secure(self.router)
         self.router.setsockopt(zmq.BACKLOG, LISTEN_BACKLOG)  # before bind: the kernel listen queue
         self.router.setsockopt(zmq.MAXMSGSIZE, codec.MAX_INBOUND_FRAME)
         self.router.setsockopt(zmq.LINGER, 0)
@@ -75,6 +80,7 @@ class BusServer:
         self.pub_endpoint = ""
         if pub_bind:
             self.pub = self.ctx.socket(zmq.PUB)
+            self._secure(self.pub)
             self.pub.setsockopt(zmq.LINGER, 0)
             self.pub.setsockopt(zmq.BACKLOG, LISTEN_BACKLOG)
             self.pub.bind(pub_bind)
@@ -105,6 +111,13 @@ class BusServer:
         self._first_pending = 0.0
         self._pending_since = False
         dispatcher.publish = self.publish
+
+    def _secure(self, sock: zmq.Socket[bytes]) -> None:
+        if self.curve is not None:
+            sock.setsockopt(zmq.CURVE_SERVER, 1)
+            sock.setsockopt(zmq.CURVE_PUBLICKEY, self.curve[0])
+            sock.setsockopt(zmq.CURVE_SECRETKEY, self.curve[1])
+            sock.setsockopt(zmq.ZAP_DOMAIN, b"perceus")
 
     # ------------------------------------------------------------------ outputs
     def publish(self, msg: Message) -> None:
@@ -214,6 +227,7 @@ class BusServer:
 
     def _drain(self) -> None:
         recv = self.router.recv_multipart
+        curve = self.curve is not None
         batch: list[Incoming] = []
         for _ in range(DRAIN_MAX):
             try:
@@ -242,7 +256,13 @@ class BusServer:
                 peer = str(header.get("Peer-Address") or "")
             except zmq.ZMQError:
                 peer = ""
-            batch.append(Incoming(identity, msg, peer))
+            key = ""
+            if curve:
+                try:
+                    key = str(header.get("User-Id") or "")
+                except zmq.ZMQError:
+                    pass
+            batch.append(Incoming(identity, msg, peer, key))
         if not batch:
             return
         for out in self.dispatcher.handle_batch(batch):

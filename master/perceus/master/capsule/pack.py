@@ -22,6 +22,7 @@ from perceus.master.capsule.chunkstore import ChunkStore, chunkmap_bytes, load_c
 from perceus.master.capsule.config import CapsuleConfig
 from perceus.master.capsule.layout import CapsuleDir, Store
 from perceus.master.fsutil import atomic_write
+from perceus.master.security.signing import sign_manifest
 from perceus.protocol.capsule import Blob, CapsuleManifest, decode_manifest, digest, encode_manifest
 
 log = structlog.get_logger("perceus.capsule")
@@ -204,6 +205,8 @@ def record(store: Store, cap: CapsuleDir, manifest: CapsuleManifest) -> None:
     """Make `manifest` the capsule's current version: content-addressed copy, pointer, history line."""
     assert digest(manifest.data) == manifest.hash
     atomic_write(store.manifest_path(manifest.hash), manifest.data, mode=0o444)
+    # Signed before it becomes current, so no node is ever offered an unsigned version (issue 10).
+    sign_manifest(store.paths, manifest.hash, manifest.data)
     atomic_write(cap.manifest, manifest.data, mode=0o644)
     with open(cap.history, "a", encoding="utf-8") as fh:
         fh.write(f"{manifest.version} {manifest.hash} {manifest.created}\n")
