@@ -29,6 +29,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="stage one without mounts, drivers or network (development, tests)")  # fmt: skip
     p.add_argument("--once", action="store_true", help="stage one: stop after the first answered hello")
     p.add_argument("--run-dir", type=Path, default=Path("/run/perceus"), help="scratch directory")
+    p.add_argument("--root", type=Path, default=Path("/"),
+                   help="provisiond: the root that module actions write under (tests use a temp dir)")  # fmt: skip
     p.add_argument("--max-checkins", type=int, default=0, help="provisiond: stop after N check-ins (tests)")
     return p.parse_args(argv)
 
@@ -64,7 +66,7 @@ def runtime_main(config: AgentConfig, args: argparse.Namespace) -> int:
 
     logsetup.configure(level="debug" if config.debug >= 2 else "info", stream=sys.stdout)
     try:
-        agent = Runtime(config, Options(run_dir=args.run_dir, max_checkins=args.max_checkins))
+        agent = Runtime(config, Options(run_dir=args.run_dir, max_checkins=args.max_checkins, root=args.root))
         return agent.run()
     except PerceusError as exc:
         print(f"perceus-agent: error: {exc}", file=sys.stderr)

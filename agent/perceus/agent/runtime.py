@@ -3,7 +3,9 @@
 Differences from 1.x's C provisiond, on purpose: each check-in is spread by jitter (the first one uniformly
 over a whole interval) so a fleet booted together never beats in step; errors back off exponentially instead
 of hammering; a failing `ready` script does not end the daemon (1.x stopped looping on a non-zero status);
-a `sync` published by the master triggers an immediate check-in.  On SIGTERM the last state goes out once:
+a `sync` published by the master triggers an immediate check-in.  Module actions from every welcome and ack are
+applied by perceus.agent.modules, each in its own error boundary; with xcpu active, published `exec` commands
+for this node are run and answered.  On SIGTERM the last state goes out once:
 halt / reboot / single-user / unmonitored, from the runlevel as 1.x's init script did (spec §7.3).
 """
 
@@ -25,9 +27,22 @@ import structlog
 from perceus.agent import __version__, inventory, scripts, security
 from perceus.agent.bus import BusClient, Subscriber, backoff
 from perceus.agent.cmdline import AgentConfig
+from perceus.agent.modules import xcpu
+from perceus.agent.modules.apply import Applier
 from perceus.errors import BusError, ConfigError
 from perceus.protocol.enums import ErrorCode, Stage
-from perceus.protocol.messages import Ack, CheckIn, Hello, Message, Script, ScriptResult, Sync, Wait, Welcome
+from perceus.protocol.messages import (
+    Ack,
+    CheckIn,
+    Exec,
+    Hello,
+    Message,
+    Script,
+    ScriptResult,
+    Sync,
+    Wait,
+    Welcome,
+)
 
 log = structlog.get_logger("perceus.agent.runtime")
 
@@ -66,6 +81,7 @@ def _systemd_jobs() -> str:
 @dataclass
 class Options:
     run_dir: Path = Path("/run/perceus")
+    root: Path = Path("/")  # where module actions write (/etc/passwd …); a temp dir in tests
     rng: random.Random = field(default_factory=random.Random)
     max_checkins: int = 0  # stop after this many (tests); 0 = forever
     clock: Callable[[], float] = time.monotonic
@@ -84,7 +100,8 @@ class Runtime:
         curve = security.curve_hook()  # one keypair for both sockets, for this boot
         self.client = BusClient([str(m) for m in config.masters], curve=curve)
         events = config.event_endpoint
-        self.sub = Subscriber(str(events), ["sync"], curve=curve) if events is not None else None
+        self.sub = Subscriber(str(events), ["sync", "exec"], curve=curve) if events is not None else None
+        self.modules = Applier(root=self.options.root)
         self.node = config.node
         self.interval = 300.0
         self.env: dict[str, str] = {}
@@ -130,6 +147,18 @@ class Runtime:
             msg = self.sub.wait(left)
             if isinstance(msg, Sync) and (not msg.nodes or self.node in msg.nodes):
                 return True
+            if isinstance(msg, Exec) and self.node in msg.nodes:
+                self._exec(msg)
+
+    def _exec(self, msg: Exec) -> None:
+        """xcpu: run a published command for this node (only with the module active) and answer."""
+        if not self.modules.xcpu:
+            log.warning("exec_refused", job=msg.job, reason="xcpu module not active for this node")
+            return
+        try:
+            self.client.request(xcpu.run(msg, self.node), timeout=5.0)
+        except BusError as exc:
+            log.warning("exec_result_failed", job=msg.job, error=str(exc))
 
     def _request(self, msg: Message) -> Message:
         log.debug("bus_request", type=msg.TYPE, master=self.client.master)
@@ -156,6 +185,7 @@ class Runtime:
                 self.node, self.interval = reply.node, max(1.0, reply.interval)
                 log.info("node_welcomed", node=reply.node, hostname=reply.hostname, interval=self.interval)
                 self.env = dict(reply.env)
+                self.modules.apply(reply.actions)
                 self._scripts(reply.scripts, self.env)
                 return
             retry = reply.retry_after if isinstance(reply, Wait) else backoff(attempt, base=2.0, cap=300.0)
@@ -185,6 +215,7 @@ class Runtime:
             self.interval = max(1.0, reply.interval)
             log.info("checked_in", seq=self.seq, interval=self.interval, scripts=len(reply.scripts),
                      actions=len(reply.actions))  # fmt: skip
+            self.modules.apply(reply.actions)
             self._scripts(reply.scripts, self.env)
         return self.interval * self.options.rng.uniform(1 - JITTER, 1 + JITTER)
 

@@ -13,7 +13,7 @@ import random
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
@@ -21,7 +21,7 @@ from typing import Protocol, cast
 import structlog
 
 from perceus.agent import __version__, inventory, scripts, security
-from perceus.agent.bus import BusClient, backoff
+from perceus.agent.bus import BusClient, CurveHook, backoff
 from perceus.agent.cmdline import AgentConfig, Master, handover
 from perceus.agent.console import EXIT_POWEROFF, Console, debug_shell
 from perceus.agent.failures import FatalBoot
@@ -113,6 +113,7 @@ class Stage1:
         self.client: BusClient | None = None
         self.failures = 0
         self.drivers_detail = ""
+        self.curve: CurveHook | None = None
 
     # ------------------------------------------------------------------ the flow
     def run(self) -> int:
@@ -133,7 +134,8 @@ class Stage1:
         masters = master_addresses(cfg, self.lease)
         if not masters:
             raise FatalBoot("no master address: neither perceus.master= nor a DHCP server identifier")
-        self.client = BusClient([str(m) for m in masters], curve=security.curve_hook())
+        self.curve = security.curve_hook()
+        self.client = BusClient([str(m) for m in masters], curve=self.curve)
         try:
             if opts.hardware:
                 self.phases.enter(Phase.ENROLL)
@@ -264,6 +266,8 @@ class Stage1:
             if outcome.status != 0:
                 self._retry(f"node scripts exited {outcome.status}")
                 return
+        if self._modules(welcome, master):
+            return
         self.phases.enter(Phase.CAPSULE)
         if not welcome.capsule:
             self._retry("the master named no capsule")
@@ -279,6 +283,34 @@ class Stage1:
             return
         self.phases.enter(Phase.KEXEC)
         self._kexec(fetched, welcome.node, master)
+
+    def _modules(self, welcome: Welcome, master: Master) -> bool:
+        """Apply the stage-one module actions (modprobe, stateful, xcpu); True when xcpu keeps the node here."""
+        from perceus.agent.modules import xcpu
+        from perceus.agent.modules.apply import Applier
+
+        if not welcome.actions:
+            return False
+        applier = Applier(stage1=True, load_kmods=self._kmods, flags_dir=self.options.run_dir)
+        applier.apply(welcome.actions)
+        if not applier.xcpu:
+            return False
+        events = self.config.event_endpoint or Master(master.host, master.port + 1)
+        assert self.client is not None
+        xcpu.serve(self.client, str(events), welcome.node, self.boot_id, welcome.interval, curve=self.curve,
+                   rng=self.options.rng)  # fmt: skip
+        return True
+
+    def _kmods(self, mods: Sequence[str]) -> list[str]:
+        """modprobe module in stage one: the driver loader (finit_module in a forked child), not busybox."""
+        if not self.options.hardware:
+            log.info("modprobe_skipped", modules=" ".join(mods), reason="no hardware mode")
+            return []
+        from perceus.agent import drivers
+
+        explicit = tuple(mods)
+        result = run_isolated(lambda: drivers.load_drivers(explicit, walk=list), what="modprobe module")
+        return [f"{m}: {e}" for m, e in result.failed.items()] + [f"{m}: not found" for m in result.missing]
 
     def _fetcher(self) -> CapsuleFetcher | None:
         try:

@@ -1,0 +1,39 @@
+"""Crash-safe replacement of a node file: temp file beside it, fsync, rename, fsync the directory."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def replace_file(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Replace `path` so readers see the old or the new content, never a mix; keeps the old file's mode and
+    owner unless `mode` is given (passwd must stay 0644 root:root, whatever umask the daemon has)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        st = path.stat()
+        keep_mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
+    except FileNotFoundError:
+        keep_mode, owner = 0o644, None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.perceus.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, keep_mode if mode is None else mode)
+        if owner is not None and os.geteuid() == 0:
+            os.chown(tmp, *owner)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
