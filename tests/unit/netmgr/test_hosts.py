@@ -74,3 +74,10 @@ def test_dns_hosts() -> None:
 def test_no_network_known_keeps_any_routable_ipv4() -> None:
     got = entries([Node(nodeid="52:54:00:00:00:01", hostname="n1", ip="192.0.2.4")])
     assert got[0].ip == "192.0.2.4"
+
+
+def test_the_masters_own_address_is_never_a_node_lease() -> None:
+    node = Node(nodeid="52:54:00:00:00:01", hostname="n1", ip="10.77.0.1")  # a hello sent from the master
+    with capture_logs() as logs:
+        assert entries([node], NET, reserved=("10.77.0.1",))[0].ip == ""
+    assert logs[0]["reason"] == "already the master's"

@@ -36,10 +36,13 @@ class HostEntry:
     ip: str
 
 
-def entries(nodes: Iterable[Node], network: ipaddress.IPv4Network | None = None) -> list[HostEntry]:
-    """Known nodes → host entries; addresses outside `network` or claimed twice are dropped (logged)."""
+def entries(
+    nodes: Iterable[Node], network: ipaddress.IPv4Network | None = None, *, reserved: Iterable[str] = ()
+) -> list[HostEntry]:
+    """Known nodes → host entries; addresses outside `network`, claimed twice or `reserved` (the master's own)
+    are dropped (logged)."""
     out: list[HostEntry] = []
-    claimed: dict[str, str] = {}
+    claimed: dict[str, str] = dict.fromkeys(reserved, "the master")
     for node in sorted(nodes, key=lambda n: n.hostname):
         macs = tuple(m for m in dict.fromkeys((node.nodeid, *node.macs)) if hwaddr.is_ethernet(m))
         if not macs:

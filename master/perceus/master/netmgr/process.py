@@ -124,6 +124,10 @@ class DnsmasqProcess:
             os.kill(pid, signal.SIGHUP)
         except ProcessLookupError:
             return False
+        except PermissionError:
+            # perceus-bus dropped root (--user) and dnsmasq runs as another user: see docs/network.md.
+            log.warning("dnsmasq_hup_denied", pid=pid, hint="set 'dnsmasq user' to perceus-bus's --user")
+            return False
         return True
 
     def stop(self, timeout: float = 5.0) -> int | None:

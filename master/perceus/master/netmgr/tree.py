@@ -42,7 +42,7 @@ def _put(path: Path, data: bytes, result: WriteResult) -> bool:
 
 def write_hosts(files: NetFiles, settings: NetSettings, nodes: Sequence[Node], result: WriteResult) -> None:
     """The node-dependent files: dhcp-hostsfile, DNS hosts (when DNS is on) and per-node iPXE settings."""
-    entries = hosts.entries(nodes, settings.network)
+    entries = hosts.entries(nodes, settings.network, reserved=(str(settings.address.ip),))
     result.hosts = len(entries)
     if _put(files.hosts, hosts.render_dhcp_hosts(entries).encode(), result):
         result.needs_hup = True
