@@ -1,4 +1,4 @@
-"""`perceus vnfs verify`: the manifest against its hash and every chunk against the manifest."""
+"""`perceus vnfs verify`: the manifest against its hash and the master's signature, every chunk against it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from perceus.master.capsule.chunkstore import ChunkStore
 from perceus.master.capsule.layout import Store
 from perceus.master.capsule.pack import current
 from perceus.master.config import Paths
+from perceus.master.security.signing import verify_stored
 from perceus.protocol.capsule import decode_manifest
 
 
@@ -34,6 +35,9 @@ def verify(paths: Paths, name: str, *, progress: Callable[[int], None] | None = 
     try:
         served = store.manifest_path(m.hash).read_bytes()
         decode_manifest(served, m.hash)
+        unsigned = verify_stored(paths, m.hash, served)  # nodes refuse a manifest without this
+        if unsigned is not None:
+            report.problems.append(f"signature: {unsigned}")
     except FileNotFoundError:
         report.problems.append(f"manifest {m.hash[:16]}… is missing from {store.manifests}")
     except CapsuleError as exc:

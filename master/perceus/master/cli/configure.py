@@ -15,6 +15,7 @@ _PLUGINS = (
     ("perceus.master.cli.configure_database", "register_database"),
     ("perceus.master.cli.configure_dhcpd", "register_dhcpd"),
     ("perceus.master.cli.configure_sshkeys", "register_sshkeys"),
+    ("perceus.master.cli.configure_keys", "register_keys"),
 )
 BEGIN = "# BEGIN perceus nodes (managed by `perceus configure hosts`)"
 END = "# END perceus nodes"

@@ -1,5 +1,5 @@
 """`perceus node …` (spec §4.4): add, delete, list, replace, set, show, status, summary, plus
-pending/approve (enrollment policy), sync (push "check in now") and timeline (per-node boot phases)."""
+pending/approve/revoke (enrollment policy, issue 10), sync (push "check in now") and timeline (per-node boot phases)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from perceus.master.cli import output
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.nodespec import fold, select
 from perceus.master.nodeattrs import canonical_key, parse_value, valid_hostname
+from perceus.master.security.audit import AuditLog
 from perceus.master.store.models import DAEMON_OWNED, EnrollRequest, NewNode, Node
 from perceus.protocol import hwaddr
 
@@ -59,6 +60,11 @@ def register(sub: Any) -> None:
     v.add_argument("macs", nargs="*")
     v.add_argument("--all", action="store_true", help="approve every pending node, oldest first")
     v.set_defaults(func=approve)
+
+    v = verbs.add_parser("revoke", help="cut nodes off the bus at once (key refused, session dropped)")
+    v.add_argument("nodes", nargs="+", help="names, globs or ranges")
+    v.add_argument("--undo", action="store_true", help="lift a revocation (the node may say hello again)")
+    v.set_defaults(func=revoke)
 
     v = verbs.add_parser("sync", help="ask running nodes to check in now")
     v.add_argument("nodes", nargs="*", default=["*"])
@@ -325,7 +331,28 @@ def approve(ctx: CliContext, ns: argparse.Namespace) -> int:
         [EnrollRequest(nodeid=p.nodeid, macs=p.macs, nodename=p.nodename) for p in chosen], ctx.defaults
     )
     _changed(ctx)
+    audit = AuditLog.for_paths(ctx.paths)
+    for n in nodes:
+        audit.record("approved", node=n.nodeid, hostname=n.hostname)
     ctx.info(f"Approved {len(nodes)} nodes: {fold(n.hostname for n in nodes)}")
+    return 0
+
+
+def revoke(ctx: CliContext, ns: argparse.Namespace) -> int:
+    """Revocation is stored (node attribute `revoked`) so it survives restarts, then pushed to perceus-bus,
+    which refuses the nodes' keys in ZAP and drops their requests mid-session (security/gate.py)."""
+    nodes = _select(ctx, ns.nodes)
+    value = "" if ns.undo else str(round(time.time()))
+    ctx.store.update([n.nodeid for n in nodes], {"attrs.revoked": value})
+    macs = [m for n in nodes for m in (n.macs or (n.nodeid,))]
+    audit = AuditLog.for_paths(ctx.paths)
+    for n in nodes:
+        audit.record("unrevoked" if ns.undo else "revoked", node=n.nodeid, hostname=n.hostname)
+    reply = ctx.notify("unrevoke" if ns.undo else "revoke", macs=macs)
+    verb = "Lifted the revocation of" if ns.undo else "Revoked"
+    ctx.info(f"{verb} {len(nodes)} nodes: {fold(n.hostname for n in nodes)}")
+    if reply is None or not reply.get("ok"):
+        ctx.warn("perceus-bus did not answer; it applies the change when it starts")
     return 0
 
 
