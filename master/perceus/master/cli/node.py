@@ -75,6 +75,10 @@ def register(sub: Any) -> None:
     v.add_argument("--boot-id", default="")
     v.set_defaults(func=timeline)
 
+    from perceus.master.cli.module import register_exec  # `node exec` belongs to the xcpu module
+
+    register_exec(verbs)
+
 
 # ---------------------------------------------------------------------------------------------- helpers
 
