@@ -19,7 +19,7 @@ def test_unknown_node_boots_gets_dhcp_and_checks_in(
     lab: Lab, lab_bus: LabBus, stage1_image: BuildResult, record_time: Callable[[str, float], None]
 ) -> None:
     lab.start_dnsmasq()
-    append = f"console=ttyS0 quiet panic=-1 perceus.master={lab_bus.host_port} perceus.debug=1"
+    append = f"console=ttyS0 quiet panic=-1 {lab_bus.kernel_args} perceus.debug=1"
     node = lab.add_node(DirectBoot(stage1_image.kernel, stage1_image.initrd, append))
     lease = node.wait_for(r"dhcp_lease iface=eth0 ip=10\.77\.0\.", 150)
     record_time("DHCP lease", lease.t)

@@ -32,7 +32,7 @@ def test_stage1_kexecs_into_the_capsule(
     lab: Lab, lab_bus: LabBus, stage1_image: BuildResult, record_time: Callable[[str, float], None]
 ) -> None:
     lab.start_dnsmasq()
-    append = f"console=ttyS0 quiet panic=-1 perceus.master={lab_bus.host_port} perceus.debug=1"
+    append = f"console=ttyS0 quiet panic=-1 {lab_bus.kernel_args} perceus.debug=1"
     node = lab.add_node(DirectBoot(stage1_image.kernel, stage1_image.initrd, append))
     welcomed = node.wait_for(r"node_welcomed .*vnfs=marker", 150)
     record_time("welcomed with capsule", welcomed.t)

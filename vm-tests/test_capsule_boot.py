@@ -58,8 +58,10 @@ def master(lab: Lab, stage1_image: BuildResult, tmp_path: Path) -> Iterator[Caps
     import_s = time.monotonic() - t
     endpoint_file = paths.run / "bus.endpoint"
     argv = [sys.executable, "-m", "perceus.master.busd", "--config-dir", str(paths.config_dir),
-            "--state-dir", str(paths.state_dir), "--bind", f"tcp://{lab.gateway}:0",
+            "--state-dir", str(paths.state_dir), "--bind", f"tcp://{lab.gateway}:9987",
             "--events", f"tcp://{lab.gateway}:0", "--foreground"]  # fmt: skip
+    # The default port (the lab namespace is private): stage one's hand-over also passes 1.x `masterip=HOST`,
+    # which the runtime agent reads as a second master on the default port.
     proc = lab.spawn("perceus-bus", argv, env=ENV)
     deadline = time.monotonic() + 30
     while not (endpoint_file.exists() and endpoint_file.read_text().count("\n") >= 2):

@@ -42,6 +42,18 @@ class LabBus:
         """``HOST:PORT`` for a node's ``perceus.master=``."""
         return self.endpoint.removeprefix("tcp://")
 
+    @property
+    def bus_public_hex(self) -> str | None:
+        """The bus's CurveZMQ public key (hex), when the master has one (``<config>/keys/bus.pub``)."""
+        path = self.paths.config_dir / "keys" / "bus.pub"
+        return path.read_text().strip() if path.exists() else None
+
+    @property
+    def kernel_args(self) -> str:
+        """What a node's command line needs to reach this bus: ``perceus.master=`` (+ ``perceus.masterkey=``)."""
+        key = self.bus_public_hex
+        return f"perceus.master={self.host_port}" + (f" perceus.masterkey={key}" if key else "")
+
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run the real ``perceus`` CLI on the host against this bus's config and state."""
         return perceus_cli(self.paths, *args, timeout=timeout)
