@@ -25,10 +25,11 @@ PINS: tuple[str, ...] = (
     "typing_extensions==4.16.0",
     "blake3==1.0.11",
     "zstandard==0.25.0",
+    "PyNaCl==1.6.2",  # Ed25519 capsule signatures (perceus.agent.security)
 )
 # What the self-test imports: every third-party module the agent may use.
 IMPORT_NAMES: tuple[str, ...] = (
-    "zmq", "msgpack", "pyroute2", "pyudev", "cffi", "structlog", "blake3", "zstandard",
+    "zmq", "msgpack", "pyroute2", "pyudev", "cffi", "structlog", "blake3", "zstandard", "nacl",
 )  # fmt: skip
 
 # Dropped after install: console scripts, test suites, type stubs, and zstandard's

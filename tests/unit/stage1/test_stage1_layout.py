@@ -49,3 +49,12 @@ def test_source_files_leave_out_master_side_code_of_a_merged_install(tmp_path: P
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("")
     assert [p.as_posix() for p in source_files(tmp_path)] == ["agent/__main__.py", "errors.py"]
+
+
+def test_selftest_imports_every_node_library() -> None:
+    from perceus.stage1.wheels import IMPORT_NAMES, PINS
+
+    selftest = next(line for line in init_script().decode().splitlines() if 'print("python-ok")' in line)
+    imported = {name.strip().split(".")[0] for name in selftest.split("import ", 1)[1].split(";")[0].split(",")}
+    assert imported == set(IMPORT_NAMES)
+    assert len(PINS) >= len(IMPORT_NAMES)
