@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 import structlog
 
 from perceus.stage1 import agentsrc, busybox, kernel, modules, pyruntime, wheels
-from perceus.stage1.atomic import publish_dir
-from perceus.stage1.cachekey import cache_key, dir_digest, host_package_versions
+from perceus.stage1.atomic import prune_cache, publish_dir
+from perceus.stage1.cachekey import cache_key, dir_digest, host_package_versions, tree_digest
 from perceus.stage1.layout import skeleton, write_etc
 from perceus.stage1.pack import pack, sha256_file
+from perceus.stage1.run import BuildError
 
 KERNEL_NAME = "vmlinuz"
 INITRD_NAME = "stage1.cpio.zst"
@@ -79,17 +82,38 @@ def builder_files() -> list[Path]:
     )
 
 
-def collect_inputs(level: int, kpkg: kernel.KernelPackage, agent_dir: Path) -> dict[str, object]:
+@dataclass(frozen=True)
+class Plan:
+    """One build's resolved inputs and its content hash."""
+
+    level: int
+    kpkg: kernel.KernelPackage
+    agent_dir: Path
+    extra_files: Mapping[str, bytes]
+    cache: Path  # <cache>/stage1
+    key: str = ""
+
+
+def collect_inputs(plan: Plan) -> dict[str, object]:
     """Everything that determines the image bytes, as JSON-able data."""
     return {
-        "level": level,
-        "kernel": [kpkg.name, kpkg.version],
+        "level": plan.level,
+        "kernel": [plan.kpkg.name, plan.kpkg.version],
         "host_packages": host_package_versions(),
         "python": pyruntime.interpreter_version(),
         "wheels": list(wheels.PINS),
         "builder": dir_digest(_BUILDER_DIR, builder_files()),
-        "agent": dir_digest(agent_dir, agentsrc.source_files(agent_dir)),
+        "agent": dir_digest(plan.agent_dir, agentsrc.source_files(plan.agent_dir)),
+        "extra_files": tree_digest(plan.extra_files.items()),
     }
+
+
+def check_extra_files(extra_files: Mapping[str, bytes]) -> None:
+    """Extra files must be plain relative paths (they are written below the image root)."""
+    for name in extra_files:
+        rel = PurePosixPath(name)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts or name == "init":
+            raise BuildError("extra files", f"{name!r} is not a relative path inside the image (or is /init)")
 
 
 def _load_manifest(path: Path) -> dict[str, Any] | None:
@@ -122,12 +146,7 @@ def _publish(src: Path, out_dir: Path) -> None:
 
 
 def _assemble(
-    root: Path,
-    tree: kernel.KernelTree,
-    site: Path,
-    agent_dir: Path,
-    info: dict[str, object],
-    progress: Progress,
+    root: Path, tree: kernel.KernelTree, site: Path, plan: Plan, info: dict[str, object], progress: Progress
 ) -> dict[str, object]:
     t = time.monotonic()
     skeleton(root)
@@ -139,34 +158,38 @@ def _assemble(
     elfs += sorted(p for p in site_dst.rglob("*.so*") if p.is_file() and not p.is_symlink())
     libs = pyruntime.install_shared_libs(root, elfs)
     pyruntime.install_ldconfig(root)
-    agent_files = agentsrc.install(root, agent_dir)
+    agent_files = agentsrc.install(root, plan.agent_dir)
     wheels.compile_tree(site_dst / "perceus", f"/{agentsrc.SITE}/perceus")
     nmods = modules.install(tree, root)
     write_etc(root, info)
+    for name, data in sorted(plan.extra_files.items()):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
     stats: dict[str, object] = {
         "applets": applets,
         "shared_libs": len(libs),
         "agent_files": agent_files,
         "modules": nmods,
+        "extra_files": sorted(plan.extra_files),
     }
     progress("stage1_tree_assembled", duration_ms=round((time.monotonic() - t) * 1000), **stats)
     return stats
 
 
-def _build_into(image_dir: Path, work: Path, key: str, level: int, kpkg: kernel.KernelPackage,
-                agent_dir: Path, cache_dir: Path, progress: Progress) -> dict[str, Any]:  # fmt: skip
+def _build_into(image_dir: Path, work: Path, plan: Plan, progress: Progress) -> dict[str, Any]:
+    key, level, kpkg = plan.key, plan.level, plan.kpkg
     t = time.monotonic()
-    tree = kernel.fetch(kpkg, cache_dir)
+    tree = kernel.fetch(kpkg, plan.cache)
     progress("kernel_ready", package=kpkg.name, version=kpkg.version, release=tree.release,
              duration_ms=round((time.monotonic() - t) * 1000))  # fmt: skip
     t = time.monotonic()
-    site = wheels.install(cache_dir, pyruntime.interpreter_version())
+    site = wheels.install(plan.cache, pyruntime.interpreter_version())
     progress("wheels_ready", count=len(wheels.PINS), duration_ms=round((time.monotonic() - t) * 1000))
     info: dict[str, object] = {"key": key, "kernel_release": tree.release, "kernel_package": kpkg.name,
                                "kernel_version": kpkg.version, "wheels": list(wheels.PINS)}  # fmt: skip
     root = work / "root"
     root.mkdir()
-    stats = _assemble(root, tree, site, agent_dir, info, progress)
+    stats = _assemble(root, tree, site, plan, info, progress)
     t = time.monotonic()
     packed = pack(root, work / INITRD_NAME, level=level)
     progress("initramfs_packed", level=level, size=packed.size, unpacked_size=packed.unpacked_size,
@@ -204,63 +227,50 @@ def _build_into(image_dir: Path, work: Path, key: str, level: int, kpkg: kernel.
     return manifest
 
 
-def prune_cache(directory: Path, *, keep: int, protect: Path) -> list[Path]:
-    """Delete all but the ``keep`` newest entries of ``directory`` (never ``protect``); return them.
-
-    Each image is ~30 MB and each extracted kernel ~400 MB, so old builds must not pile up.
-    """
-    if not directory.is_dir():
-        return []
-    entries = sorted(
-        (p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".") and p != protect),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    removed = entries[max(keep - 1, 0) :]
-    for path in removed:
-        shutil.rmtree(path, ignore_errors=True)
-    return removed
-
-
 def build(
-    out_dir: Path, *, level: int = 3, cache_dir: Path | None = None, progress: Progress = _log_progress
+    out_dir: Path,
+    *,
+    level: int = 3,
+    cache_dir: Path | None = None,
+    progress: Progress = _log_progress,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> BuildResult:
     """Make ``out_dir`` hold vmlinuz, stage1.cpio.zst and stage1.json for the current inputs.
 
-    Nothing is rebuilt when ``out_dir`` or the image cache already has an image
-    with the same content hash.  Needs root (ldconfig -r) and apt (kernel download).
+    ``extra_files`` maps image paths to contents, e.g. ``{"etc/perceus/master.pub": key}``
+    to bake the master's bus key into the image; they are part of the content hash.
+    Nothing is rebuilt when ``out_dir`` or the image cache already has an image with
+    the same hash.  Needs apt (kernel download) and root or user namespaces (ldconfig -r).
     """
     start = time.monotonic()
-    cache = cache_dir or default_cache_dir()
+    extra = dict(extra_files or {})
+    check_extra_files(extra)
+    cache = (cache_dir or default_cache_dir()) / "stage1"
     out_dir = Path(out_dir)
-    kpkg = kernel.resolve()
-    agent_dir = agentsrc.source_dir()
-    key = cache_key(collect_inputs(level, kpkg, agent_dir))
-    progress(
-        "stage1_inputs_hashed",
-        key=key,
-        kernel=kpkg.name,
-        duration_ms=round((time.monotonic() - start) * 1000),
-    )
+    plan = Plan(level, kernel.resolve(), agentsrc.source_dir(), extra, cache)
+    plan = dataclasses.replace(plan, key=cache_key(collect_inputs(plan)))
+    key = plan.key
+    progress("stage1_inputs_hashed", key=key, kernel=plan.kpkg.name,
+             duration_ms=round((time.monotonic() - start) * 1000))  # fmt: skip
 
     if (manifest := _complete(out_dir, key)) is not None:
         progress("stage1_up_to_date", out=str(out_dir), key=key)
         return BuildResult.from_manifest(out_dir, manifest, cached=True, seconds=time.monotonic() - start)
 
-    image_dir = cache / "stage1" / "images" / key
+    image_dir = cache / "images" / key
     cached = (manifest := _complete(image_dir, key)) is not None
     if manifest is None:
         progress("stage1_build_started", key=key, level=level)
-        (cache / "stage1").mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=cache / "stage1", prefix=".build-") as tmp:
-            manifest = _build_into(image_dir, Path(tmp), key, level, kpkg, agent_dir, cache / "stage1", progress)
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache, prefix=".build-") as tmp:
+            manifest = _build_into(image_dir, Path(tmp), plan, progress)
         protected = {
             "images": image_dir,
-            "kernel": kernel.tree_dir(kpkg, cache / "stage1"),
-            "wheels": wheels.site_dir(cache / "stage1", pyruntime.interpreter_version()),
+            "kernel": kernel.tree_dir(plan.kpkg, cache),
+            "wheels": wheels.site_dir(cache, pyruntime.interpreter_version()),
         }
         for sub, keep_dir in protected.items():
-            for old in prune_cache(cache / "stage1" / sub, keep=2, protect=keep_dir):
+            for old in prune_cache(cache / sub, keep=2, protect=keep_dir):
                 progress("stage1_cache_pruned", path=str(old))
     _publish(image_dir, out_dir)
     seconds = time.monotonic() - start

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from perceus.stage1.builder import prune_cache
+import pytest
+
+from perceus.stage1.atomic import prune_cache
+from perceus.stage1.builder import check_extra_files
 from perceus.stage1.cachekey import cache_key, dir_digest, parse_dpkg_query, tree_digest
+from perceus.stage1.run import BuildError
 from perceus.stage1.wheels import PINS, site_key
 
 INPUTS: dict[str, object] = {
@@ -93,3 +97,10 @@ def test_publish_dir_replaces_a_crashed_leftover(tmp_path: Path) -> None:
     (ready / "DONE").write_text("new")
     publish_dir(ready, dest, complete=Path("DONE"))
     assert sorted(p.name for p in dest.iterdir()) == ["DONE"]
+
+
+def test_extra_files_must_stay_inside_the_image() -> None:
+    check_extra_files({"etc/perceus/master.pub": b"ab" * 32})
+    for bad in ("/etc/passwd", "../x", "init", ""):
+        with pytest.raises(BuildError):
+            check_extra_files({bad: b""})
