@@ -70,8 +70,12 @@ class MultiMaster:
 
     # ------------------------------------------------------------------ availability
     def lost(self, reason: str) -> None:
-        """Stop answering nodes now (any thread may call this)."""
-        self.daemon.dispatcher.unavailable = reason or "node database unreachable"
+        """Stop answering nodes now (any thread may call this: the loop may be stuck in a store call)."""
+        dispatcher = self.daemon.dispatcher
+        if not dispatcher.unavailable:
+            dispatcher.unavailable = reason or "node database unreachable"
+            self.cut_off = dispatcher.unavailable
+            log.error("master_unavailable", reason=self.cut_off, master=self.id)
 
     def _drop_listener(self) -> None:
         if self.listener is not None:
@@ -127,9 +131,6 @@ class MultiMaster:
                 self._drop_listener()  # re-opened by the heartbeat thread once the database answers
             if self.listener is None:
                 hb.want_listener = True
-            if not self.cut_off:
-                self.cut_off = dispatcher.unavailable
-                log.error("master_unavailable", reason=self.cut_off, master=self.id)
             if self.listener is not None and not hb.error and not stale:
                 dispatcher.unavailable = ""
                 log.warning("master_available", master=self.id, was=self.cut_off)
@@ -173,7 +174,7 @@ def install(daemon: Daemon) -> None:
     open_listener = store.listener  # type: ignore[attr-defined]  # PostgresStore only (checked above)
     mm = MultiMaster(daemon=daemon, id=master_id(daemon.paths.state_dir), cli_masters=daemon.dispatcher.masters)
     mm.endpoint = advertised(daemon.server.endpoint, daemon.dispatcher.master_ip())
-    hb = Heartbeat(store, mm.info, open_listener, mm.lost, every=HEARTBEAT_EVERY)
+    hb = Heartbeat(store, mm.info, open_listener, mm.lost, every=HEARTBEAT_EVERY, stale_after=STALE_AFTER)
     mm.heartbeat = hb
     # First beat and listener before serving: a master that cannot reach the database does not start.
     store.heartbeat(mm.info())

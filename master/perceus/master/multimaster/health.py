@@ -3,8 +3,9 @@
 Every database round trip of the feature happens here, off the bus loop: a heartbeat write, the list of
 masters (to advertise them to nodes), and re-opening the LISTEN connection after a loss.  The loop only reads
 the results (attribute reads under the GIL), so a database that hangs instead of refusing never stalls it.
-A failed heartbeat sets the dispatcher's `unavailable` at once (so the loop stops answering nodes before its
-next blocked store call returns); only the loop clears it, once it has a fresh listener again.
+A failed heartbeat, or none for `stale_after` seconds (a watchdog thread, since the heartbeat call itself may
+hang), sets the dispatcher's `unavailable` at once, even while the loop is stuck in a store call: the answer of
+that call is then dropped.  Only the loop clears it, once beats succeed and it has a fresh listener again.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Heartbeat(threading.Thread):
         on_lost: Callable[[str], None],
         *,
         every: float = 1.0,
+        stale_after: float = 4.0,
     ) -> None:
         super().__init__(name="perceus-heartbeat", daemon=True)
         self.store = store
@@ -51,12 +53,26 @@ class Heartbeat(threading.Thread):
         self.open_listener = open_listener
         self.on_lost = on_lost
         self.every = every
+        self.stale_after = stale_after
         self.last_ok = time.monotonic()
         self.error = ""
         self.peers: list[MasterInfo] = []
         self.want_listener = False
         self.fresh_listener: ChangeListener | None = None
         self._halt = threading.Event()
+        # The pool waits up to its timeout (10 s) for a connection, and a query on a half-dead TCP connection
+        # can hang longer: the watchdog declares the master cut off while the heartbeat call is still stuck.
+        self._watchdog = threading.Thread(target=self._watch, name="perceus-heartbeat-watchdog", daemon=True)
+
+    def start(self) -> None:
+        super().start()
+        self._watchdog.start()
+
+    def _watch(self) -> None:
+        while not self._halt.wait(self.every / 4):
+            age = time.monotonic() - self.last_ok
+            if age > self.stale_after:
+                self.on_lost(self.error or f"no heartbeat for {age:.0f}s")
 
     def beat(self) -> bool:
         """One heartbeat (+ masters list, + listener if wanted); True when the database answered."""
@@ -87,6 +103,7 @@ class Heartbeat(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join(timeout=15)
+        self._watchdog.join(timeout=5)
         if self.fresh_listener is not None:
             self.fresh_listener.close()
             self.fresh_listener = None
