@@ -113,8 +113,10 @@ def parse_local(kind: str, text: str) -> list[Entry]:
 
 def merge(local: Sequence[Entry], incoming: Sequence[Entry]) -> list[Entry]:
     """Local system entries (id ≤ 999, and root) first, untouched; then the master's entries except those
-    whose name or id collides with a kept local entry."""
-    kept = [e for e in local if e.ident <= SYSTEM_MAX or e.name == "root"]
+    whose name or id collides with a kept local entry.  A local line identical to a master entry is the
+    master's (written by an earlier sync), so a repeated sync is a no-op rather than a reordering."""
+    wanted = set(incoming)
+    kept = [e for e in local if (e.ident <= SYSTEM_MAX or e.name == "root") and e not in wanted]
     names = {e.name for e in kept}
     ids = {e.ident for e in kept}
     return kept + [e for e in incoming if e.name not in names and e.ident not in ids]

@@ -17,7 +17,7 @@ from perceus.errors import ConfigError
 log = structlog.get_logger("perceus.agent.modules")
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_KMOD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_KMOD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MODPROBE_TIMEOUT = 60.0
 
 

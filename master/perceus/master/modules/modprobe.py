@@ -15,7 +15,7 @@ from pathlib import Path
 from perceus.errors import ConfigError
 from perceus.master.store.models import Node
 
-_KMOD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_KMOD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True)
