@@ -41,6 +41,9 @@ class RunningBus:
 def start_bus(paths: Paths, *extra: str, bind: str = "tcp://127.0.0.1:0", security: str = "none") -> RunningBus:
     """`security`: "none" (plaintext clients, the default for tests of other features) or "curve"."""
     paths.ensure()
+    conf = paths.perceus_conf.read_text()
+    if "manage dnsmasq" not in conf:  # never a dnsmasq on the host's real interfaces from a test or bench
+        paths.perceus_conf.write_text(conf + "\nmanage dnsmasq = no\n")
     endpoint_file = paths.run / "bus.endpoint"
     endpoint_file.unlink(missing_ok=True)
     log = paths.logs / f"bus-{time.monotonic_ns()}.log"

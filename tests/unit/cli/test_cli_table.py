@@ -161,6 +161,17 @@ def test_replace_moves_identity(seeded: Paths) -> None:
     assert [(n[0], n[1]) for n in r.nodes] == [("gpu01", "52:54:00:00:00:03"), ("n0000", "52:54:00:00:00:02")]
 
 
+def test_set_boot_writes_ipxe_override(seeded: Paths) -> None:
+    r = run(seeded, "-y", "node", "set", "boot", "local", "n0000")
+    assert (r.code, r.out) == (0, "'1' nodes set boot='local'\n")
+    files = list((seeded.tftp / "nodes").glob("*.ipxe"))
+    assert [f.name for f in files] == ["52-54-00-00-00-01.ipxe"] and "local" in files[0].read_text()
+    shown = run(seeded, "node", "show", "n0000").out
+    assert "n0000: boot=local" in shown
+    r = run(seeded, "-y", "node", "set", "boot", "floppy", "n0000")
+    assert r.code == 2 and "valid boot options" in r.err
+
+
 def test_group_rename_and_delete(seeded: Paths) -> None:
     r = run(seeded, "-y", "group", "set", "group", "compute", "cluster")
     assert r.code == 0 and {n[2] for n in r.nodes} == {"compute", "gpu"}

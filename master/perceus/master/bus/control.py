@@ -13,7 +13,7 @@ from typing import Any
 import msgpack
 import zmq
 
-COMMANDS = ("ping", "stats", "sync", "exec", "nodes_changed", "reload")
+COMMANDS = ("ping", "stats", "sync", "exec", "nodes_changed", "dnsmasq_restart", "reload")
 
 
 def control_endpoint(socket_path: Path) -> str:

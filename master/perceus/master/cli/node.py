@@ -251,7 +251,30 @@ def apply_set(ctx: CliContext, key: str, value: str, nodes: list[Node]) -> int:
 
 def set_(ctx: CliContext, ns: argparse.Namespace) -> int:
     key, value, targets = parse_set_args(ctx, ns.args)
-    return apply_set(ctx, key, value, _select(ctx, targets))
+    nodes = _select(ctx, targets)
+    if canonical_key(key) == "boot":
+        return set_boot(ctx, value, nodes)
+    return apply_set(ctx, key, value, nodes)
+
+
+def set_boot(ctx: CliContext, value: str, nodes: list[Node]) -> int:
+    """`node set boot default|perceus|local`: the node's PXE choice (an iPXE settings file per node, where
+    Perceus 1.x wrote pxelinux.cfg/01-<mac>), also kept as the node attribute `boot`."""
+    from perceus.master.netmgr.ipxe import BOOT_VALUES, write_boot_override
+
+    if value not in BOOT_VALUES:
+        raise UsageError("valid boot options are: 'perceus', 'local' or 'default'")
+    if not ctx.confirm(
+        f"Are you sure you wish to set 'boot={value}' on {len(nodes)} nodes?", output.confirm_rows(nodes)
+    ):
+        ctx.info("Nothing changed.")
+        return 1
+    ctx.store.update([n.nodeid for n in nodes], {"attrs.boot": "" if value == "default" else value})
+    for node in nodes:
+        write_boot_override(ctx.paths, node, value)
+    _changed(ctx)
+    ctx.info(f"'{len(nodes)}' nodes set boot='{value}'")
+    return 0
 
 
 def delete(ctx: CliContext, ns: argparse.Namespace) -> int:
