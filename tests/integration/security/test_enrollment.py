@@ -133,7 +133,7 @@ def test_plaintext_client_cannot_talk_to_a_curve_master(secure_bus: Callable[...
 
 
 def _raw(endpoint: str, curve: CurveClient | None) -> zmq.Socket[bytes]:
-    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     if curve is not None:
         curve(sock)
