@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import time
 
 import pytest
@@ -9,6 +11,8 @@ from tests.integration.multimaster.conftest import Masters
 from tests.integration.store.backends import Backend
 
 from perceus.agent.bus import BusClient, Subscriber
+from perceus.master.cli.context import CliContext
+from perceus.master.cli.main import main
 from perceus.protocol import hwaddr
 from perceus.protocol.enums import Stage
 from perceus.protocol.messages import Event, Hello, Welcome
@@ -59,3 +63,21 @@ def test_change_on_one_master_is_published_by_the_others(three_masters: Masters)
         client.close()
         for sub in subs:
             sub.close()
+
+
+def test_info_shows_every_master(three_masters: Masters) -> None:
+    """`perceus info` on any master lists all three, live, with their heartbeats and served counts."""
+    paths = three_masters.masters[1].paths
+    time.sleep(1.5)  # one heartbeat after start
+    for args, check in ((["info", "--json"], "json"), (["info"], "text")):
+        out, err = io.StringIO(), io.StringIO()
+        ctx = CliContext(paths=paths, stdin=io.StringIO(), stdout=out, stderr=err)
+        assert main(args, context=ctx) == 0, err.getvalue()
+        if check == "json":
+            section = json.loads(out.getvalue())["masters"]
+            assert section["shared"] and section["live"] == 3
+            assert sorted(m["endpoint"] for m in section["masters"]) == sorted(three_masters.addresses)
+            assert all(m["heartbeat_age_s"] < 3 for m in section["masters"])
+        else:
+            assert "masters:           3 live of 3" in out.getvalue()
+            assert all(a in out.getvalue() for a in three_masters.addresses)

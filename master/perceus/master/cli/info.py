@@ -15,6 +15,7 @@ from perceus.agent import __version__
 from perceus.errors import ConfigError
 from perceus.master.cli import output
 from perceus.master.cli.context import CliContext
+from perceus.master.multimaster.info import masters_lines, masters_section
 from perceus.master.netinfo import interface_ipv4
 
 
@@ -54,6 +55,8 @@ def _status(ctx: CliContext) -> dict[str, Any]:
             "pending_approval": len(store.pending()),
         },
         "groups": store.groups(),
+        # Every master sharing a PostgreSQL store: heartbeat age, liveness, requests served (issue 9).
+        "masters": masters_section(ctx),
     }
 
 
@@ -79,6 +82,9 @@ def summary(ctx: CliContext, ns: argparse.Namespace) -> int:
     for status, count in sorted(n["by_status"].items()):
         ctx.out(f"    {status or '(never seen)':<17}{count}")
     ctx.out(f"  groups:            {', '.join(data['groups']) or '(none)'}")
+    if data["masters"]["shared"]:
+        for line in masters_lines(data["masters"]):
+            ctx.out(line)
     return 0
 
 

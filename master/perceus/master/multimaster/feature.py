@@ -23,7 +23,7 @@ import structlog
 from perceus.errors import PerceusError
 from perceus.master.daemon import Daemon
 from perceus.master.multimaster.health import ChangeListener, Heartbeat
-from perceus.master.multimaster.identity import advertised, master_id
+from perceus.master.multimaster.identity import LIVE_WITHIN, advertised, master_id
 from perceus.master.store.models import MasterInfo
 from perceus.protocol.messages import Event
 
@@ -32,8 +32,6 @@ log = structlog.get_logger("perceus.bus")
 HEARTBEAT_EVERY = 1.0
 # No successful heartbeat for this long (the call may hang rather than fail) = cut off from the database.
 STALE_AFTER = 4.0
-# A master whose heartbeat is older than this is not advertised to nodes (and shows as silent in `info`).
-LIVE_WITHIN = 10.0
 TICK = 0.2
 
 

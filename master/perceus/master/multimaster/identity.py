@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from perceus.master.fsutil import atomic_write
 
 ID_FILE = "master.id"
+# A master whose heartbeat is older than this is not advertised to nodes (and shows as silent in `info`).
+LIVE_WITHIN = 10.0
 _ANY = ("0.0.0.0", "*", "::", "[::]", "")
 
 

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from perceus.master.cli.context import CliContext
-from perceus.master.multimaster.feature import LIVE_WITHIN
+from perceus.master.multimaster.identity import LIVE_WITHIN
 
 
 def masters_section(ctx: CliContext) -> dict[str, Any]:
