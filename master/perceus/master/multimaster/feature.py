@@ -47,6 +47,7 @@ class MultiMaster:
     id: str
     started: float = field(default_factory=time.time)
     listener: ChangeListener | None = None
+    listener_fd: int = -1
     heartbeat: Heartbeat | None = None
     dirty: bool = False
     cut_off: str = ""
@@ -77,16 +78,18 @@ class MultiMaster:
 
     def _drop_listener(self) -> None:
         if self.listener is not None:
+            # The fd noted at registration: a broken psycopg connection may no longer tell its fileno().
+            self.daemon.server.remove_reader(self.listener_fd)
             try:
-                self.daemon.server.remove_reader(self.listener.fileno())
-            except (OSError, ValueError, PerceusError):
-                pass  # the fd of a broken connection may already be gone
-            self.listener.close()
+                self.listener.close()
+            except Exception:  # closing a dead connection must not keep it registered
+                log.debug("listener_close_failed")
             self.listener = None
 
     def _use_listener(self, listener: ChangeListener) -> None:
         self.listener = listener
-        self.daemon.server.add_reader(listener.fileno(), self.on_readable)
+        self.listener_fd = listener.fileno()
+        self.daemon.server.add_reader(self.listener_fd, self.on_readable)
 
     # ------------------------------------------------------------------ loop callbacks
     def on_readable(self) -> None:

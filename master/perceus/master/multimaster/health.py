@@ -102,8 +102,9 @@ class Heartbeat(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
-        self.join(timeout=15)
-        self._watchdog.join(timeout=5)
+        # Daemon threads: a beat stuck on an unreachable database must not hold up shutdown for the pool timeout.
+        self.join(timeout=2)
+        self._watchdog.join(timeout=2)
         if self.fresh_listener is not None:
             self.fresh_listener.close()
             self.fresh_listener = None
