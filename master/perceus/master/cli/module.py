@@ -276,11 +276,11 @@ def _split_exec(args: Sequence[str]) -> tuple[list[str], list[str]]:
 def exec_(ctx: CliContext, ns: argparse.Namespace) -> int:
     specs, argv = _split_exec(ns.args)
     nodes, missing = select(ctx.store.list_nodes(), specs, by_nodeid=ctx.by_nodeid)
-    for name in missing:
-        ctx.warn(f"node '{name}' does not exist")
     if not nodes:
         raise NotFoundError("node", " ".join(specs))
-    reply = ctx.notify("exec", nodes=[n.nodeid for n in nodes], argv=argv, timeout=ns.timeout)
+    for name in missing:
+        ctx.warn(f"node '{name}' does not exist")
+    reply = ctx.notify("exec", nodes=[n.nodeid for n in nodes], argv=argv, seconds=ns.timeout)
     if reply is None:
         raise PerceusError("perceus-bus is not running (node exec goes over the bus)")
     if not reply.get("ok"):

@@ -41,10 +41,10 @@ class ExecJobs:
     jobs: dict[str, Job] = field(default_factory=dict)
 
     def start(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Control `exec`: {nodes: [NodeID…], argv: [...], timeout: s} → {ok, job}."""
+        """Control `exec`: {nodes: [NodeID…], argv: [...], seconds: timeout} → {ok, job}."""
         argv = request.get("argv")
         nodes = request.get("nodes")
-        timeout = float(request.get("timeout", 60.0))
+        timeout = float(request.get("seconds", 60.0))
         if not isinstance(argv, list) or not argv or len(argv) > MAX_ARGV or not all(isinstance(a, str) for a in argv):
             return {"ok": False, "error": "argv must be a non-empty list of strings"}
         if not isinstance(nodes, list) or not nodes:
