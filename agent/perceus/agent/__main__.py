@@ -29,6 +29,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="stage one without mounts, drivers or network (development, tests)")  # fmt: skip
     p.add_argument("--once", action="store_true", help="stage one: stop after the first answered hello")
     p.add_argument("--run-dir", type=Path, default=Path("/run/perceus"), help="scratch directory")
+    p.add_argument("--conf-file", type=Path, default=Path("/etc/perceus/provisiond.conf"),
+                   help="provisiond: master address etc. when the kernel command line has none")  # fmt: skip
     p.add_argument("--root", type=Path, default=Path("/"),
                    help="provisiond: the root that module actions write under (tests use a temp dir)")  # fmt: skip
     p.add_argument("--max-checkins", type=int, default=0, help="provisiond: stop after N check-ins (tests)")
@@ -39,6 +41,10 @@ def _config(args: argparse.Namespace) -> AgentConfig:
     config = cmdline.parse(args.cmdline) if args.cmdline is not None else cmdline.load(args.cmdline_file)
     if args.mode:
         config = dataclasses.replace(config, mode=Mode(args.mode))
+    if config.mode is Mode.RUNTIME and not config.masters:
+        from perceus.agent.modules import provisiond_conf
+
+        config = provisiond_conf.fill(config, args.conf_file)
     return config
 
 
