@@ -120,7 +120,7 @@ def checkin_rate(mode: str, procs: int, nodes: int, rounds: int) -> float:
 
 def storm_worker(endpoint: str, key: bytes | None, first: int, count: int, q: mp.Queue) -> None:  # type: ignore[type-arg]
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    ctx.setsockopt(zmq.MAX_SOCKETS, count + 100)
+    ctx.set(zmq.MAX_SOCKETS, count + 100)  # libzmq refuses past 1023 sockets by default
     socks = [_socket(ctx, endpoint, key) for _ in range(count)]
     t0 = time.perf_counter()
     for i, s in enumerate(socks):
