@@ -54,6 +54,17 @@ _TARGET_STATE = {"poweroff.target": "halt", "halt.target": "halt", "reboot.targe
                  "kexec.target": "reboot", "rescue.target": "single-user"}  # fmt: skip
 
 
+def first_delay(interval: float, rng: random.Random) -> float:
+    """Delay before the first check-in of a boot: uniform over a whole interval (a fleet powered on together
+    spreads out at once).  bench/fleet.py drives simulated agents with this very function."""
+    return rng.uniform(0, interval)
+
+
+def next_delay(interval: float, rng: random.Random) -> float:
+    """Delay between check-ins: the interval ± JITTER, so the spread never collapses back into step."""
+    return interval * rng.uniform(1 - JITTER, 1 + JITTER)
+
+
 class Stopping(Exception):
     """Raised from the SIGTERM handler to leave a blocking wait at once."""
 
@@ -119,7 +130,7 @@ class Runtime:
         previous = signal.signal(signal.SIGTERM, self._on_term)
         try:
             self._hello()
-            next_at = self.options.clock() + self.options.rng.uniform(0, self.interval)
+            next_at = self.options.clock() + first_delay(self.interval, self.options.rng)
             while not self.options.max_checkins or self.checkins < self.options.max_checkins:
                 if self._wait_until(next_at):
                     log.info("sync_requested")
@@ -217,7 +228,7 @@ class Runtime:
                      actions=len(reply.actions))  # fmt: skip
             self.modules.apply(reply.actions)
             self._scripts(reply.scripts, self.env)
-        return self.interval * self.options.rng.uniform(1 - JITTER, 1 + JITTER)
+        return next_delay(self.interval, self.options.rng)
 
     def _scripts(self, items: tuple[Script, ...], env: Mapping[str, str]) -> None:
         """Run the `ready` node scripts the master sent (1.x piped them to sh); failures are reported only."""
