@@ -3,7 +3,7 @@
 - A heartbeat thread (health.py) writes this master's row in `master` every second with its served count.
 - The LISTEN connection sits on a loop reader: a `node_changed` notification (a write by any master or the
   CLI on any host) is published on the PUB socket as an `Event` and, coalesced, regenerates the dnsmasq hosts
-  file through the network manager's `nodes_changed` control handler, within a second.
+  file through the network manager's `nodes_changed` control handler, within a second (at most twice a second).
 - A master that loses the database stops answering nodes (no reply, so agents time out and fail over), and
   answers again once heartbeats succeed and a fresh listener is up; hosts are regenerated then, because
   notifications sent while it was cut off are gone.  Perceus 1.x masters on a shared MySQL kept answering
@@ -33,6 +33,10 @@ HEARTBEAT_EVERY = 1.0
 # No successful heartbeat for this long (the call may hang rather than fail) = cut off from the database.
 STALE_AFTER = 4.0
 TICK = 0.2
+# Check-ins that change a node's status notify too, so a boot storm notifies constantly; regenerating the hosts
+# file (and the other `nodes_changed` work) lists every node, so it runs at most this often: changes still
+# reach dnsmasq within TICK + HOSTS_EVERY (< 1 s).
+HOSTS_EVERY = 0.5
 
 
 def _is_postgres(daemon: Daemon) -> bool:
@@ -50,6 +54,7 @@ class MultiMaster:
     listener_fd: int = -1
     heartbeat: Heartbeat | None = None
     dirty: bool = False
+    regenerated: float = 0.0
     cut_off: str = ""
     cli_masters: tuple[str, ...] = ()
     endpoint: str = ""
@@ -139,8 +144,10 @@ class MultiMaster:
                 self.dirty = True  # notifications sent while we were cut off are lost: regenerate anyway
                 self.daemon.server.publish(Event(event="master_available", node="", at=time.time()))
         self._advertise(hb.peers)
-        if self.dirty and not dispatcher.unavailable:
+        now = time.monotonic()
+        if self.dirty and not dispatcher.unavailable and now - self.regenerated >= HOSTS_EVERY:
             self.dirty = False
+            self.regenerated = now
             self._regenerate_hosts()
 
     def _regenerate_hosts(self) -> None:
