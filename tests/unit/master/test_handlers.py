@@ -92,15 +92,21 @@ def test_only_init_enrolls(dispatcher: Dispatcher, store: SQLiteStore) -> None:
     assert store.get(mac(5)) is None
 
 
+def reconfigured(d: Dispatcher, paths: Paths, text: str) -> Dispatcher:
+    """perceus.conf changed: a dispatcher started now (the test clock stands still, so no reload)."""
+    paths.perceus_conf.write_text(text)
+    return Dispatcher(store=d.store, paths=paths, publish=d.publish, capsules=d.capsules, clock=d.clock)
+
+
 def test_approve_policy_keeps_node_pending(dispatcher: Dispatcher, store: SQLiteStore, paths: Paths) -> None:
-    paths.perceus_conf.write_text("enrollment policy = approve\n")
+    dispatcher = reconfigured(dispatcher, paths, "enrollment policy = approve\n")
     (out,) = dispatcher.handle_batch([hello(6)])
     assert isinstance(out.msg, Wait) and out.msg.reason == WaitReason.PENDING_APPROVAL
     assert store.get(mac(6)) is None and [p.nodeid for p in store.pending()] == [mac(6)]
 
 
 def test_allowlist_refuses_unknown(dispatcher: Dispatcher, store: SQLiteStore, paths: Paths) -> None:
-    paths.perceus_conf.write_text("enrollment policy = allowlist\n")
+    dispatcher = reconfigured(dispatcher, paths, "enrollment policy = allowlist\n")
     with capture_logs() as logs:
         (out,) = dispatcher.handle_batch([hello(7)])
     assert isinstance(out.msg, Error) and out.msg.code == ErrorCode.UNKNOWN_NODE

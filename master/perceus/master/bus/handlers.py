@@ -88,7 +88,8 @@ class _Reloading:
         if self.config is None or self.defaults is None or now - self.checked > 1.0:
             self.checked = now
             stamp = (_mtime(self.paths.perceus_conf), _mtime(self.paths.defaults_conf))
-            if stamp != self.stamp or self.config is None or self.defaults is None:
+            unreadable = -1 in stamp  # e.g. after dropping privileges: keep what was loaded
+            if (stamp != self.stamp and not unreadable) or self.config is None or self.defaults is None:
                 try:
                     self.config, self.defaults = MasterConfig.load(self.paths), NodeDefaults.load(self.paths)
                     self.stamp = stamp
@@ -102,8 +103,10 @@ class _Reloading:
 def _mtime(path: Path) -> int:
     try:
         return path.stat().st_mtime_ns
-    except OSError:
+    except FileNotFoundError:
         return 0
+    except OSError:
+        return -1
 
 
 @dataclass
@@ -135,6 +138,8 @@ class Dispatcher:
         self.scripts = NodeScripts(self.paths.nodescripts, clock=time.monotonic)
         self._master_ip = ""
         self._master_ip_checked = -1e9
+        # Load now, while the files are readable (perceus-bus may drop privileges after start-up).
+        self._conf.get(self.clock())
 
     # ------------------------------------------------------------------ helpers
     @property

@@ -33,7 +33,12 @@ BOOT_ATTR = "boot"
 _NODE_FILE = re.compile(r"^[0-9a-f]{2}(?:-[0-9a-f]{2}){5}\.ipxe$")
 
 
-def boot_script(settings: NetSettings) -> str:
+# The master's public keys as a second initrd (written by perceus-bus / `perceus configure keys`): the
+# kernel unpacks initrd segments in order, so one stage-one image serves every cluster.
+KEYS_OVERLAY = "perceus-keys.cpio"
+
+
+def boot_script(settings: NetSettings, *, overlays: Iterable[str] = ()) -> str:
     """boot.ipxe for `settings` (the master's address and ports go on the kernel command line)."""
     s = settings
     words = [
@@ -55,6 +60,7 @@ def boot_script(settings: NetSettings) -> str:
             "iseq ${perceus-boot} local && goto local ||",
             f"kernel tftp://${{next-server}}/{KERNEL} {' '.join(words)}",
             f"initrd tftp://${{next-server}}/{INITRD}",
+            *(f"initrd tftp://${{next-server}}/{name}" for name in overlays),
             "boot",
             ":local",
             "# BIOS: boot the first disk; if that fails (and always on UEFI) leave iPXE: firmware tries the next",

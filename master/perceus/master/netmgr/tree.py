@@ -58,7 +58,8 @@ def write_all(files: NetFiles, settings: NetSettings, nodes: Sequence[Node]) -> 
     for d in (files.dir, files.site_dir, files.tftp, files.paths.run, files.paths.logs):
         d.mkdir(parents=True, exist_ok=True)
     write_hosts(files, settings, nodes, result)
-    _put(files.boot_script, ipxe.boot_script(settings).encode(), result)
+    overlays = [name for name in (ipxe.KEYS_OVERLAY,) if (files.tftp / name).exists()]
+    _put(files.boot_script, ipxe.boot_script(settings, overlays=overlays).encode(), result)
     for loader in (BIOS_LOADER, UEFI_LOADER):
         src = settings.ipxe_dir / loader
         try:

@@ -20,6 +20,7 @@ from perceus.master.security import settings as sec_settings
 from perceus.master.security.audit import AuditLog
 from perceus.master.security.gate import Gate
 from perceus.master.security.hostkeys import HostKeyDelivery
+from perceus.master.security.overlay import write_overlay
 from perceus.master.security.ratelimit import RateLimiter
 from perceus.master.security.signing import sign_all
 from perceus.master.security.zap import ZapPolicy, ZapThread
@@ -133,6 +134,9 @@ def prepare(
     if created:
         log.info("master_keys_generated", dir=str(master_keys.keys_dir(paths)), master_key=keys.bus_public.hex())
         audit.record("master_keys_generated", master_key=keys.bus_public.hex(), sign_key=keys.sign_public.hex())
+    # The public keys reach PXE-booted stage one as a second initrd next to the image (boot.ipxe loads it
+    # when present), so a fresh master works end to end without a manual `perceus configure keys`.
+    write_overlay(paths, keys)
     gate = Gate(audit=audit, limiter=RateLimiter(settings.rate, settings.burst), require_key=settings.curve)
     security = BusSecurity(settings=settings, keys=keys, gate=gate, audit=audit)
     if settings.curve:
