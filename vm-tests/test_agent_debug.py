@@ -26,12 +26,6 @@ def _type_until(node: QemuNode, command: str, expect: str, *, attempts: int = 5)
     pytest.fail(f"{command!r} never produced {expect!r} on the console")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agent bug: when the `setsid cttyhack sh` session leader exits, the kernel hangs up the serial "
-    "tty (tty_vhangup_session), so the agent's own /dev/ttyS0 file goes dead; it keeps provisioning "
-    "(DHCP lease seen) but prints nothing more. Fix: reopen the console files after the shell.",
-)
 def test_debug_3_gives_a_shell_and_exit_continues(
     lab: Lab, stage1_image: BuildResult, record_time: Callable[[str, float], None]
 ) -> None:

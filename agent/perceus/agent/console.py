@@ -49,22 +49,39 @@ def device_paths(consoles: Sequence[str]) -> list[str]:
 class Console:
     """Fans lines out to the consoles; filters by debug level; remembers the last lines for fatal errors."""
 
-    def __init__(self, streams: Sequence[TextIO], debug: int = 0) -> None:
+    def __init__(self, streams: Sequence[TextIO], debug: int = 0, *, paths: Sequence[str] = ()) -> None:
         self.streams = list(streams)
         self.debug = debug
+        self.paths = list(paths)
         self.ring: collections.deque[str] = collections.deque(maxlen=RING_LINES)
 
-    @classmethod
-    def open(cls, consoles: Sequence[str], debug: int = 0, *, fallback: TextIO | None = None) -> Console:
-        """Open each console device (O_NOCTTY: never become its controlling process); stdout if none opens."""
+    @staticmethod
+    def _open_devices(paths: Sequence[str]) -> list[TextIO]:
         streams: list[TextIO] = []
-        for path in device_paths(consoles) or ["/dev/console"]:
+        for path in paths:
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
             except OSError:
                 continue
             streams.append(os.fdopen(fd, "w", buffering=1, errors="replace"))
-        return cls(streams or [fallback or sys.stdout], debug)
+        return streams
+
+    @classmethod
+    def open(cls, consoles: Sequence[str], debug: int = 0, *, fallback: TextIO | None = None) -> Console:
+        """Open each console device (O_NOCTTY: never become its controlling process); stdout if none opens."""
+        paths = device_paths(consoles) or ["/dev/console"]
+        streams = cls._open_devices(paths)
+        return cls(streams or [fallback or sys.stdout], debug, paths=paths if streams else ())
+
+    def reopen(self) -> None:
+        """Open the devices afresh: when an interactive shell that owned the tty exits, the kernel hangs the
+        line up and every descriptor opened before becomes useless (writes fail with EIO)."""
+        if not self.paths:
+            return
+        fresh = self._open_devices(self.paths)
+        if fresh:
+            self.close()
+            self.streams = fresh
 
     @property
     def threshold(self) -> int:
@@ -147,6 +164,7 @@ def debug_shell(console: Console, why: str) -> int:
     except OSError as exc:
         console.write(f"perceus: cannot start a shell: {exc.strerror}")
         return 127
+    console.reopen()
     structlog.get_logger("perceus.agent").info("debug_shell_exited", status=status)
     return status
 
