@@ -11,8 +11,10 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import structlog
+
 from perceus import logsetup
-from perceus.agent import cmdline
+from perceus.agent import __version__, cmdline
 from perceus.agent.cmdline import AgentConfig, Mode
 from perceus.agent.console import EXIT_REBOOT, Console, configure_logging, fatal
 from perceus.agent.failures import FatalBoot
@@ -26,7 +28,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cmdline", help="the configuration as a kernel command line string (overrides the file)")
     p.add_argument("--mode", choices=[m.value for m in Mode], help="override perceus.mode=")
     p.add_argument("--no-hardware", action="store_true",
-                   help="stage one without mounts, drivers or network (development, tests)")  # fmt: skip
+                   help="no mounts, drivers or network set-up: use the host's network as it is (tests)")  # fmt: skip
     p.add_argument("--once", action="store_true", help="stage one: stop after the first answered hello")
     p.add_argument("--run-dir", type=Path, default=Path("/run/perceus"), help="scratch directory")
     p.add_argument("--conf-file", type=Path, default=Path("/etc/perceus/provisiond.conf"),
@@ -71,7 +73,13 @@ def runtime_main(config: AgentConfig, args: argparse.Namespace) -> int:
     from perceus.agent.runtime import Options, Runtime
 
     logsetup.configure(level="debug" if config.debug >= 2 else "info", stream=sys.stdout)
+    structlog.get_logger("perceus.agent").info("agent_starting", version=__version__, mode="runtime",
+                                               node=config.node)  # fmt: skip
     try:
+        if not args.no_hardware:
+            from perceus.agent import bare
+
+            bare.bring_up(config)
         agent = Runtime(config, Options(run_dir=args.run_dir, max_checkins=args.max_checkins, root=args.root))
         return agent.run()
     except PerceusError as exc:

@@ -179,6 +179,7 @@ def parse(text: str) -> AgentConfig:
     """Parse a kernel command line into an AgentConfig; raises ConfigError on a bad value of a known key."""
     values: dict[str, object] = {}
     masters: list[Master] = []
+    legacy_masters: list[Master] = []  # 1.x `masterip=`: used only when no perceus.master= is given
     consoles: list[str] = []
     kmods: list[str] = []
     noload: list[str] = []
@@ -191,7 +192,7 @@ def parse(text: str) -> AgentConfig:
         elif key == "masterip":
             if value == "cloud":  # 1.x's hard-coded public master: never contact a stranger's server
                 raise _bad(key, value, "provisioning from 'the cloud' is not supported")
-            masters.append(parse_master(key, value))
+            legacy_masters.append(parse_master(key, value))
         elif key == "perceus.events":
             values["events"] = parse_master(key, value)
         elif key in ("perceus.debug", "enable-debug", "perceus_debug"):
@@ -229,7 +230,7 @@ def parse(text: str) -> AgentConfig:
         elif key.startswith("perceus."):
             unknown.append(key)  # a newer master's key: ignore, but let the caller log it
     return AgentConfig(
-        masters=tuple(dict.fromkeys(masters)),
+        masters=tuple(dict.fromkeys(masters or legacy_masters)),
         consoles=tuple(consoles),
         kmods=tuple(dict.fromkeys(kmods)),
         noload=tuple(dict.fromkeys(noload)),

@@ -47,6 +47,9 @@ from perceus.protocol.messages import (
 log = structlog.get_logger("perceus.agent.runtime")
 
 REQUEST_TIMEOUT = 10.0
+# A node not yet welcomed retries within a minute: a master back from maintenance sees its nodes quickly,
+# and full jitter still spreads a fleet (a check-in interval of 300 s would leave nodes dark for minutes).
+HELLO_RETRY_CAP = 60.0
 SCRIPT_TIMEOUT = 600.0
 JITTER = 0.1  # each interval is drawn from [1-J, 1+J] x interval
 _RUNLEVEL_STATE = {"0": "halt", "1": "single-user", "S": "single-user", "6": "reboot"}
@@ -188,7 +191,7 @@ class Runtime:
                 reply = self._request(hello)
             except BusError as exc:
                 attempt += 1
-                delay = backoff(attempt, base=2.0, cap=300.0, rng=self.options.rng)
+                delay = backoff(attempt, base=2.0, cap=HELLO_RETRY_CAP, rng=self.options.rng)
                 log.warning("hello_failed", code=exc.code, error=str(exc), retry_in=round(delay, 1))
                 self._sleep(delay)
                 continue
@@ -199,7 +202,7 @@ class Runtime:
                 self.modules.apply(reply.actions)
                 self._scripts(reply.scripts, self.env)
                 return
-            retry = reply.retry_after if isinstance(reply, Wait) else backoff(attempt, base=2.0, cap=300.0)
+            retry = reply.retry_after if isinstance(reply, Wait) else backoff(attempt, base=2.0, cap=HELLO_RETRY_CAP)
             log.info("hello_deferred", type=reply.TYPE, retry_in=round(retry, 1))
             self._sleep(retry)
 
