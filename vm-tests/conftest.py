@@ -45,7 +45,7 @@ def vm_host() -> None:
 def stage1_image(vm_host: None, tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
     """The stage-one kernel + initramfs, built once per session (instant when cached)."""
     cache = os.environ.get("PERCEUS_CACHE")
-    result = build(tmp_path_factory.mktemp("stage1"), level=3, cache_dir=Path(cache) if cache else None)
+    result = build(tmp_path_factory.mktemp("stage1"), level=19, cache_dir=Path(cache) if cache else None)
     TIMINGS.append(("stage1 build" + (" (cached)" if result.cached else ""), "s", result.seconds))
     TIMINGS.append(("stage1 initrd size", "MB", result.initrd_size / 1e6))
     return result

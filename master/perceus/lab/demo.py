@@ -202,7 +202,7 @@ def run_demo(
     stagger: float = 2.0,
     timeout: float = 600.0,
     preadd: tuple[str, str] | None = None,
-    stage1_level: int = 3,
+    stage1_level: int = 19,
     out: TextIO = sys.stdout,
     memory_mb: int = 1024,
 ) -> DemoResult:
