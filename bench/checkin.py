@@ -39,6 +39,7 @@ sys.path[:0] = [str(ROOT / d) for d in ("agent", "master", "stage1", "contrib/im
 import sqlite3  # noqa: E402
 
 import zmq  # noqa: E402
+from tests.helpers.bus_process import RunningBus, start_bus  # noqa: E402
 
 from perceus.master.config import Paths  # noqa: E402
 from perceus.master.store.models import NewNode  # noqa: E402
@@ -46,7 +47,6 @@ from perceus.master.store.sqlite import SQLiteStore  # noqa: E402
 from perceus.protocol import codec  # noqa: E402
 from perceus.protocol.enums import Stage  # noqa: E402
 from perceus.protocol.messages import CheckIn, Hello  # noqa: E402
-from tests.helpers.bus_process import RunningBus, start_bus  # noqa: E402
 
 ECHO_SERVER = r"""
 import sys, zmq
@@ -149,8 +149,10 @@ def daemon_bench(endpoint: str, round_no: int, pid: int) -> tuple[float, float, 
 def _storm_client(endpoint: str, macs: list[str], start: mp.Event, out: mp.Queue) -> None:  # type: ignore[type-arg]
     ctx = zmq.Context()
     ctx.set(zmq.MAX_SOCKETS, len(macs) + 64)
-    frames = [codec.encode(Hello(rid=i + 1, macs=(m,), state="init", stage=Stage.STAGE1, boot_id="s"))
-              for i, m in enumerate(macs)]
+    frames = [
+        codec.encode(Hello(rid=i + 1, macs=(m,), state="init", stage=Stage.STAGE1, boot_id="s"))
+        for i, m in enumerate(macs)
+    ]
     start.wait()
     socks = []
     for frame in frames:
@@ -207,8 +209,12 @@ def start_echo() -> tuple[subprocess.Popen[str], str]:
 def seed_storm_nodes(paths: Paths, nodes: int) -> None:
     with SQLiteStore(paths.database) as store:
         store.import_nodes(
-            [NewNode(nodeid=f"0E:00:00:{i >> 16 & 0xFF:02X}:{i >> 8 & 0xFF:02X}:{i & 0xFF:02X}", hostname=f"s{i:05d}")
-             for i in range(nodes)],
+            [
+                NewNode(
+                    nodeid=f"0E:00:00:{i >> 16 & 0xFF:02X}:{i >> 8 & 0xFF:02X}:{i & 0xFF:02X}", hostname=f"s{i:05d}"
+                )
+                for i in range(nodes)
+            ],
             update=True,
         )
 
@@ -267,10 +273,13 @@ def main() -> int:
     paths.defaults_conf.write_text("Node Name = n#####\nGroup Name = bench\n")
     echo, echo_ep = start_echo()
     bus: RunningBus = start_bus(paths)
-    print(f"# python {platform.python_version()}, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}, "
-          f"sqlite {sqlite3.sqlite_version}, somaxconn "
-          f"{Path('/proc/sys/net/core/somaxconn').read_text().strip()}, nofile "
-          f"{resource.getrlimit(resource.RLIMIT_NOFILE)[0]}, cpus {os.cpu_count()}", flush=True)
+    print(
+        f"# python {platform.python_version()}, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}, "
+        f"sqlite {sqlite3.sqlite_version}, somaxconn "
+        f"{Path('/proc/sys/net/core/somaxconn').read_text().strip()}, nofile "
+        f"{resource.getrlimit(resource.RLIMIT_NOFILE)[0]}, cpus {os.cpu_count()}",
+        flush=True,
+    )
     ratios, bus_rates, echo_rates, bus_cpu, echo_cpu = [], [], [], [], []
     try:
         daemon_bench(echo_ep, 250, echo.pid)  # warm-up (not counted)
@@ -282,9 +291,12 @@ def main() -> int:
             echo_rates.append(e_rate)
             bus_cpu.append(b_cpu)
             echo_cpu.append(e_cpu)
-            print(f'{{"round": {r}, "bench": "daemon_bench", "bus_per_s": {b_rate:.0f}, "echo_per_s": {e_rate:.0f}, '
-                  f'"ratio": {b_rate / e_rate:.3f}, "bus_cpu_us": {b_cpu:.1f}, "echo_cpu_us": {e_cpu:.1f}, '
-                  f'"errors": {b_err + e_err}}}', flush=True)
+            print(
+                f'{{"round": {r}, "bench": "daemon_bench", "bus_per_s": {b_rate:.0f}, "echo_per_s": {e_rate:.0f}, '
+                f'"ratio": {b_rate / e_rate:.3f}, "bus_cpu_us": {b_cpu:.1f}, "echo_cpu_us": {e_cpu:.1f}, '
+                f'"errors": {b_err + e_err}}}',
+                flush=True,
+            )
         bus.stop()
         storm_nodes = 1000 if args.quick else args.storm_nodes
         seed_storm_nodes(paths, storm_nodes)
@@ -302,27 +314,52 @@ def main() -> int:
             storm_s.append(secs)
             storm_lost.append(lost)
             echo_storm.append(e_secs)
-            print(f'{{"round": {r}, "bench": "storm", "nodes": {storm_nodes}, "bus_s": {secs:.2f}, "lost": {lost}, '
-                  f'"echo_s": {e_secs:.2f}}}', flush=True)
+            print(
+                f'{{"round": {r}, "bench": "storm", "nodes": {storm_nodes}, "bus_s": {secs:.2f}, "lost": {lost}, '
+                f'"echo_s": {e_secs:.2f}}}',
+                flush=True,
+            )
     finally:
         echo.kill()
         bus.stop()
 
     rows = [
-        Row("daemon_bench 32×16 (init, ready×6, init, ready)", "bare pyzmq ROUTER echo", ratios, bus_rates,
-            "check-ins/s", "≥ 0.6× echo", med(ratios) >= 0.6),
-        Row("server CPU per check-in", "echo CPU per message", [b / e for b, e in zip(bus_cpu, echo_cpu, strict=True)],
-            bus_cpu, "µs", "(info)", True),
-        Row(f"storm {storm_nodes} nodes, hello at once", "same storm on echo",
-            [s / e for s, e in zip(storm_s, echo_storm, strict=True)], storm_s, "s to last reply",
-            "≤ 5 s, 0 lost", med(storm_s) <= 5 and max(storm_lost) == 0),
+        Row(
+            "daemon_bench 32×16 (init, ready×6, init, ready)",
+            "bare pyzmq ROUTER echo",
+            ratios,
+            bus_rates,
+            "check-ins/s",
+            "≥ 0.6× echo",
+            med(ratios) >= 0.6,
+        ),
+        Row(
+            "server CPU per check-in",
+            "echo CPU per message",
+            [b / e for b, e in zip(bus_cpu, echo_cpu, strict=True)],
+            bus_cpu,
+            "µs",
+            "(info)",
+            True,
+        ),
+        Row(
+            f"storm {storm_nodes} nodes, hello at once",
+            "same storm on echo",
+            [s / e for s, e in zip(storm_s, echo_storm, strict=True)],
+            storm_s,
+            "s to last reply",
+            "≤ 5 s, 0 lost",
+            med(storm_s) <= 5 and max(storm_lost) == 0,
+        ),
     ]
     print()
     print("| bench | peer | ratio median [min–max] | absolute median | target | met |")
     print("|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row.bench} | {row.peer} | {med(row.ratios):.2f} [{min(row.ratios):.2f}–{max(row.ratios):.2f}] "
-              f"| {med(row.absolute):.1f} {row.unit} | {row.target} | {'yes' if row.met else 'no'} |")
+        print(
+            f"| {row.bench} | {row.peer} | {med(row.ratios):.2f} [{min(row.ratios):.2f}–{max(row.ratios):.2f}] "
+            f"| {med(row.absolute):.1f} {row.unit} | {row.target} | {'yes' if row.met else 'no'} |"
+        )
     print(f"echo: {med(echo_rates):.0f} req/s; original perceusd: ~27 check-ins/s on this kind of machine")
     print(f"checkin_vs_echo={med(ratios):.2f} storm_10k_s={med(storm_s):.2f} storm_lost={max(storm_lost)}")
     return 0

@@ -39,7 +39,7 @@ from perceus.protocol.messages import CheckIn, Hello  # noqa: E402
 
 
 def mac(i: int) -> str:
-    return "52:54:%02X:%02X:%02X:%02X" % (0xA0 + (i >> 24 & 0x0F), i >> 16 & 255, i >> 8 & 255, i & 255)
+    return f"52:54:{0xA0 + (i >> 24 & 0x0F):02X}:{i >> 16 & 255:02X}:{i >> 8 & 255:02X}:{i & 255:02X}"
 
 
 def fresh_paths(tmp: Path, nodes: int) -> Paths:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path

@@ -71,9 +71,8 @@ def summary(ctx: CliContext, ns: argparse.Namespace) -> int:
     ctx.out(f"  database:          {data['database']} (schema {data['schema_version']})")
     ctx.out(f"  enrollment policy: {data['enrollment_policy']}")
     bus = data["bus"]
-    ctx.out(
-        f"  perceus-bus:       {'running, pid ' + str(bus['pid']) + ' on ' + bus['endpoint'] if bus['running'] else 'not running'}"
-    )
+    running = f"running, pid {bus['pid']} on {bus['endpoint']}" if bus["running"] else "not running"
+    ctx.out(f"  perceus-bus:       {running}")
     n = data["nodes"]
     ctx.out(
         f"  nodes:             {n['total']} ({n['disabled']} disabled, {n['stale']} stale, "

@@ -24,6 +24,7 @@ def build(ctx: CliContext, ns: argparse.Namespace) -> int:
 
     ctx.paths.ensure()
     out = ns.out or ctx.paths.tftp
+
     def progress(event: str, **fields: Any) -> None:
         # Long build: show each step on stderr (the CLI's log level hides info events otherwise).
         if not ctx.quiet:
