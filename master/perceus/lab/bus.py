@@ -66,9 +66,9 @@ class LabBus:
 def perceus_cli(paths: Paths, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """The ``perceus`` CLI against ``paths`` before any bus runs (import capsules, set defaults)."""
     dirs = ["--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir)]
-    return subprocess.run(
-        [sys.executable, "-c", _CLI, *args, *dirs], capture_output=True, text=True, env=python_env(), timeout=timeout
-    )
+    # The directories go first: a `--` in args (node exec) ends option parsing.
+    argv = [sys.executable, "-c", _CLI, *dirs, *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=python_env(), timeout=timeout)
 
 
 def start_bus(lab: Lab, paths: Paths, *, port: int = 0, timeout: float = 30) -> LabBus:

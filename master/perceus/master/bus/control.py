@@ -13,7 +13,9 @@ from typing import Any
 import msgpack
 import zmq
 
-COMMANDS = ("ping", "stats", "sync", "exec", "nodes_changed", "dnsmasq_restart", "reload")
+COMMANDS = (
+    "ping", "stats", "sync", "exec", "exec_results", "nodes_changed", "modules_changed", "dnsmasq_restart", "reload",
+)  # fmt: skip
 
 
 def control_endpoint(socket_path: Path) -> str:

@@ -127,7 +127,9 @@ def genchroot_debian(
     if target.exists() and any(target.iterdir()):
         raise CapsuleError(f"{target} exists and is not empty")
     _run(debootstrap_argv(suite, target, arch=arch, mirror=mirror, extra=extra), "debootstrap")
-    install_agent(target, agent_src, pins)
+    from perceus.master.modules.provisiond_install import install_provisiond
+
+    install_provisiond(target, agent_src=agent_src, pins=pins)  # agent + wheels, unit, networkd, conf template
     (target / "etc/fstab").write_text(FSTAB)
     (target / "etc/hostname").write_text("localhost\n")
     (target / "fastboot").touch()

@@ -115,8 +115,13 @@ def import_capsule(
     settings: Settings = Settings(),
     kernel: Path | None = None,
     progress: ProgressFactory | None = None,
+    with_provisiond: bool = True,
 ) -> ImportResult:
-    """Import `src` (chroot dir, tar, .vnfs, image archive) as capsule `name` and pack it."""
+    """Import `src` (chroot dir, tar, .vnfs, image archive) as capsule `name` and pack it.
+
+    A systemd-based root with Python 3 but no Perceus agent gets provisiond installed (`with_provisiond`),
+    so its nodes check in after kexec; other roots (busybox runtimes, 1.x capsules) are left as they are.
+    """
     store = Store(paths)
     name = name or default_name(src)
     source = detect(src, kind)
@@ -140,6 +145,11 @@ def import_capsule(
                 raise CapsuleError(f"{src}: no kernel found (/boot/vmlinuz*); give one with --kernel FILE")
             cfg.set("KERNEL", found)
         settings.apply(cfg)
+        if with_provisiond and _wants_provisiond(build.tmp.rootfs):
+            from perceus.master.modules.provisiond_install import install_provisiond
+
+            log.info("provisiond_installing", capsule=name)
+            install_provisiond(build.tmp.rootfs)
         if cfg.type == "stateful" and not cfg.initrd:
             initrd = find_initrd(build.tmp.rootfs, cfg.kernel)
             if initrd:
@@ -160,6 +170,15 @@ def import_capsule(
         manifest=result.manifest.hash[:16],
     )
     return ImportResult(name, source, result, ex.count, ex.skipped_devices)
+
+
+def _wants_provisiond(root: Path) -> bool:
+    has_systemd = any((root / p).exists() for p in ("lib/systemd/systemd", "usr/lib/systemd/systemd"))
+    has_python = any((root / p).exists() for p in ("usr/bin/python3",))
+    has_agent = (root / "usr/local/lib/perceus/perceus/agent").exists() or any(
+        root.glob("usr/lib/python3*/**/perceus/agent/__init__.py")
+    )
+    return has_systemd and has_python and not has_agent
 
 
 def clone_capsule(paths: Paths, src_name: str, dst_name: str, *, progress: ProgressFactory | None = None) -> PackResult:

@@ -19,6 +19,8 @@ def add(verbs: Any) -> None:
     p.add_argument("--name", help="capsule name (default: the source's basename without suffix)")
     p.add_argument("--format", choices=KINDS, help="source format (default: detected)")
     p.add_argument("--kernel", type=Path, help="kernel file to add as /boot/<name> (images rarely carry one)")
+    p.add_argument("--no-provisiond", action="store_true",
+                   help="do not add the runtime agent to a systemd root that lacks it")  # fmt: skip
     add_config_flags(p)
     p.set_defaults(func=run)
 
@@ -26,8 +28,9 @@ def add(verbs: Any) -> None:
 def run(ctx: CliContext, ns: argparse.Namespace) -> int:
     with progress(ctx) as bar:
         result = import_capsule(
-            ctx.paths, ns.source, name=ns.name, kind=ns.format, settings=settings(ns), kernel=ns.kernel, progress=bar
-        )
+            ctx.paths, ns.source, name=ns.name, kind=ns.format, settings=settings(ns), kernel=ns.kernel, progress=bar,
+            with_provisiond=not ns.no_provisiond,
+        )  # fmt: skip
     if ctx.json:
         ctx.emit_json(
             {
