@@ -309,44 +309,22 @@ class Dispatcher:
                 data={"state": msg.state, "stage": msg.stage.value, "peer": item.peer},
             )
         )
+
+        def wait(reason: WaitReason, retry: float, why: str) -> Outgoing:
+            reply = Wait(reason=reason, retry_after=retry, rid=msg.rid, node=node.nodeid, hostname=node.hostname,
+                         message=why)  # fmt: skip
+            return Outgoing(item.identity, reply)
+
         if not node.enabled:
-            return Outgoing(
-                item.identity,
-                Wait(
-                    reason=WaitReason.DISABLED,
-                    retry_after=RETRY_DISABLED,
-                    rid=msg.rid,
-                    node=node.nodeid,
-                    hostname=node.hostname,
-                    message=f"node {node.hostname} is not enabled",
-                ),
-            )
+            return wait(WaitReason.DISABLED, RETRY_DISABLED, f"node {node.hostname} is not enabled")
         capsule = ""
         if msg.stage == Stage.STAGE1 and not (self.stays_in_stage1 is not None and self.stays_in_stage1(node)):
             if not node.vnfs:
-                return Outgoing(
-                    item.identity,
-                    Wait(
-                        reason=WaitReason.NO_CAPSULE,
-                        retry_after=RETRY_NO_CAPSULE,
-                        rid=msg.rid,
-                        node=node.nodeid,
-                        hostname=node.hostname,
-                        message=f"no VNFS configured for {node.hostname}",
-                    ),
-                )
+                return wait(WaitReason.NO_CAPSULE, RETRY_NO_CAPSULE, f"no VNFS configured for {node.hostname}")
             capsule = (self.capsules.manifest_hash(node.vnfs) if self.capsules else None) or ""
             if not capsule:
-                return Outgoing(
-                    item.identity,
-                    Wait(
-                        reason=WaitReason.NO_CAPSULE,
-                        retry_after=RETRY_NO_CAPSULE,
-                        rid=msg.rid,
-                        node=node.nodeid,
-                        hostname=node.hostname,
-                        message=f"VNFS {node.vnfs!r} is not available on this master",
-                    ),
+                return wait(
+                    WaitReason.NO_CAPSULE, RETRY_NO_CAPSULE, f"VNFS {node.vnfs!r} is not available on this master"
                 )
         env = environment(node, msg.state, self.paths.state_dir, self.master_ip())
         plan = self.scripts.plan(msg.state, node)

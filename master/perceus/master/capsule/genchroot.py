@@ -32,22 +32,6 @@ PACKAGES = (
     "ca-certificates",
 )
 AGENT_DIR = "usr/local/lib/perceus"
-UNIT = """\
-[Unit]
-Description=Perceus provisiond (runtime agent: check-ins, modules)
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=simple
-Environment=PYTHONPATH=/{agent_dir}
-ExecStart=/usr/bin/python3 -m perceus.agent --mode runtime
-Restart=always
-RestartSec=5
-
-[Install]
-WantedBy=multi-user.target
-"""
 FSTAB = """\
 # Root is the RAM filesystem the kernel unpacked from the capsule (stateless), rewritten by stateful installs.
 none    /           tmpfs   defaults        0 0
@@ -102,14 +86,6 @@ def install_agent(target: Path, agent_src: Path, pins: Sequence[str]) -> None:
           "--disable-pip-version-check", "--python-version", _python_version(target),
           "--platform", f"manylinux2014_{arch}", "--platform", f"manylinux_2_28_{arch}",
           "--target", str(dest), *pins], "pip install (agent wheels)")  # fmt: skip
-    unit = target / "etc/systemd/system/perceus-provisiond.service"
-    unit.parent.mkdir(parents=True, exist_ok=True)
-    unit.write_text(UNIT.format(agent_dir=AGENT_DIR))
-    wants = target / "etc/systemd/system/multi-user.target.wants"
-    wants.mkdir(parents=True, exist_ok=True)
-    link = wants / unit.name
-    if not link.is_symlink():
-        os.symlink(f"/etc/systemd/system/{unit.name}", link)
 
 
 def genchroot_debian(

@@ -15,9 +15,9 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from perceus.master.capsule.genchroot import AGENT_DIR  # one place for where the agent lives in a capsule
 from perceus.master.fsutil import atomic_write
 
-AGENT_DIR = "usr/local/lib/perceus"
 UNIT_NAME = "perceus-provisiond.service"
 UNIT = """\
 [Unit]
