@@ -109,6 +109,13 @@ class BusClient:
         sock.connect(endpoint(self.master))
         self._sock = sock
 
+    def learn(self, masters: Sequence[str]) -> list[str]:
+        """Add masters a welcome advertised (multi-master) to the failover list; returns the new ones."""
+        known = {endpoint(m) for m in self.masters}
+        new = [m for m in masters if m and endpoint(m) not in known]
+        self.masters.extend(new)
+        return new
+
     def failover(self) -> None:
         """Drop the connection and move to the next master (round robin)."""
         self.close()

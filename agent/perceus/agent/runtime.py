@@ -197,6 +197,7 @@ class Runtime:
                 continue
             if isinstance(reply, Welcome):
                 self.node, self.interval = reply.node, max(1.0, reply.interval)
+                self.client.learn(list(reply.masters))  # multi-master: fail over to every live master
                 log.info("node_welcomed", node=reply.node, hostname=reply.hostname, interval=self.interval)
                 self.env = dict(reply.env)
                 self.modules.apply(reply.actions)

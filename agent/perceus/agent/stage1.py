@@ -7,6 +7,7 @@ second forever while a node was disabled or had no VNFS (spec §6.4), every retr
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import random
@@ -20,7 +21,7 @@ from typing import Protocol, cast
 
 import structlog
 
-from perceus.agent import __version__, inventory, scripts, security
+from perceus.agent import __version__, cmdline, inventory, scripts, security
 from perceus.agent.bus import BusClient, CurveHook, backoff
 from perceus.agent.cmdline import AgentConfig, Master, handover
 from perceus.agent.console import EXIT_POWEROFF, Console, debug_shell
@@ -28,7 +29,7 @@ from perceus.agent.failures import FatalBoot
 from perceus.agent.isolate import run_isolated
 from perceus.agent.network import Lease
 from perceus.agent.phases import Phases
-from perceus.errors import BusError, PerceusError
+from perceus.errors import BusError, ConfigError, PerceusError
 from perceus.protocol.enums import ErrorCode, Phase, Stage
 from perceus.protocol.messages import Hello, Message, Report, ScriptResult, Wait, Welcome
 
@@ -241,6 +242,7 @@ class Stage1:
     def _welcomed(self, welcome: Welcome, master: Master) -> None:
         assert self.client is not None
         self.phases.identify(welcome.node, self._send_report)
+        self._learn_masters(welcome.masters)
         if welcome.debug > self.console.debug:  # `perceus node set debug N` raises verbosity from the master
             self.console.debug = min(welcome.debug, 3)
         log.info("node_welcomed", node=welcome.node, hostname=welcome.hostname, group=welcome.group,
@@ -283,6 +285,21 @@ class Stage1:
             return
         self.phases.enter(Phase.KEXEC)
         self._kexec(fetched, welcome.node, master)
+
+    def _learn_masters(self, advertised: Sequence[str]) -> None:
+        """Every master the welcome names joins the failover list, here and (via the hand-over) in provisiond."""
+        learned: list[Master] = []
+        for text in advertised:
+            try:
+                learned.append(cmdline.parse_master("welcome.masters", text))
+            except ConfigError:
+                log.warning("master_address_ignored", address=text[:80])
+        new = [m for m in learned if m not in self.config.masters]
+        if new:
+            self.config = dataclasses.replace(self.config, masters=(*self.config.masters, *new))
+            assert self.client is not None
+            self.client.learn([str(m) for m in new])
+            log.info("masters_learned", masters=",".join(str(m) for m in new))
 
     def _modules(self, welcome: Welcome, master: Master) -> bool:
         """Apply the stage-one module actions (modprobe, stateful, xcpu); True when xcpu keeps the node here."""
