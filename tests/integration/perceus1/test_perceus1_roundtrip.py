@@ -42,6 +42,14 @@ def run_import(paths: Paths, *argv: str, json_out: bool = False) -> tuple[int, s
     return code, out.getvalue(), err.getvalue()
 
 
+def perceus_json(paths: Paths, *argv: str) -> str:
+    out = io.StringIO()
+    ctx = CliContext(paths=paths, stdout=out, stderr=io.StringIO())
+    dirs = ["--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir)]
+    assert main(["--json", *dirs, *argv], context=ctx) == 0
+    return out.getvalue()
+
+
 def node_list(paths: Paths) -> list[dict[str, object]]:
     out = io.StringIO()
     ctx = CliContext(paths=paths, stdout=out, stderr=io.StringIO())
@@ -118,10 +126,14 @@ def test_round_trip_to_node_list(tmp_path: Path, new: Paths, backend: str) -> No
     assert (new.nodescripts / "init/group/gpu/60-nvidia.sh").read_text().endswith("modprobe nvidia\n")
     report = json.loads((new.state_dir / "perceus1-import.json").read_text())
     assert report["modules"] == {"hostname": ["init/all"], "masterauth": ["ready/all", "ready/node/n0000"]}
-    assert {c["name"]: c["status"] for c in report["capsules"]} == {
-        "broken.stateless": "not convertible",
-        fixture.CAPSULE: "not converted",
-    }
+    statuses = {c["name"]: c["status"] for c in report["capsules"]}
+    assert statuses["broken.stateless"] == "not convertible"
+    assert statuses[fixture.CAPSULE].startswith("converted")
+    listed = json.loads(perceus_json(new, "vnfs", "list"))
+    mine = next(c for c in listed if c["name"] == fixture.CAPSULE)
+    assert mine["type"] == "stateless" and mine["kernel"] == "vmlinuz-2.6.18-194.el5"
+    config = (new.vnfs / fixture.CAPSULE / "config").read_text()
+    assert "console=ttyS0,115200" in config and "--args-linux" in config
     assert any("70-gone.sh" in w for w in report["warnings"])
 
 

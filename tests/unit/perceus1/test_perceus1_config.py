@@ -106,8 +106,8 @@ def test_capsule_inventory(tmp_path: Path) -> None:
     good = found["sl6.stateful.x86_64"]
     assert (good.kind, good.root, good.console, good.problems) == ("stateful", "rootfs", "ttyS1,115200", [])
     assert found["empty"].problems == ["no config file (1.x did not list it either)"]
-    capsules.mark_unconverted(list(found.values()))
-    assert (good.status, found["empty"].status) == ("not converted", "not convertible")
+    capsules.plan_conversion(list(found.values()), tmp_path / "new-vnfs")
+    assert (good.status, found["empty"].status) == ("will convert", "not convertible")
 
 
 def test_listening_reads_proc_net_tcp(tmp_path: Path) -> None:

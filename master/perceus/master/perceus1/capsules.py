@@ -2,9 +2,11 @@
 
 Each capsule is checked the way the new capsule builder will need it: a `config` (read as `KEY=value` lines,
 never sourced), a root filesystem (`rootfs/`, or the packed `vnfs.img` with nothing else), and a kernel
-(`rootfs/$KERNEL`).  Conversion itself belongs to `perceus.master.capsule`; until it offers an import entry
-point the capsules are reported as "not converted" with everything needed to convert them, never
-half-imported.
+(`rootfs/$KERNEL`).  Conversion goes through the capsule importer (`perceus.master.capsule.importer`): the
+`rootfs/` tree (or the packed `vnfs.img` newc cpio when that is all there is) becomes a content-addressed
+capsule with the old kernel arguments, kexec arguments, console and type; it is built in a temp dir and
+renamed at the end, so a capsule that cannot be converted is reported, never half-imported.  The old
+directory is only read.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from perceus.errors import PerceusError
+from perceus.master.config import Paths
 
 _ASSIGN = re.compile(r"^\s*(?:export\s+)?([A-Z_][A-Z0-9_]*)=(.*)$")
 _CONSOLE = re.compile(r"(?:^|\s)console=(\S+)")
@@ -93,8 +98,6 @@ def inspect(directory: Path) -> LegacyCapsule:
         cap.kernel = kernel
         if cap.root == "rootfs" and not (rootfs / kernel.lstrip("/")).is_file():
             cap.problems.append(f"kernel {kernel} not found in rootfs/")
-        elif cap.root == "vnfs.img":
-            cap.problems.append(f"kernel {kernel} is inside the packed vnfs.img only (rootfs/ missing)")
     return cap
 
 
@@ -106,14 +109,43 @@ def scan(old_state: Path) -> list[LegacyCapsule]:
     return [inspect(d) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
 
 
-def mark_unconverted(capsules: list[LegacyCapsule]) -> None:
-    """The capsule package has no 1.x import entry point yet: say so per capsule, convert nothing."""
+def plan_conversion(capsules: list[LegacyCapsule], new_vnfs: Path) -> None:
+    """Status before anything is written: what `convert` will do with each capsule."""
     for cap in capsules:
         if cap.problems:
             cap.status = "not convertible"
+        elif (new_vnfs / cap.name).is_dir():
+            cap.status = "already imported"
         else:
-            cap.status = "not converted"
-            cap.problems.append(
-                "no 1.x capsule importer in this build yet; the old directory is untouched"
-                " and legacy provisiond nodes keep booting it"
-            )
+            cap.status = "will convert"
+
+
+def convert(paths: Paths, capsules: list[LegacyCapsule]) -> list[str]:
+    """Import every capsule marked "will convert"; returns warnings for those that failed."""
+    from perceus.master.capsule.importer import Settings, import_capsule
+
+    warnings: list[str] = []
+    for cap in capsules:
+        if cap.status != "will convert":
+            continue
+        settings = Settings(
+            type=cap.kind,
+            console=cap.console or None,
+            kernel_args=cap.kernel_args or None,
+            kexec_args=cap.kexec_args or None,
+        )
+        try:
+            if cap.root == "rootfs":
+                source, kind = cap.path / "rootfs", "dir"
+                kernel: Path | None = source / cap.kernel.lstrip("/")
+            else:
+                source, kind, kernel = cap.path / "vnfs.img", "cpio", None
+            result = import_capsule(paths, source, name=cap.name, kind=kind, settings=settings, kernel=kernel,
+                                    with_provisiond=False)  # fmt: skip
+        except PerceusError as exc:
+            cap.status = "failed"
+            cap.problems.append(str(exc))
+            warnings.append(f"capsule {cap.name}: not converted: {exc}")
+            continue
+        cap.status = f"converted ({result.files} files)"
+    return warnings

@@ -117,7 +117,7 @@ def plan(opts: Options, store: NodeStore | None) -> Migration:
     m.scan = modules.scan(opts.old_state)
     m.warnings.extend(f"dangling nodescript link {d} (1.x skipped it too)" for d in m.scan.dangling)
     m.capsule_list = capsules.scan(opts.old_state)
-    capsules.mark_unconverted(m.capsule_list)
+    capsules.plan_conversion(m.capsule_list, opts.paths.vnfs)
     m.warnings.extend(f"capsule {c.name}: {p}" for c in m.capsule_list for p in c.problems)
     return m
 
@@ -190,6 +190,7 @@ def apply(m: Migration, store: NodeStore) -> Outcome:
         out.created += created
         out.conflicts.extend(conflicts)
     m.warnings.extend(f"{c} already exists and differs: kept the new master's file" for c in out.conflicts)
+    m.warnings.extend(capsules.convert(m.options.paths, m.capsule_list))
     log.info(
         "perceus1_imported",
         added=out.added,
