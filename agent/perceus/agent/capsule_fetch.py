@@ -121,16 +121,23 @@ def fetch_capsule(
     progress: Progress | None = None,
     timeout: float = 10.0,
     attempts: int = 5,
+    need_rootfs: Callable[[CapsuleManifest], bool] | None = None,
 ) -> FetchedCapsule:
-    """Fetch and verify the capsule `manifest_hash` into `dest`; see the module docstring."""
+    """Fetch and verify the capsule `manifest_hash` into `dest`; see the module docstring.
+
+    `need_rootfs(manifest)` False skips the root stream (a stateful node booting its installed disk).
+    """
     started = time.monotonic()
     dest.mkdir(parents=True, exist_ok=True)
     m = _manifest(client, node, manifest_hash, dest, timeout)
+    skip_rootfs = need_rootfs is not None and not need_rootfs(m)
     done = _journal(dest, manifest_hash)
     fds: dict[str, int] = {}
     targets: dict[str, _Target] = {}
     try:
         for role, blob in m.blobs:
+            if role == "rootfs" and skip_rootfs:
+                continue
             fd = os.open(dest / OUTPUT[role], os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             fds[role] = fd
             os.ftruncate(fd, blob.size)
@@ -150,6 +157,7 @@ def fetch_capsule(
             manifest=manifest_hash[:16],
             chunks=len(targets),
             missing=len(todo),
+            rootfs=not skip_rootfs,
             master=client.master,
         )
         with open(dest / JOURNAL, "a", encoding="ascii") as journal:

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import structlog
 
@@ -53,7 +53,19 @@ class FetchedCapsule(Protocol):
 
 
 class CapsuleFetcher(Protocol):
-    def __call__(self, client: BusClient, node: str, manifest_hash: str, dest_dir: Path) -> FetchedCapsule: ...
+    def __call__(
+        self, client: BusClient, node: str, manifest_hash: str, dest_dir: Path, *,
+        need_rootfs: Callable[[Any], bool] | None = None,
+    ) -> FetchedCapsule: ...  # fmt: skip
+
+
+@dataclass
+class _DiskBoot:
+    """A stateful capsule's kexec inputs: its kernel, its own initrd (or none) and `root=` of the disk."""
+
+    kernel: Path
+    initrd: Path | None
+    cmdline: str
 
 
 @dataclass
@@ -278,13 +290,64 @@ class Stage1:
         if fetch is None:
             self._retry("capsule support missing")
             return
+        stateful: dict[str, Any] = {}
         try:
-            fetched = fetch(self.client, welcome.node, welcome.capsule, self.options.run_dir / "capsule")
+            fetched = fetch(self.client, welcome.node, welcome.capsule, self.options.run_dir / "capsule",
+                            need_rootfs=lambda m: self._need_rootfs(m, stateful))  # fmt: skip
         except PerceusError as exc:
+            if stateful.get("refused"):
+                self.phases.fail(str(exc))
+                raise FatalBoot(f"stateful install refused: {exc}") from None
             self._retry(f"capsule fetch failed: {exc}")
             return
-        self.phases.enter(Phase.KEXEC)
+        if stateful:
+            try:
+                fetched = self._stateful(fetched, stateful)
+            except PerceusError as exc:
+                self.phases.fail(str(exc))
+                raise FatalBoot(f"stateful install failed: {exc}") from None
+        self.phases.enter(Phase.KEXEC, detail=str(stateful.get("detail", "")))
         self._kexec(fetched, welcome.node, master)
+
+    def _need_rootfs(self, manifest: Any, state: dict[str, Any]) -> bool:
+        """Stateless: always.  Stateful: only to (re)install; a disk marked with this manifest boots as it is."""
+        from perceus.agent import install
+
+        if manifest.type != "stateful":
+            return True
+        state["refused"] = True  # until the settings and the disk check out
+        settings = install.Settings.parse(manifest.extra.get("stateful") or {})
+        state.update(settings=settings, name=manifest.name, hash=manifest.hash, refused=False,
+                     install=install.wants_install(settings, manifest.hash, self.options.run_dir))  # fmt: skip
+        if state["install"]:  # refuse a missing or too small disk before fetching the root stream
+            install.make_plan(settings, install.block_disks(), manifest.rootfs.size)
+        return bool(state["install"])
+
+    def _stateful(self, fetched: FetchedCapsule, state: dict[str, Any]) -> _DiskBoot:
+        from perceus.agent import install
+
+        settings: install.Settings = state["settings"]
+        rootfs = cast(Path, getattr(fetched, "rootfs"))  # noqa: B009 - not in the FetchedCapsule protocol
+        if state["install"]:
+            plan = install.make_plan(settings, install.block_disks(), rootfs.stat().st_size)
+            self.phases.enter(Phase.INSTALL, detail=f"{rootfs.stat().st_size} bytes to /dev/{plan.disk}")
+            marker = install.install(plan, rootfs, manifest_hash=state["hash"], capsule=state["name"],
+                                     mountpoint=self.options.run_dir / "disk",
+                                     load_fs=lambda fs: self._load_fs())  # fmt: skip
+            rootfs.unlink()  # on the disk now; the RAM is the next kernel's
+            root, detail = marker.root, f"installed {state['name']} on {marker.root}"
+        else:
+            root, detail = install.installed_root(settings), "disk already holds this capsule"
+            log.info("install_skipped", root=root, capsule=state["name"], reason=detail)
+        initrd = fetched.initrd if fetched.initrd is not None and fetched.initrd.name == "initrd" else None
+        words = [w for w in fetched.cmdline.split() if not w.startswith(("root=", "rootfstype="))]
+        state["detail"] = detail
+        return _DiskBoot(fetched.kernel, initrd, " ".join(words + install.boot_args(root, settings.filesystem)))
+
+    def _load_fs(self) -> None:
+        failed = self._kmods(["ext4"])
+        if failed:
+            log.warning("fs_module_failed", errors="; ".join(failed))
 
     def _learn_masters(self, advertised: Sequence[str]) -> None:
         """Every master the welcome names joins the failover list, here and (via the hand-over) in provisiond."""

@@ -120,8 +120,13 @@ def encode_manifest(
     kexec_args: str,
     kernel_args: str,
     console: str,
+    stateful: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The manifest bytes; key order is fixed so equal content gives equal bytes (and hash)."""
+    """The manifest bytes; key order is fixed so equal content gives equal bytes (and hash).
+
+    `stateful` (TARGETS, FILESYSTEM, SWAP_SIZE, BOOT_SIZE in lower case) is what a stateful node's installer
+    reads; older agents keep it in `CapsuleManifest.extra` unread.
+    """
     body: dict[str, Any] = {
         "format": FORMAT,
         "name": name,
@@ -140,6 +145,8 @@ def encode_manifest(
         "chunks": [c.to_wire() for c in rootfs.chunks],
     }
     body["config"] = {"kexec_args": kexec_args, "kernel_args": kernel_args, "console": console}
+    if stateful:
+        body["stateful"] = dict(sorted(stateful.items()))
     return msgpack.packb(body, use_bin_type=True)  # type: ignore[no-any-return]
 
 

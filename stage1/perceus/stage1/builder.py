@@ -151,7 +151,7 @@ def _assemble(
     t = time.monotonic()
     skeleton(root)
     applets = busybox.install(root)
-    elfs = pyruntime.install_interpreter(root)
+    elfs = pyruntime.install_interpreter(root) + pyruntime.install_extra_binaries(root)
     site_dst = root / agentsrc.SITE
     shutil.copytree(site, site_dst, symlinks=True, dirs_exist_ok=True)
     (site_dst / ".perceus-installed").unlink(missing_ok=True)

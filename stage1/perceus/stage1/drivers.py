@@ -29,6 +29,9 @@ NIC_MODULES: tuple[str, ...] = ("virtio_net", "virtio_pci", "xen-netfront")
 # Block devices a node may install to or keep scratch space on.
 STORAGE_MODULES: tuple[str, ...] = ("virtio_blk", "virtio_scsi", "sd_mod", "ahci", "nvme")
 
+# The root filesystem of a stateful install (stage one formats and fills it; ext4 also mounts ext2/ext3).
+FS_MODULES: tuple[str, ...] = ("ext4",)
+
 # Entropy for early TLS/ZMQ curve keys on virtual machines.
 MISC_MODULES: tuple[str, ...] = ("virtio_rng",)
 
@@ -61,7 +64,7 @@ def wanted_modules(
     all_paths: Iterable[str],
     *,
     dirs: Iterable[str] = NIC_MODULE_DIRS,
-    names: Iterable[str] = NIC_MODULES + STORAGE_MODULES + MISC_MODULES,
+    names: Iterable[str] = NIC_MODULES + STORAGE_MODULES + FS_MODULES + MISC_MODULES,
 ) -> set[str]:
     """Pick the module paths under ``dirs`` or named in ``names`` (missing names are ignored).
 

@@ -27,6 +27,10 @@ DYNLOAD_EXCLUDE = re.compile(
 _LDD_ARROW = re.compile(r"^\s*(\S+)\s+=>\s+(\S+)\s+\(0x[0-9a-f]+\)\s*$")
 _LDD_PLAIN = re.compile(r"^\s*(/\S+)\s+\(0x[0-9a-f]+\)\s*$")
 _ZIP_SCRIPT = Path(__file__).with_name("zip_stdlib.py")
+# The one list of extra host binaries the image carries (image path -> host file), copied with their ldd
+# closure like python3.  mkfs.ext4 for stateful installs: busybox's mke2fs makes only ext2 (no journal).
+# It is the host's mke2fs under the name that selects ext4 defaults (its built-in profile: no mke2fs.conf).
+EXTRA_BINARIES: dict[str, Path] = {"usr/sbin/mkfs.ext4": Path("/sbin/mke2fs")}
 
 
 def parse_ldd(text: str) -> dict[str, Path]:
@@ -68,6 +72,19 @@ def install_interpreter(root: Path) -> list[Path]:
             shutil.copy2(so, dyn_dst / so.name)
             elfs.append(dyn_dst / so.name)
     return elfs
+
+
+def install_extra_binaries(root: Path) -> list[Path]:
+    """Copy EXTRA_BINARIES (replacing a busybox applet link of the same name); return the ELF files."""
+    out: list[Path] = []
+    for rel, src in sorted(EXTRA_BINARIES.items()):
+        dest = root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.is_symlink() or dest.exists():
+            dest.unlink()
+        shutil.copy2(src, dest)
+        out.append(dest)
+    return out
 
 
 def _ldd(path: Path) -> dict[str, Path]:
@@ -145,6 +162,7 @@ __all__ = [
     "LIBDIR",
     "PYTHON",
     "dynload_wanted",
+    "install_extra_binaries",
     "install_interpreter",
     "install_ldconfig",
     "install_shared_libs",

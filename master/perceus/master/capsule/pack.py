@@ -19,7 +19,7 @@ import structlog
 from perceus.errors import CapsuleError
 from perceus.master.capsule import chunker, cpio
 from perceus.master.capsule.chunkstore import ChunkStore, chunkmap_bytes, load_chunkmap
-from perceus.master.capsule.config import CapsuleConfig
+from perceus.master.capsule.config import STATEFUL_KEYS, CapsuleConfig
 from perceus.master.capsule.layout import CapsuleDir, Store
 from perceus.master.fsutil import atomic_write
 from perceus.master.security.signing import sign_manifest
@@ -176,6 +176,10 @@ def pack(
             kexec_args=cfg.kexec_args,
             kernel_args=cfg.kernel_args,
             console=cfg.console,
+            # The stateful keys (spec §2.7) travel in the signed manifest: the node's installer needs them.
+            stateful={k.lower(): v for k, v in cfg.values.items() if k in STATEFUL_KEYS and v}
+            if kind == "stateful"
+            else None,
         )
 
     if prev is not None and prev.name == name and encode(prev.version, prev.created) == prev.data:
