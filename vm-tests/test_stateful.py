@@ -34,7 +34,7 @@ export PATH=/usr/sbin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-for m in virtio_pci virtio_blk ext4; do modprobe "$m"; done
+for m in virtio_pci virtio_blk crc32c_generic ext4; do modprobe "$m"; done
 root= init=/sbin/init
 for w in $(cat /proc/cmdline); do
     case "$w" in root=*) root=${w#root=} ;; init=*) init=${w#init=} ;; esac

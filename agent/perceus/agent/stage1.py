@@ -345,7 +345,7 @@ class Stage1:
         return _DiskBoot(fetched.kernel, initrd, " ".join(words + install.boot_args(root, settings.filesystem)))
 
     def _load_fs(self) -> None:
-        failed = self._kmods(["ext4"])
+        failed = self._kmods(["crc32c_generic", "ext4"])  # ext4 needs crc32c at mount; modules.dep omits it
         if failed:
             log.warning("fs_module_failed", errors="; ".join(failed))
 

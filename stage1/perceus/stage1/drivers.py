@@ -29,8 +29,9 @@ NIC_MODULES: tuple[str, ...] = ("virtio_net", "virtio_pci", "xen-netfront")
 # Block devices a node may install to or keep scratch space on.
 STORAGE_MODULES: tuple[str, ...] = ("virtio_blk", "virtio_scsi", "sd_mod", "ahci", "nvme")
 
-# The root filesystem of a stateful install (stage one formats and fills it; ext4 also mounts ext2/ext3).
-FS_MODULES: tuple[str, ...] = ("ext4",)
+# The root filesystem of a stateful install (ext4 also mounts ext2/ext3).  ext4 asks the crypto API for
+# crc32c at mount time, which modules.dep does not list: crc32c_generic must be named.
+FS_MODULES: tuple[str, ...] = ("ext4", "crc32c_generic")
 
 # Entropy for early TLS/ZMQ curve keys on virtual machines.
 MISC_MODULES: tuple[str, ...] = ("virtio_rng",)
