@@ -14,6 +14,7 @@ HOST_PACKAGES: tuple[str, ...] = (
     "python3.11", "libpython3.11-minimal", "libpython3.11-stdlib", "busybox-static", "libc6",
     "libc-bin", "libssl3", "libsqlite3-0", "libudev1", "libffi8", "libexpat1", "zlib1g",
     "libstdc++6", "libgcc-s1", "libbz2-1.0", "liblzma5", "libuuid1", "libmpdec3", "kmod", "binutils",
+    "e2fsprogs",  # mke2fs is copied into the image for stateful installs
 )  # fmt: skip
 
 # Bump when the image layout changes in a way the hashed sources would not show.
