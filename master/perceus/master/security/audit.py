@@ -45,8 +45,11 @@ class AuditLog:
     def record(self, event: str, **fields: Any) -> None:
         line = json.dumps({"t": round(self.clock(), 3), "event": event, **fields}, sort_keys=False, default=str)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            except FileNotFoundError:  # first record in a fresh state dir (not a mkdir per event)
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
             try:
                 os.write(fd, (line + "\n").encode())
             finally:
