@@ -100,3 +100,14 @@ def test_syncnodes_reboots_when_nobody_is_logged_in_else_warns(tmp_path: Path) -
     assert events[-1] == "reboot"
     with pytest.raises(ConfigError):
         sync.apply({"enabled": True})
+
+
+def test_ssh_host_keys_action_installs_only_known_files(tmp_path: Path) -> None:
+    applier = Applier(root=tmp_path)
+    files = {"ssh_host_ed25519_key": "SECRET\n", "ssh_host_ed25519_key.pub": "PUBLIC\n", "../../evil": "x"}
+    out = applier.apply([Action(module="sshkeys", kind="host_keys", data={"files": files})])
+    assert out == {"sshkeys.host_keys": "2 host key files"}
+    secret = tmp_path / "etc/ssh/ssh_host_ed25519_key"
+    assert secret.read_text() == "SECRET\n" and secret.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "etc/ssh/ssh_host_ed25519_key.pub").stat().st_mode & 0o777 == 0o644
+    assert not (tmp_path / "evil").exists()

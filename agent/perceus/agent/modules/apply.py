@@ -109,4 +109,9 @@ class Applier:
         if action.module == "xcpu":
             self.xcpu = True
             return "accepting commands"
+        if kind == ("sshkeys", "host_keys"):
+            # Cluster SSH host keys: sent only over the authenticated bus, never in a capsule (security.md).
+            from perceus.agent.security import apply_host_keys
+
+            return f"{len(apply_host_keys(data, self.root))} host key files"
         raise ConfigError(f"unknown module action {action.module}.{action.kind}")
