@@ -80,6 +80,7 @@ class NodeScripts:
         self._clock = clock
         self._ttl = ttl
         self._plans: dict[tuple[str, str, str, str], tuple[float, Plan]] = {}
+        self._node_listing: dict[str, tuple[float, frozenset[str]]] = {}
         self._listing: dict[Path, tuple[int, tuple[Entry, ...]]] = {}
         self._bodies: dict[Path, tuple[int, int, str]] = {}
 
@@ -116,8 +117,11 @@ class NodeScripts:
         """Which files apply, in execution order (cached for PLAN_TTL when a clock was given)."""
         if self._clock is None:
             return self._plan(state, node)
-        key = (state, node.vnfs, node.group, node.hostname)
         now = self._clock()
+        # Nodes without a `node/<name>` directory of their own (nearly all) share one plan per state, capsule
+        # and group, so a node's first check-in is usually a cache hit too.
+        own = node.hostname if node.hostname.strip().translate(_SAFE) in self._node_dirs(state, now) else ""
+        key = (state, node.vnfs, node.group, own)
         hit = self._plans.get(key)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
@@ -126,6 +130,18 @@ class NodeScripts:
         plan = self._plan(state, node)
         self._plans[key] = (now, plan)
         return plan
+
+    def _node_dirs(self, state: str, now: float) -> frozenset[str]:
+        """Names under `<state>/node/`, re-listed at most every PLAN_TTL."""
+        hit = self._node_listing.get(state)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        try:
+            names = frozenset(os.listdir(self.root / state.translate(_SAFE) / "node"))
+        except OSError:
+            names = frozenset()
+        self._node_listing[state] = (now, names)
+        return names
 
     def _plan(self, state: str, node: Node) -> Plan:
         base = self.root / state.translate(_SAFE)
