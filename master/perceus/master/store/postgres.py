@@ -55,10 +55,40 @@ _COLUMNS = {
     "status": "status",
     "lastcontact": "lastcontact",
 }
+# One statement per lookup: the MACs and attributes come along as correlated subqueries (index scans on
+# node_mac_node and node_attr's primary key), so a check-in's lookup is a single round trip.
 _SELECT = (
     "SELECT n.id, n.nodeid, n.hostname, n.grp, n.vnfs, n.enabled, n.debug, n.descr, n.ip, n.status,"
-    " n.lastcontact, n.boot_id, n.phase, n.created, n.updated FROM node n"
+    " n.lastcontact, n.boot_id, n.phase, n.created, n.updated,"
+    " ARRAY(SELECT mac FROM node_mac WHERE node_id = n.id ORDER BY mac),"
+    " (SELECT json_object_agg(key, value) FROM node_attr WHERE node_id = n.id) FROM node n"
 )
+# Group commit of check-ins in one statement.  The rows arrive as arrays (in check-in order: `ord`); per node
+# the last check-in sets status and lastcontact, and the last non-empty ip/boot_id/phase wins, as applying
+# the check-ins one after another would.  `locked` takes the row locks in node id order first, so two masters
+# committing overlapping batches queue up instead of deadlocking.
+_RECORD_CONTACTS = """
+WITH u AS (
+    SELECT m.node_id, x.ord, x.status, x.ip, x.t, x.boot_id, x.phase
+    FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::text[], %s::text[])
+        WITH ORDINALITY AS x(mac, status, ip, t, boot_id, phase, ord)
+    JOIN node_mac m ON m.mac = x.mac
+), last AS (
+    SELECT node_id,
+        (array_agg(status ORDER BY ord DESC))[1] AS status,
+        (array_agg(t ORDER BY ord DESC))[1] AS t,
+        (array_agg(ip ORDER BY ord DESC) FILTER (WHERE ip <> ''))[1] AS ip,
+        (array_agg(boot_id ORDER BY ord DESC) FILTER (WHERE boot_id <> ''))[1] AS boot_id,
+        (array_agg(phase ORDER BY ord DESC) FILTER (WHERE phase <> ''))[1] AS phase
+    FROM u GROUP BY node_id
+), locked AS MATERIALIZED (
+    SELECT id FROM node WHERE id IN (SELECT node_id FROM last) ORDER BY id FOR UPDATE
+)
+UPDATE node n SET status = l.status, ip = COALESCE(l.ip, n.ip), lastcontact = l.t,
+    boot_id = COALESCE(l.boot_id, n.boot_id), phase = COALESCE(l.phase, n.phase)
+FROM last l JOIN locked k ON k.id = l.node_id
+WHERE n.id = l.node_id
+"""
 # pg_advisory_xact_lock(class, object): 'PERC' plus what the lock guards.
 _LOCK_CLASS = 0x50455243
 LOCK_NAMES = 1
@@ -91,10 +121,25 @@ class PostgresStore(NodeStore):
             kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout))},
             name="perceus-store",
         )
+        # The hot path (node lookups, the group commit of check-ins): single statements on autocommit
+        # connections, so one round trip each; no checkout check (a dropped connection is noticed when its
+        # statement fails, and the statement then runs once more after the pool is checked); statements
+        # prepared on first use.
+        self._fast = psycopg_pool.ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            timeout=timeout,
+            open=False,
+            kwargs={"autocommit": True, "prepare_threshold": 0, "connect_timeout": max(1, int(timeout))},
+            name="perceus-store-fast",
+        )
         try:
             self._pool.open(wait=True, timeout=timeout)
+            self._fast.open(wait=True, timeout=timeout)
         except psycopg_pool.PoolTimeout:
             self._pool.close()
+            self._fast.close()
             raise PerceusError(f"cannot open node database {self._where}: no connection within {timeout}s") from None
 
     # ------------------------------------------------------------------ plumbing
@@ -135,6 +180,31 @@ class PostgresStore(NodeStore):
         except psycopg.Error as exc:
             raise PerceusError(f"node database {self._where}: {_first_line(exc)}") from None
 
+    def _run(self, fn: Callable[[Cursor], T]) -> T:
+        """Run `fn` (single statements, each atomic on its own) on an autocommit connection of the fast pool.
+        Only for what may run twice: a connection found dropped is discarded and `fn` runs once more.
+        Deadlocks and serialisation failures are raised as they are, for the caller to retry."""
+        for attempt in range(2):
+            conn: psycopg.Connection[Any] | None = None
+            try:
+                with self._fast.connection() as conn, conn.cursor() as cur:
+                    return fn(cur)
+            except (pgerrors.DeadlockDetected, pgerrors.SerializationFailure):
+                raise
+            except psycopg.OperationalError as exc:
+                if attempt == 0 and conn is not None and (conn.broken or conn.closed):
+                    # The server dropped it (restart, failover): the others idle in the pool are likely dead
+                    # too, so check them all before the second try.
+                    log.info("store_reconnect", error=_first_line(exc))
+                    self._fast.check()
+                    continue
+                raise PerceusError(f"node database {self._where}: {_first_line(exc)}") from None
+            except psycopg_pool.PoolTimeout:
+                raise PerceusError(f"node database {self._where} unreachable (no connection)") from None
+            except psycopg.Error as exc:
+                raise PerceusError(f"node database {self._where}: {_first_line(exc)}") from None
+        raise AssertionError("unreachable")
+
     def _write(self, fn: Callable[[Cursor], T], *, lock_names: bool = False) -> T:
         """Run `fn` in one write transaction, retried when it loses a deadlock against another master."""
         for attempt in range(_RETRIES):
@@ -151,6 +221,7 @@ class PostgresStore(NodeStore):
         raise AssertionError("unreachable")
 
     def close(self) -> None:
+        self._fast.close()
         self._pool.close()
 
     def listener(self) -> NodeChangeListener:
@@ -163,45 +234,29 @@ class PostgresStore(NodeStore):
         return int(row[0]) if row else 0
 
     @staticmethod
-    def _hydrate(cur: Cursor, rows: list[tuple[Any, ...]]) -> list[Node]:
-        if not rows:
-            return []
-        ids = [r[0] for r in rows]
-        macs: dict[int, list[str]] = {}
-        attrs: dict[int, dict[str, str]] = {}
-        for node_id, mac in cur.execute(
-            "SELECT node_id, mac FROM node_mac WHERE node_id = ANY(%s) ORDER BY mac", (ids,)
-        ).fetchall():
-            macs.setdefault(node_id, []).append(mac)
-        for node_id, key, value in cur.execute(
-            "SELECT node_id, key, value FROM node_attr WHERE node_id = ANY(%s)", (ids,)
-        ).fetchall():
-            attrs.setdefault(node_id, {})[key] = value
-        return [
-            Node(
-                nodeid=r[1],
-                hostname=r[2],
-                group=r[3],
-                vnfs=r[4],
-                enabled=bool(r[5]),
-                debug=r[6],
-                desc=r[7],
-                ip=r[8],
-                status=r[9],
-                lastcontact=r[10],
-                boot_id=r[11],
-                phase=r[12],
-                created=r[13],
-                updated=r[14],
-                macs=tuple(macs.get(r[0], ())),
-                attrs=attrs.get(r[0], {}),
-            )
-            for r in rows
-        ]
+    def _node(r: tuple[Any, ...]) -> Node:
+        return Node(
+            nodeid=r[1],
+            hostname=r[2],
+            group=r[3],
+            vnfs=r[4],
+            enabled=bool(r[5]),
+            debug=r[6],
+            desc=r[7],
+            ip=r[8],
+            status=r[9],
+            lastcontact=r[10],
+            boot_id=r[11],
+            phase=r[12],
+            created=r[13],
+            updated=r[14],
+            macs=tuple(r[15]),
+            attrs=r[16] or {},
+        )
 
     def _select(self, where: str, args: Sequence[Any] = ()) -> list[Node]:
-        with self._tx() as cur:
-            return self._hydrate(cur, cur.execute(f"{_SELECT} {where}", args).fetchall())
+        sql = f"{_SELECT} {where}"
+        return self._run(lambda cur: [self._node(r) for r in cur.execute(sql, args).fetchall()])
 
     def _one(self, where: str, args: Sequence[Any]) -> Node | None:
         nodes = self._select(where, args)
@@ -209,7 +264,7 @@ class PostgresStore(NodeStore):
 
     # ------------------------------------------------------------------ reads
     def get(self, nodeid: str) -> Node | None:
-        return self._one("JOIN node_mac m ON m.node_id = n.id WHERE m.mac = %s", (nodeid,))
+        return self._one("WHERE n.id = (SELECT node_id FROM node_mac WHERE mac = %s)", (nodeid,))
 
     def get_by_hostname(self, hostname: str) -> Node | None:
         return self._one("WHERE n.hostname = %s", (hostname,))
@@ -348,7 +403,7 @@ class PostgresStore(NodeStore):
             rows = cur.execute(
                 f"{_SELECT} WHERE n.id IN (SELECT node_id FROM node_mac WHERE mac = ANY(%s))", (everything,)
             ).fetchall()
-            by_mac = {mac: node for node in self._hydrate(cur, rows) for mac in node.macs}
+            by_mac = {mac: node for node in map(self._node, rows) for mac in node.macs}
             out: list[Node] = []
             for req in requests:
                 node = next((by_mac[m] for m in (req.nodeid, *req.macs) if m in by_mac), None)
@@ -482,23 +537,25 @@ class PostgresStore(NodeStore):
     def record_contacts(self, updates: Sequence[ContactUpdate]) -> None:
         if not updates:
             return
-        # Group commit: one transaction, the rows pipelined by executemany.  Sorted by node (stable, so the
-        # last check-in of a node still wins) so two masters lock rows in the same order and cannot deadlock.
-        rows = [
-            (u.status, u.ip, u.ip, u.t, u.boot_id, u.boot_id, u.phase, u.phase, u.nodeid)
-            for u in sorted(updates, key=lambda u: u.nodeid)
-        ]
-
-        def run(cur: Cursor) -> None:
-            cur.executemany(
-                "UPDATE node SET status = %s, ip = CASE WHEN %s <> '' THEN %s ELSE ip END, lastcontact = %s,"
-                " boot_id = CASE WHEN %s <> '' THEN %s ELSE boot_id END,"
-                " phase = CASE WHEN %s <> '' THEN %s ELSE phase END"
-                " WHERE id = (SELECT node_id FROM node_mac WHERE mac = %s)",
-                rows,
-            )
-
-        self._write(run)
+        # Group commit: one statement (atomic on its own), the check-ins as arrays; see _RECORD_CONTACTS for
+        # how the last check-in of a node wins and why the rows are locked in node order.
+        args = (
+            [u.nodeid for u in updates],
+            [u.status for u in updates],
+            [u.ip for u in updates],
+            [u.t for u in updates],
+            [u.boot_id for u in updates],
+            [u.phase for u in updates],
+        )
+        for attempt in range(_RETRIES):
+            try:
+                self._run(lambda cur: cur.execute(_RECORD_CONTACTS, args))
+                return
+            except (pgerrors.DeadlockDetected, pgerrors.SerializationFailure) as exc:
+                if attempt == _RETRIES - 1:
+                    raise PerceusError(f"node database {self._where}: {_first_line(exc)}") from None
+                log.warning("store_retry", reason=type(exc).__name__, attempt=attempt + 1)
+                time.sleep(0.01 * (attempt + 1))
 
     def record_events(self, events: Sequence[PhaseEvent]) -> None:
         if not events:
