@@ -38,7 +38,6 @@ from perceus.protocol.messages import (
     Hello,
     Message,
     Script,
-    ScriptResult,
     Sync,
     Wait,
     Welcome,
@@ -238,22 +237,8 @@ class Runtime:
         """Run the `ready` node scripts the master sent (1.x piped them to sh); failures are reported only."""
         if not items:
             return
-        text = scripts.assemble(items, env, state="ready")
-        outcome = scripts.run(text, workdir=self.options.run_dir, timeout=SCRIPT_TIMEOUT)
-        (log.info if outcome.status == 0 else log.warning)("node_scripts_done", status=outcome.status)
-        try:
-            self.client.request(
-                ScriptResult(
-                    node=self.node,
-                    boot_id=self.boot_id,
-                    state="ready",
-                    status=outcome.status,
-                    output=outcome.output,
-                ),
-                timeout=5.0,
-            )
-        except BusError as exc:
-            log.warning("script_result_failed", error=str(exc))
+        scripts.run_and_report(self.client, items, env, state="ready", node=self.node, boot_id=self.boot_id,
+                               workdir=self.options.run_dir, timeout=SCRIPT_TIMEOUT)  # fmt: skip
 
     def _goodbye(self) -> None:
         state = last_state()

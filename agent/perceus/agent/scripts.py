@@ -19,10 +19,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
-from perceus.protocol.messages import Script
+from perceus.errors import BusError
+from perceus.protocol.messages import Script, ScriptResult
+
+if TYPE_CHECKING:
+    from perceus.agent.bus import BusClient
 
 log = structlog.get_logger("perceus.agent.scripts")
 
@@ -90,3 +95,28 @@ def run(text: str, *, workdir: Path, cwd: str = "/", timeout: float | None = Non
         os.unlink(name)
     output = "\n".join(tail)[-TAIL_BYTES:]
     return Outcome(status, output, time.monotonic() - start)
+
+
+def run_and_report(
+    client: BusClient,
+    items: Sequence[Script],
+    env: Mapping[str, str],
+    *,
+    state: str,
+    node: str,
+    boot_id: str,
+    workdir: Path,
+    timeout: float | None = None,
+) -> Outcome:
+    """Run one state's node scripts as one sh script and tell the master how it went (stage one and
+    provisiond alike); a lost report is logged, never fatal."""
+    outcome = run(assemble(items, env, state=state), workdir=workdir, timeout=timeout)
+    (log.info if outcome.status == 0 else log.warning)(
+        "node_scripts_done", state=state, status=outcome.status, duration_ms=round(outcome.duration * 1000, 1)
+    )
+    report = ScriptResult(node=node, boot_id=boot_id, state=state, status=outcome.status, output=outcome.output)
+    try:
+        client.request(report, timeout=5.0)
+    except BusError as exc:
+        log.warning("script_result_failed", error=str(exc))
+    return outcome

@@ -31,7 +31,7 @@ from perceus.agent.network import Lease
 from perceus.agent.phases import Phases
 from perceus.errors import BusError, ConfigError, PerceusError
 from perceus.protocol.enums import ErrorCode, Phase, Stage
-from perceus.protocol.messages import Hello, Message, Report, ScriptResult, Wait, Welcome
+from perceus.protocol.messages import Hello, Message, Report, Wait, Welcome
 
 log = structlog.get_logger("perceus.agent.stage1")
 
@@ -261,22 +261,9 @@ class Stage1:
                  vnfs=welcome.vnfs, scripts=len(welcome.scripts))  # fmt: skip
         self.phases.enter(Phase.SCRIPTS)
         if welcome.scripts:
-            text = scripts.assemble(welcome.scripts, welcome.env, state="init")
-            outcome = scripts.run(text, workdir=self.options.run_dir)
-            log.info("node_scripts_done", status=outcome.status, duration_ms=round(outcome.duration * 1000, 1))
-            try:
-                self.client.request(
-                    ScriptResult(
-                        node=welcome.node,
-                        boot_id=self.boot_id,
-                        state="init",
-                        status=outcome.status,
-                        output=outcome.output,
-                    ),
-                    timeout=5.0,
-                )
-            except BusError as exc:
-                log.warning("script_result_failed", error=str(exc))
+            outcome = scripts.run_and_report(self.client, welcome.scripts, welcome.env, state="init",
+                                             node=welcome.node, boot_id=self.boot_id,
+                                             workdir=self.options.run_dir)  # fmt: skip
             if outcome.status != 0:
                 self._retry(f"node scripts exited {outcome.status}")
                 return
