@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
 
-from perceus.importers.records import Collector, ParseOptions
+from perceus.importers.records import Collector, ParseOptions, is_ipv4
 from perceus.importers.sniffing import has
 from perceus.importers.source import Source, load
 
@@ -21,14 +20,6 @@ _MAX_DEPTH = 16
 class _Walk:
     out: Collector
     stack: list[str] = field(default_factory=list)
-
-
-def _is_ipv4(text: str) -> bool:
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _fields(value: str) -> list[str]:
@@ -62,7 +53,7 @@ def dhcp_host(value: str, src: Source, line: int, out: Collector) -> None:
             ignore = True
         elif _HWADDR.match(item):
             macs.append(item)
-        elif _is_ipv4(item):
+        elif is_ipv4(item):
             ip = item
         elif _LEASE.match(item):
             continue

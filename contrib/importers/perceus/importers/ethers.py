@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
-
-from perceus.importers.records import Collector, ParseOptions
+from perceus.importers.records import Collector, ParseOptions, is_ipv4
 from perceus.importers.sniffing import share_of_lines
 from perceus.importers.source import Source
-
-
-def _is_ipv4(text: str) -> bool:
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
@@ -29,7 +19,7 @@ def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
                 out.error(where, "ethers line has a MAC but no host name or address")
                 continue
             host = fields[1]
-            if _is_ipv4(host):
+            if is_ipv4(host):
                 out.node(where, fields[0], ip=host)
             else:
                 out.node(where, fields[0], hostname=host)

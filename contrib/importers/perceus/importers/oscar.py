@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
-from perceus.importers.records import Collector, ParseOptions
+from perceus.importers.records import Collector, ParseOptions, is_ipv4
 from perceus.importers.sniffing import has, share_of_lines
 from perceus.importers.source import Source
 from perceus.importers.sqldump import Row, read_dump
 
 _MAC = re.compile(r"^([0-9A-Fa-f]{1,2}[:-]){5}[0-9A-Fa-f]{1,2}$")
 _HEADNODE = "oscar_server"
-
-
-def _is_ipv4(text: str) -> bool:
-    try:
-        ipaddress.IPv4Address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def parse_mac_file(sources: list[Source], out: Collector, options: ParseOptions) -> None:
@@ -30,7 +21,7 @@ def parse_mac_file(sources: list[Source], out: Collector, options: ParseOptions)
             if not fields:
                 continue
             mac, rest = fields[0], fields[1:]
-            ip = next((f for f in rest if _is_ipv4(f)), "")
+            ip = next((f for f in rest if is_ipv4(f)), "")
             name = next((f for f in rest if f != ip and not _MAC.match(f)), "")
             out.node(src.at(number), mac, hostname=name, ip=ip)
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Set
 from dataclasses import dataclass, field
 
 from perceus.importers.naming import NameTemplate
-from perceus.importers.records import NodeRecord, ParseResult, Problem
+from perceus.importers.records import NodeRecord, ParseResult, Problem, is_ipv4
 
 # RFC 1123 label; Perceus 1.x accepted anything, but a name that cannot be a DNS label breaks /etc/hosts.
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
@@ -62,11 +61,7 @@ class PlanOptions:
 
 
 def _check_ip(ip: str) -> str | None:
-    try:
-        ipaddress.IPv4Address(ip)
-    except ValueError:
-        return f"invalid IPv4 address {ip!r}"
-    return None
+    return None if is_ipv4(ip) else f"invalid IPv4 address {ip!r}"
 
 
 def build(result: ParseResult, options: PlanOptions) -> Plan:

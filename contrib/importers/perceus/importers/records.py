@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from perceus.errors import InvalidHardwareAddress
 from perceus.importers.hwid import node_id
+
+
+def is_ipv4(text: str) -> bool:
+    """True for a dotted-quad IPv4 address (what a record's `ip` must be; names are never resolved)."""
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
