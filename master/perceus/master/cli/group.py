@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from itertools import chain
 from typing import Any
 
 from perceus.errors import NotFoundError, UsageError
 from perceus.master.cli import output
 from perceus.master.cli.context import CliContext
-from perceus.master.cli.node import apply_set, parse_set_args
+from perceus.master.cli.node import apply_set, parse_set_args, render, summary_data
 from perceus.master.nodeattrs import canonical_key, parse_value
 from perceus.master.store.models import Node
 
@@ -72,39 +73,41 @@ def nodelist(ctx: CliContext, ns: argparse.Namespace) -> int:
     return 0
 
 
+# Members of a known group are never empty, so `render`'s no-node branch does not apply here; the JSON of
+# `group status/show` is the full node records (as before), `group summary` the summary rows.
+
+
 def status(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _members(ctx, ns.groups)
-    if ctx.json:
-        ctx.emit_json([n.as_dict() for n in nodes])
-        return 0
-    ctx.info(output.STATUS_HEADER)
-    ctx.info(output.RULE)
-    for row in output.status_rows(nodes, ctx.config.node_timeout, time.time()):
-        ctx.out(row)
-    return 0
+    timeout, now = ctx.config.node_timeout, time.time()
+    return render(
+        ctx,
+        nodes,
+        data=lambda: [n.as_dict() for n in nodes],
+        header=(output.STATUS_HEADER, output.RULE),
+        rows=lambda: output.status_rows(nodes, timeout, now),
+    )
 
 
 def summary(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _members(ctx, ns.groups)
-    if ctx.json:
-        ctx.emit_json([{"hostname": n.hostname, "group": n.group, "enabled": n.enabled, "vnfs": n.vnfs} for n in nodes])
-        return 0
-    ctx.info(output.SUMMARY_HEADER)
-    ctx.info(output.RULE)
-    for row in output.summary_rows(nodes):
-        ctx.out(row)
-    return 0
+    return render(
+        ctx,
+        nodes,
+        data=lambda: summary_data(nodes),
+        header=(output.SUMMARY_HEADER, output.RULE),
+        rows=lambda: output.summary_rows(nodes),
+    )
 
 
 def show(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _members(ctx, ns.groups)
-    if ctx.json:
-        ctx.emit_json([n.as_dict() for n in nodes])
-        return 0
-    for n in nodes:
-        for line in output.show_lines(n):
-            ctx.out(line)
-    return 0
+    return render(
+        ctx,
+        nodes,
+        data=lambda: [n.as_dict() for n in nodes],
+        rows=lambda: chain.from_iterable(map(output.show_lines, nodes)),
+    )
 
 
 def set_(ctx: CliContext, ns: argparse.Namespace) -> int:

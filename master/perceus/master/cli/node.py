@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 from perceus.errors import NotFoundError, UsageError
@@ -139,77 +140,85 @@ def add(ctx: CliContext, ns: argparse.Namespace) -> int:
     return 0
 
 
-def list_(ctx: CliContext, ns: argparse.Namespace) -> int:
-    nodes = _select(ctx, ns.nodes, required=False)
+def render(
+    ctx: CliContext,
+    nodes: Sequence[Node],
+    *,
+    data: Callable[[], object],
+    rows: Callable[[], Iterable[str]],
+    header: Sequence[str] = (),
+) -> int:
+    """The read verbs' one shape (node and group): `--json` data, or a header (hidden by -q) and text rows;
+    no node at all is a warning and exit 1, as in Perceus 1.x."""
     if ctx.json:
-        ctx.emit_json([n.as_dict() for n in nodes])
+        ctx.emit_json(data())
         return 0 if nodes else 1
     if not nodes:
         ctx.warn("No nodes found")
         return 1
-    for n in nodes:
-        ctx.out(n.hostname)
+    for line in header:
+        ctx.info(line)
+    for row in rows():
+        ctx.out(row)
     return 0
+
+
+def status_data(nodes: Sequence[Node], timeout: float, now: float) -> list[dict[str, object]]:
+    return [
+        {
+            "hostname": n.hostname,
+            "nodeid": n.nodeid,
+            "status": n.status,
+            "ip": n.ip,
+            "phase": n.phase,
+            "lastcontact": n.lastcontact,
+            "seconds_since": (now - n.lastcontact) if n.lastcontact else None,
+            "stale": output.is_stale(n, timeout, now),
+        }
+        for n in sorted(nodes, key=lambda n: (n.group, n.hostname))
+    ]
+
+
+def summary_data(nodes: Sequence[Node]) -> list[dict[str, object]]:
+    return [{"hostname": n.hostname, "group": n.group, "enabled": n.enabled, "vnfs": n.vnfs} for n in nodes]
+
+
+def list_(ctx: CliContext, ns: argparse.Namespace) -> int:
+    nodes = _select(ctx, ns.nodes, required=False)
+    return render(ctx, nodes, data=lambda: [n.as_dict() for n in nodes], rows=lambda: (n.hostname for n in nodes))
 
 
 def status(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _select(ctx, ns.nodes, required=False)
-    timeout = ctx.config.node_timeout
-    now = time.time()
-    if ctx.json:
-        ctx.emit_json(
-            [
-                {
-                    "hostname": n.hostname,
-                    "nodeid": n.nodeid,
-                    "status": n.status,
-                    "ip": n.ip,
-                    "phase": n.phase,
-                    "lastcontact": n.lastcontact,
-                    "seconds_since": (now - n.lastcontact) if n.lastcontact else None,
-                    "stale": output.is_stale(n, timeout, now),
-                }
-                for n in sorted(nodes, key=lambda n: (n.group, n.hostname))
-            ]
-        )
-        return 0 if nodes else 1
-    if not nodes:
-        ctx.warn("No nodes found")
-        return 1
-    ctx.info(output.STATUS_HEADER)
-    ctx.info(output.RULE)
-    for row in output.status_rows(nodes, timeout, now):
-        ctx.out(row)
-    return 0
+    timeout, now = ctx.config.node_timeout, time.time()
+    return render(
+        ctx,
+        nodes,
+        data=lambda: status_data(nodes, timeout, now),
+        header=(output.STATUS_HEADER, output.RULE),
+        rows=lambda: output.status_rows(nodes, timeout, now),
+    )
 
 
 def summary(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _select(ctx, ns.nodes, required=False)
-    if ctx.json:
-        ctx.emit_json([{"hostname": n.hostname, "group": n.group, "enabled": n.enabled, "vnfs": n.vnfs} for n in nodes])
-        return 0 if nodes else 1
-    if not nodes:
-        ctx.warn("No nodes found")
-        return 1
-    ctx.info(output.SUMMARY_HEADER)
-    ctx.info(output.RULE)
-    for row in output.summary_rows(nodes):
-        ctx.out(row)
-    return 0
+    return render(
+        ctx,
+        nodes,
+        data=lambda: summary_data(nodes),
+        header=(output.SUMMARY_HEADER, output.RULE),
+        rows=lambda: output.summary_rows(nodes),
+    )
 
 
 def show(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _select(ctx, ns.nodes, required=False)
-    if ctx.json:
-        ctx.emit_json([n.as_dict() for n in nodes])
-        return 0 if nodes else 1
-    if not nodes:
-        ctx.warn("No nodes found")
-        return 1
-    for n in nodes:
-        for line in output.show_lines(n):
-            ctx.out(line)
-    return 0
+    return render(
+        ctx,
+        nodes,
+        data=lambda: [n.as_dict() for n in nodes],
+        rows=lambda: chain.from_iterable(map(output.show_lines, nodes)),
+    )
 
 
 def parse_set_args(ctx: CliContext, args: Sequence[str]) -> tuple[str, str, list[str]]:
