@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from perceus.master.bus.control import ENDPOINTS_FILE, read_endpoints
 from perceus.master.config import Paths
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,8 +45,7 @@ def start_bus(paths: Paths, *extra: str, bind: str = "tcp://127.0.0.1:0", securi
     conf = paths.perceus_conf.read_text()
     if "manage dnsmasq" not in conf:  # never a dnsmasq on the host's real interfaces from a test or bench
         paths.perceus_conf.write_text(conf + "\nmanage dnsmasq = no\n")
-    endpoint_file = paths.run / "bus.endpoint"
-    endpoint_file.unlink(missing_ok=True)
+    (paths.run / ENDPOINTS_FILE).unlink(missing_ok=True)
     log = paths.logs / f"bus-{time.monotonic_ns()}.log"
     env = {**os.environ, "PYTHONPATH": PYTHONPATH}
     with log.open("wb") as out:
@@ -73,9 +73,9 @@ def start_bus(paths: Paths, *extra: str, bind: str = "tcp://127.0.0.1:0", securi
         )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if endpoint_file.exists() and endpoint_file.read_text().count("\n") >= 2:
-            endpoint, events = endpoint_file.read_text().split()
-            return RunningBus(paths, proc, endpoint, events, log)
+        endpoints = read_endpoints(paths.run)
+        if endpoints is not None:
+            return RunningBus(paths, proc, *endpoints, log)
         if proc.poll() is not None:
             raise RuntimeError(f"perceus-bus exited {proc.returncode}: {log.read_text()}")
         time.sleep(0.05)

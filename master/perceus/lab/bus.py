@@ -13,6 +13,7 @@ import perceus
 from perceus.lab.lab import Lab
 from perceus.lab.netns import LabError
 from perceus.lab.procs import ManagedProcess
+from perceus.master.bus.control import ENDPOINTS_FILE, read_endpoints
 from perceus.master.config import Paths
 
 _CLI = "import sys; from perceus.master.cli.main import main; sys.exit(main())"
@@ -78,8 +79,7 @@ def start_bus(lab: Lab, paths: Paths, *, port: int = 0, timeout: float = 30) -> 
     it writes the resolved endpoints to ``<state>/run/bus.endpoint``.
     """
     paths.ensure()
-    endpoint_file = paths.run / "bus.endpoint"
-    endpoint_file.unlink(missing_ok=True)
+    (paths.run / ENDPOINTS_FILE).unlink(missing_ok=True)
     argv = [
         sys.executable, "-m", "perceus.master.busd",
         "--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir),
@@ -87,11 +87,10 @@ def start_bus(lab: Lab, paths: Paths, *, port: int = 0, timeout: float = 30) -> 
     ]  # fmt: skip
     proc = lab.spawn("perceus-bus", argv, env=python_env())
     deadline = time.monotonic() + timeout
-    while not (endpoint_file.exists() and endpoint_file.read_text().count("\n") >= 2):
+    while (endpoints := read_endpoints(paths.run)) is None:
         if not proc.running():
             raise LabError(f"perceus-bus exited {proc.popen.returncode}; see {proc.log}")
         if time.monotonic() > deadline:
             raise LabError(f"perceus-bus did not listen within {timeout} s; see {proc.log}")
         time.sleep(0.05)
-    endpoint, events = endpoint_file.read_text().split()[:2]
-    return LabBus(paths, proc, endpoint, events)
+    return LabBus(paths, proc, *endpoints)

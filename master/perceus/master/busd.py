@@ -12,7 +12,7 @@ import zmq
 
 from perceus import logsetup
 from perceus.errors import PerceusError
-from perceus.master.bus.control import control_endpoint
+from perceus.master.bus.control import control_endpoint, write_endpoints
 from perceus.master.bus.handlers import Dispatcher
 from perceus.master.bus.server import BusServer
 from perceus.master.config import MasterConfig, Paths
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             daemon.server.close()
         store.close()
         return 1
-    (paths.run / "bus.endpoint").write_text(f"{server.endpoint}\n{server.pub_endpoint}\n")
+    write_endpoints(paths.run, server.endpoint, server.pub_endpoint)
     if args.user:
         try:
             drop_privileges(args.user, paths)

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from tests.helpers.bus_process import PYTHONPATH
 
+from perceus.master.bus.control import read_endpoints
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.main import main
 from perceus.master.config import Paths
@@ -132,12 +133,11 @@ def net(tmp_path: Path) -> Iterator[Net]:
                  "--security", "none"],
                 stdout=out, stderr=subprocess.STDOUT, env=ENV,
             )  # fmt: skip
-        endpoint_file = paths.run / "bus.endpoint"
         deadline = time.monotonic() + 20
-        while not (endpoint_file.exists() and endpoint_file.read_text().count("\n") >= 2):
+        while (endpoints := read_endpoints(paths.run)) is None:
             assert bus.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
-        running = Net(srv, node, device, node_mac, paths, files, bus, endpoint_file.read_text().split()[0], log)
+        running = Net(srv, node, device, node_mac, paths, files, bus, endpoints[0], log)
         running.dnsmasq_pid()
         yield running
     finally:

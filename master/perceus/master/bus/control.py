@@ -18,6 +18,26 @@ COMMANDS = (
 )  # fmt: skip
 
 
+ENDPOINTS_FILE = "bus.endpoint"
+
+
+def write_endpoints(run_dir: Path, endpoint: str, events: str) -> None:
+    """Where a started perceus-bus listens (resolved ports included), for tests, the lab and tools.
+    Written atomically, so a reader sees both lines or no file."""
+    from perceus.master.fsutil import atomic_write
+
+    atomic_write(run_dir / ENDPOINTS_FILE, f"{endpoint}\n{events}\n".encode())
+
+
+def read_endpoints(run_dir: Path) -> tuple[str, str] | None:
+    """(bus endpoint, event endpoint) of the running perceus-bus, or None before it listens."""
+    try:
+        endpoint, events = (run_dir / ENDPOINTS_FILE).read_text().split()[:2]
+    except (FileNotFoundError, ValueError):
+        return None
+    return endpoint, events
+
+
 def control_endpoint(socket_path: Path) -> str:
     return f"ipc://{socket_path}"
 
