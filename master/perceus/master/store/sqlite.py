@@ -48,6 +48,8 @@ _SELECT = (
 )
 
 
+# _SELECT plus MACs and attributes from correlated subqueries: one statement for a single lookup (the hot
+# path); listings use _SELECT and two batched queries instead (cheaper for thousands of rows).
 _SELECT_ONE = (
     "SELECT n.id, n.nodeid, n.hostname, n.grp, n.vnfs, n.enabled, n.debug, n.descr, n.ip, n.status,"
     " n.lastcontact, n.boot_id, n.phase, n.created, n.updated,"
@@ -150,27 +152,7 @@ class SQLiteStore(NodeStore):
                 f"SELECT node_id, key, value FROM node_attr WHERE node_id IN ({marks})", part
             ):
                 attrs.setdefault(node_id, {})[key] = value
-        return [
-            Node(
-                nodeid=r[1],
-                hostname=r[2],
-                group=r[3],
-                vnfs=r[4],
-                enabled=bool(r[5]),
-                debug=r[6],
-                desc=r[7],
-                ip=r[8],
-                status=r[9],
-                lastcontact=r[10],
-                boot_id=r[11],
-                phase=r[12],
-                created=r[13],
-                updated=r[14],
-                macs=tuple(macs.get(r[0], ())),
-                attrs=attrs.get(r[0], {}),
-            )
-            for r in rows
-        ]
+        return [self._node(r, tuple(macs.get(r[0], ())), attrs.get(r[0], {})) for r in rows]
 
     def _one(self, where: str, args: tuple[Any, ...]) -> Node | None:
         # One statement for the hot path (a check-in's lookup): MACs and attributes come from correlated
@@ -178,6 +160,12 @@ class SQLiteStore(NodeStore):
         row = self._db.execute(f"{_SELECT_ONE} {where}", args).fetchone()
         if row is None:
             return None
+        macs = tuple(sorted(row[15].split(","))) if row[15] else ()
+        return self._node(row, macs, json.loads(row[16]) if row[16] else {})
+
+    @staticmethod
+    def _node(row: tuple[Any, ...], macs: tuple[str, ...], attrs: dict[str, str]) -> Node:
+        """A node row (the columns of _SELECT, in order) with its MACs and attributes."""
         return Node(
             nodeid=row[1],
             hostname=row[2],
@@ -193,8 +181,8 @@ class SQLiteStore(NodeStore):
             phase=row[12],
             created=row[13],
             updated=row[14],
-            macs=tuple(sorted(row[15].split(","))) if row[15] else (),
-            attrs=json.loads(row[16]) if row[16] else {},
+            macs=macs,
+            attrs=attrs,
         )
 
     # ------------------------------------------------------------------ reads
