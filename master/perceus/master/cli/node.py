@@ -15,7 +15,7 @@ from perceus.master.cli.context import CliContext
 from perceus.master.cli.nodespec import fold, select
 from perceus.master.nodeattrs import canonical_key, parse_value, valid_hostname
 from perceus.master.security.audit import AuditLog
-from perceus.master.store.models import DAEMON_OWNED, EnrollRequest, NewNode, Node
+from perceus.master.store.models import DAEMON_OWNED, EnrollRequest, NewNode, Node, Pending, PhaseEvent
 from perceus.protocol import hwaddr
 
 
@@ -183,6 +183,29 @@ def summary_data(nodes: Sequence[Node]) -> list[dict[str, object]]:
     return [{"hostname": n.hostname, "group": n.group, "enabled": n.enabled, "vnfs": n.vnfs} for n in nodes]
 
 
+def pending_data(rows: Sequence[Pending]) -> list[dict[str, object]]:
+    """`node pending --json` (and the web API's /api/v1/pending)."""
+    return [
+        {
+            "nodeid": p.nodeid,
+            "macs": list(p.macs),
+            "ip": p.ip,
+            "first_seen": p.first_seen,
+            "last_seen": p.last_seen,
+            "nodename": p.nodename,
+        }
+        for p in rows
+    ]
+
+
+def timeline_data(events: Sequence[PhaseEvent]) -> list[dict[str, object]]:
+    """`node timeline --json` (and the web API's /api/v1/nodes/{name}/timeline)."""
+    return [
+        {"phase": e.phase, "t": e.t, "ok": e.ok, "done": e.done, "detail": e.detail, "boot_id": e.boot_id}
+        for e in events
+    ]
+
+
 def list_(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _select(ctx, ns.nodes, required=False)
     return render(ctx, nodes, data=lambda: [n.as_dict() for n in nodes], rows=lambda: (n.hostname for n in nodes))
@@ -319,19 +342,7 @@ def replace(ctx: CliContext, ns: argparse.Namespace) -> int:
 def pending(ctx: CliContext, ns: argparse.Namespace) -> int:
     rows = ctx.store.pending()
     if ctx.json:
-        ctx.emit_json(
-            [
-                {
-                    "nodeid": p.nodeid,
-                    "macs": list(p.macs),
-                    "ip": p.ip,
-                    "first_seen": p.first_seen,
-                    "last_seen": p.last_seen,
-                    "nodename": p.nodename,
-                }
-                for p in rows
-            ]
-        )
+        ctx.emit_json(pending_data(rows))
         return 0
     if not rows:
         ctx.info("No nodes are waiting for approval.")
@@ -406,19 +417,7 @@ def timeline(ctx: CliContext, ns: argparse.Namespace) -> int:
     node = _select(ctx, [ns.node])[0]
     events = ctx.store.events(node.nodeid, ns.boot_id)
     if ctx.json:
-        ctx.emit_json(
-            [
-                {
-                    "phase": e.phase,
-                    "t": e.t,
-                    "ok": e.ok,
-                    "done": e.done,
-                    "detail": e.detail,
-                    "boot_id": e.boot_id,
-                }
-                for e in events
-            ]
-        )
+        ctx.emit_json(timeline_data(events))
         return 0
     if not events:
         ctx.info(f"No boot events recorded for {node.hostname}.")
