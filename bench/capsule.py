@@ -30,24 +30,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / d) for d in ("agent", "master", "stage1", "contrib/importers")] + [str(ROOT)]
+import zmq
 
-import zmq  # noqa: E402
-from tests.helpers.bus_process import RunningBus, start_bus  # noqa: E402
-
-from perceus import logsetup  # noqa: E402
-from perceus.agent.bus import BusClient  # noqa: E402
-from perceus.agent.capsule_fetch import fetch_capsule  # noqa: E402
-from perceus.master.capsule.importer import import_capsule  # noqa: E402
-from perceus.master.capsule.layout import Store  # noqa: E402
-from perceus.master.capsule.pack import current  # noqa: E402
-from perceus.master.config import Paths  # noqa: E402
-from perceus.master.store.models import NewNode  # noqa: E402
-from perceus.master.store.sqlite import SQLiteStore  # noqa: E402
-from perceus.protocol import codec  # noqa: E402
-from perceus.protocol.capsule import CapsuleManifest  # noqa: E402
-from perceus.protocol.messages import Chunk, GetChunks  # noqa: E402
+from bench import REPO
+from perceus import logsetup
+from perceus.agent.bus import BusClient
+from perceus.agent.capsule_fetch import fetch_capsule
+from perceus.lab.bus import RunningBus, start_local_bus
+from perceus.master.capsule.importer import import_capsule
+from perceus.master.capsule.layout import Store
+from perceus.master.capsule.pack import current
+from perceus.master.config import Paths
+from perceus.master.store.models import NewNode
+from perceus.master.store.sqlite import SQLiteStore
+from perceus.protocol import codec
+from perceus.protocol.capsule import CapsuleManifest
+from perceus.protocol.messages import Chunk, GetChunks
 
 CACHE = Path("/var/tmp/perceus-bench")
 SHM = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
@@ -219,10 +217,11 @@ class Result:
 def run_perceus(endpoint: str, hashes_file: Path, clients: int, credit: int = 8) -> Result:
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--client", endpoint, node_mac(i), str(hashes_file), str(credit)],
+            [sys.executable, "-m", "bench.capsule", "--client", endpoint, node_mac(i), str(hashes_file), str(credit)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            cwd=REPO,
         )
         for i in range(clients)
     ]
@@ -315,7 +314,7 @@ def main() -> int:
     hashes_file = cap.paths.run / "hashes"
     hashes_file.write_text("\n".join(r.hash for r in cap.manifest.all_chunks()))
     warm(cap)
-    bus: RunningBus = start_bus(cap.paths)
+    bus: RunningBus = start_local_bus(cap.paths)
     nginx, port, nginx_dir = start_nginx(cap.docroot, args.nginx_workers)
     rows: dict[str, list[float]] = {k: [] for k in ("p1", "n1", "p16", "n16", "pf", "cf", "p16s", "n16s")}
     try:

@@ -20,11 +20,13 @@ Other check-in benchmarks live in their own modules and are reached from here:
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import multiprocessing as mp
 import os
 import platform
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -33,20 +35,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / d) for d in ("agent", "master", "stage1", "contrib/importers")] + [str(ROOT)]
+import zmq
 
-import sqlite3  # noqa: E402
-
-import zmq  # noqa: E402
-from tests.helpers.bus_process import RunningBus, start_bus  # noqa: E402
-
-from perceus.master.config import Paths  # noqa: E402
-from perceus.master.store.models import NewNode  # noqa: E402
-from perceus.master.store.sqlite import SQLiteStore  # noqa: E402
-from perceus.protocol import codec  # noqa: E402
-from perceus.protocol.enums import Stage  # noqa: E402
-from perceus.protocol.messages import CheckIn, Hello  # noqa: E402
+from perceus.lab.bus import RunningBus, start_local_bus
+from perceus.master.config import Paths
+from perceus.master.store.models import NewNode
+from perceus.master.store.sqlite import SQLiteStore
+from perceus.protocol import codec
+from perceus.protocol.enums import Stage
+from perceus.protocol.messages import CheckIn, Hello
 
 ECHO_SERVER = r"""
 import sys, zmq
@@ -242,9 +239,8 @@ def dispatch_mode(argv: list[str]) -> int | None:
     for flag, module in MODES.items():
         if flag in argv or any(a.startswith(flag + "=") for a in argv):
             rest = [a for a in argv if a != flag] if flag != "--backend" else argv
-            sys.path.insert(0, str(Path(__file__).parent))
-            mod = __import__(module)
-            sys.argv = [f"bench/{module}.py", *rest]
+            mod = importlib.import_module(f"bench.{module}")
+            sys.argv = [f"bench.{module}", *rest]
             takes_argv = bool(inspect.signature(mod.main).parameters)
             return int((mod.main(rest) if takes_argv else mod.main()) or 0)
     return None
@@ -272,7 +268,7 @@ def main() -> int:
     paths.ensure()
     paths.defaults_conf.write_text("Node Name = n#####\nGroup Name = bench\n")
     echo, echo_ep = start_echo()
-    bus: RunningBus = start_bus(paths)
+    bus: RunningBus = start_local_bus(paths)
     print(
         f"# python {platform.python_version()}, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}, "
         f"sqlite {sqlite3.sqlite_version}, somaxconn "
@@ -302,7 +298,7 @@ def main() -> int:
         seed_storm_nodes(paths, storm_nodes)
         storm_s, storm_lost, echo_storm = [], [], []
         for r in range(storm_rounds):
-            fresh = start_bus(paths)  # a fresh server: every connection in the storm is new
+            fresh = start_local_bus(paths)  # a fresh server: every connection in the storm is new
             try:
                 secs, lost = storm(fresh.endpoint, storm_nodes)
             finally:

@@ -22,20 +22,17 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / d) for d in ("agent", "master", "stage1", "contrib/importers")] + [str(ROOT)]
+import zmq
 
-import zmq  # noqa: E402
-from tests.helpers.bus_process import start_bus  # noqa: E402
-
-from perceus.agent.bus import BusClient, CurveClient  # noqa: E402
-from perceus.master.config import Paths  # noqa: E402
-from perceus.master.security import keys as master_keys  # noqa: E402
-from perceus.master.store.models import NewNode  # noqa: E402
-from perceus.master.store.sqlite import SQLiteStore  # noqa: E402
-from perceus.protocol import codec  # noqa: E402
-from perceus.protocol.enums import Stage  # noqa: E402
-from perceus.protocol.messages import CheckIn, Hello  # noqa: E402
+from perceus.agent.bus import BusClient, CurveClient
+from perceus.lab.bus import start_local_bus
+from perceus.master.config import Paths
+from perceus.master.security import keys as master_keys
+from perceus.master.store.models import NewNode
+from perceus.master.store.sqlite import SQLiteStore
+from perceus.protocol import codec
+from perceus.protocol.enums import Stage
+from perceus.protocol.messages import CheckIn, Hello
 
 
 def mac(i: int) -> str:
@@ -99,7 +96,7 @@ def checkin_worker(
 def checkin_rate(mode: str, procs: int, nodes: int, rounds: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         paths = fresh_paths(Path(tmp), procs * nodes)
-        bus = start_bus(paths, security=mode)
+        bus = start_local_bus(paths, security=mode)
         key = master_keys.load(paths).bus_public if mode == "curve" else None  # type: ignore[union-attr]
         try:
             q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
@@ -145,7 +142,7 @@ def storm_worker(endpoint: str, key: bytes | None, first: int, count: int, q: mp
 def storm(mode: str, nodes: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         paths = fresh_paths(Path(tmp), nodes)
-        bus = start_bus(paths, security=mode)
+        bus = start_local_bus(paths, security=mode)
         key = master_keys.load(paths).bus_public if mode == "curve" else None  # type: ignore[union-attr]
         try:
             q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
@@ -185,7 +182,7 @@ def capsule_rate(mode: str, size_mb: int) -> float:
         assert m is not None
         keys = master_keys.load(paths)
         assert keys is not None
-        bus = start_bus(paths, security=mode)
+        bus = start_local_bus(paths, security=mode)
         node_security.use(node_security.Trust(keys.bus_public, keys.sign_public, "bench"))
         client = BusClient([bus.endpoint], curve=CurveClient(keys.bus_public) if mode == "curve" else None)
         try:

@@ -29,19 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / d) for d in ("agent", "master", "stage1", "contrib/importers")] + [str(ROOT)]
+import zmq
 
-import zmq  # noqa: E402
-from tests.helpers.bus_process import start_bus  # noqa: E402
-
-from perceus.agent.runtime import first_delay, next_delay  # noqa: E402
-from perceus.master.config import Paths  # noqa: E402
-from perceus.master.store.models import Activation, NewNode  # noqa: E402
-from perceus.master.store.sqlite import SQLiteStore  # noqa: E402
-from perceus.protocol import codec  # noqa: E402
-from perceus.protocol.enums import Stage  # noqa: E402
-from perceus.protocol.messages import Ack, CheckIn, Hello, Welcome  # noqa: E402
+from perceus.agent.runtime import first_delay, next_delay
+from perceus.lab.bus import start_local_bus
+from perceus.master.config import Paths
+from perceus.master.store.models import Activation, NewNode
+from perceus.master.store.sqlite import SQLiteStore
+from perceus.protocol import codec
+from perceus.protocol.enums import Stage
+from perceus.protocol.messages import Ack, CheckIn, Hello, Welcome
 
 
 def cpu_seconds(pid: int) -> float:
@@ -158,7 +155,7 @@ def run(agents: int, interval: int, duration: float, procs: int, jitter: bool) -
                                 for i in range(agents)], update=True)  # fmt: skip
             store.activate([Activation("masterauth", "ready", "all"), Activation("hostname", "init", "all"),
                             Activation("syncnodes", "ready", "all")])  # fmt: skip
-        bus = start_bus(paths)
+        bus = start_local_bus(paths)
         try:
             q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
             start = time.time() + 2.0 + agents / 5000

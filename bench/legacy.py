@@ -26,9 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / d) for d in ("agent", "master", "stage1", "contrib/importers")] + [str(ROOT)]
-
 ORIGINAL_CONN_PER_S = 30.0
 INIT_SCRIPT = "#!/bin/sh\n" + "".join(f"# line {i} of a typical 00-init.sh\nTRY{i}=1\n" for i in range(40))
 READY_SCRIPT = "#!/bin/sh\nhostname $NODENAME 2>/dev/null\n"

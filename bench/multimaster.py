@@ -33,19 +33,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent / d) for d in ("agent", "master", "stage1", "contrib/importers")] + [
-    str(HERE.parent),
-    str(HERE),
-]
-
-from tests.helpers.bus_process import PYTHONPATH, ROOT, RunningBus, start_bus  # noqa: E402
-
-import checkin  # noqa: E402
-from perceus.master.config import Paths  # noqa: E402
+from bench import REPO, checkin
+from perceus.lab.bus import RunningBus, namespace_roots, start_local_bus
+from perceus.master.config import Paths
 
 PG_BIN = Path(os.environ.get("PERCEUS_PG_BIN", "/usr/lib/postgresql/15/bin"))
-AGENTS = ROOT / "tests" / "integration" / "multimaster" / "agents.py"
+AGENTS = REPO / "tests" / "integration" / "multimaster" / "agents.py"
 AGENT_TIMEOUT = 2.0
 
 
@@ -132,7 +125,7 @@ def start_masters(work: Path, tag: str, database: str, count: int) -> list[Runni
     for i in range(count):
         paths = Paths(work / f"{tag}-{i}" / "etc", work / f"{tag}-{i}" / "var")
         configure(paths, database)
-        buses.append(start_bus(paths, bind=f"tcp://127.0.0.1:{_free_port()}"))
+        buses.append(start_local_bus(paths, bind=f"tcp://127.0.0.1:{_free_port()}"))
     return buses
 
 
@@ -169,7 +162,7 @@ def split_bench(buses: list[RunningBus], round_no: int, data: Path | None) -> tu
 def failover(buses: list[RunningBus], agents: int, procs: int = 3) -> tuple[list[float], int, int]:
     """Agents over every master; the first master SIGKILLed 4 s in.  Returns (outages, lost, errors)."""
     addresses = [b.endpoint.removeprefix("tcp://") for b in buses]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([PYTHONPATH, str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([namespace_roots(), str(REPO)])}
     start_at = time.time() + 1.5
     per = agents // procs
     runners = [

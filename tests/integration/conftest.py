@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.helpers.bus_process import RunningBus, start_bus
 
+from perceus.lab.bus import RunningBus, start_local_bus
 from perceus.master.config import Paths
 
 
 @pytest.fixture
 def bus(paths: Paths) -> Iterator[RunningBus]:
-    running = start_bus(paths)
+    running = start_local_bus(paths)
     yield running
     running.stop()

@@ -1,4 +1,8 @@
-"""perceus-bus (and the perceus CLI) for a lab: the master daemon inside the namespace, bound to the bridge."""
+"""perceus-bus (and the perceus CLI) for labs, tests, benchmarks and the demo: the one way to start a bus.
+
+``start_bus`` runs it inside a lab's namespace on the bridge; ``start_local_bus`` runs it on 127.0.0.1 (tests
+and benchmarks, never a dnsmasq on the host's interfaces).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,14 +24,36 @@ from perceus.master.config import Paths
 _CLI = "import sys; from perceus.master.cli.main import main; sys.exit(main())"
 
 
+def namespace_roots() -> str:
+    """Every ``perceus`` namespace root (agent/, master/, …) joined for a PYTHONPATH."""
+    return os.pathsep.join(str(Path(p).parent) for p in perceus.__path__)
+
+
 def python_env() -> dict[str, str]:
     """This process's environment plus a PYTHONPATH naming every ``perceus`` namespace root.
 
     So ``python -m perceus.master.busd`` works from a source checkout as from an install.
     """
-    roots = [str(Path(p).parent) for p in perceus.__path__]
     old = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([*roots, *([old] if old else [])])}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([namespace_roots(), *([old] if old else [])])}
+
+
+def _busd_argv(paths: Paths, bind: str, events: str, *extra: str) -> list[str]:
+    dirs = ["--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir)]
+    return [sys.executable, "-m", "perceus.master.busd", *dirs, "--bind", bind, "--events", events, "--foreground",
+            *extra]  # fmt: skip
+
+
+def _wait_listening(paths: Paths, alive: Callable[[], bool], log: Path | None, timeout: float) -> tuple[str, str]:
+    """The (router, events) endpoints once the bus has written them; LabError if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while (endpoints := read_endpoints(paths.run)) is None:
+        if not alive():
+            raise LabError(f"perceus-bus exited; see {log}")
+        if time.monotonic() > deadline:
+            raise LabError(f"perceus-bus did not listen within {timeout} s; see {log}")
+        time.sleep(0.05)
+    return endpoints
 
 
 @dataclass
@@ -80,17 +107,54 @@ def start_bus(lab: Lab, paths: Paths, *, port: int = 0, timeout: float = 30) -> 
     """
     paths.ensure()
     (paths.run / ENDPOINTS_FILE).unlink(missing_ok=True)
-    argv = [
-        sys.executable, "-m", "perceus.master.busd",
-        "--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir),
-        "--bind", f"tcp://{lab.gateway}:{port}", "--events", f"tcp://{lab.gateway}:0", "--foreground",
-    ]  # fmt: skip
+    argv = _busd_argv(paths, f"tcp://{lab.gateway}:{port}", f"tcp://{lab.gateway}:0")
     proc = lab.spawn("perceus-bus", argv, env=python_env())
-    deadline = time.monotonic() + timeout
-    while (endpoints := read_endpoints(paths.run)) is None:
-        if not proc.running():
-            raise LabError(f"perceus-bus exited {proc.popen.returncode}; see {proc.log}")
-        if time.monotonic() > deadline:
-            raise LabError(f"perceus-bus did not listen within {timeout} s; see {proc.log}")
-        time.sleep(0.05)
-    return LabBus(paths, proc, *endpoints)
+    return LabBus(paths, proc, *_wait_listening(paths, proc.running, proc.log, timeout))
+
+
+@dataclass
+class RunningBus:
+    """A perceus-bus subprocess on 127.0.0.1 (tests, benchmarks) and where to reach it."""
+
+    paths: Paths
+    proc: subprocess.Popen[bytes]
+    endpoint: str
+    events: str
+    log: Path
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                return self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait()
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_local_bus(
+    paths: Paths, *extra: str, bind: str = "tcp://127.0.0.1:0", security: str = "none", timeout: float = 20
+) -> RunningBus:
+    """perceus-bus on loopback with ``manage dnsmasq = no`` (never a dnsmasq on the host's real interfaces).
+
+    ``security``: "none" (plaintext; tests of other features) or "curve" (the product default; benchmarks).
+    """
+    paths.ensure()
+    conf = paths.perceus_conf.read_text()
+    if "manage dnsmasq" not in conf:
+        paths.perceus_conf.write_text(conf + "\nmanage dnsmasq = no\n")
+    (paths.run / ENDPOINTS_FILE).unlink(missing_ok=True)
+    log = paths.logs / f"bus-{time.monotonic_ns()}.log"
+    argv = _busd_argv(paths, bind, "tcp://127.0.0.1:0", "--security", security, *extra)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=python_env())
+    try:
+        endpoints = _wait_listening(paths, lambda: proc.poll() is None, log, timeout)
+    except LabError:
+        proc.kill()
+        proc.wait()
+        raise LabError(f"perceus-bus did not start: {log.read_text(errors='replace')[-2000:]}") from None
+    return RunningBus(paths, proc, *endpoints, log)

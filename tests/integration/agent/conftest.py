@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers.bus_process import PYTHONPATH
+from perceus.lab.bus import namespace_roots
 
 
 def agent_argv(*args: str) -> list[str]:
@@ -15,7 +15,7 @@ def agent_argv(*args: str) -> list[str]:
 
 
 def agent_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": PYTHONPATH, **extra}
+    return {**os.environ, "PYTHONPATH": namespace_roots(), **extra}
 
 
 def host_port(endpoint: str) -> str:

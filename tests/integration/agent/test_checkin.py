@@ -9,8 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.helpers.bus_process import RunningBus
-
+from perceus.lab.bus import RunningBus
 from perceus.master.bus.control import poke
 from perceus.master.store.models import Node, PhaseEvent
 from perceus.master.store.sqlite import SQLiteStore

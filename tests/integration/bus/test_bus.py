@@ -10,9 +10,9 @@ import time
 
 import msgpack
 import zmq
-from tests.helpers.bus_process import RunningBus, start_bus
 
 from perceus.agent.bus import BusClient
+from perceus.lab.bus import RunningBus, start_local_bus
 from perceus.master.bus.control import poke
 from perceus.master.config import NodeDefaults
 from perceus.master.store.sqlite import SQLiteStore
@@ -145,7 +145,7 @@ def test_restart_keeps_enrolled_nodes(bus: RunningBus) -> None:
     first = client.request(hello(5), timeout=10)
     client.close()
     assert bus.stop() == 0
-    again = start_bus(bus.paths)
+    again = start_local_bus(bus.paths)
     try:
         client = BusClient([again.endpoint])
         second = client.request(hello(5), timeout=10)

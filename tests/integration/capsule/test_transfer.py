@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import structlog
-from tests.helpers.bus_process import RunningBus, start_bus
 
 from perceus.agent.bus import BusClient
 from perceus.agent.capsule_fetch import fetch_capsule
 from perceus.errors import BusError, CapsuleError
+from perceus.lab.bus import RunningBus, start_local_bus
 from perceus.master.bus.control import poke
 from perceus.master.bus.handlers import Dispatcher
 from perceus.master.bus.server import BusServer
@@ -147,13 +147,13 @@ def test_master_restart_mid_transfer_resumes_with_missing_chunks_only(
 ) -> None:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     total = len(capsule.all_chunks())
-    first = start_bus(paths, bind=endpoint)
+    first = start_local_bus(paths, bind=endpoint)
     state: dict[str, RunningBus] = {"bus": first}
 
     def restart_halfway(done: int, size: int) -> None:
         if state["bus"] is first and done >= size // 2:
             first.stop()  # in-flight requests die with it
-            state["bus"] = start_bus(paths, bind=endpoint)
+            state["bus"] = start_local_bus(paths, bind=endpoint)
 
     client = BusClient([endpoint])
     try:

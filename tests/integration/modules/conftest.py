@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.helpers.bus_process import RunningBus
 
+from perceus.lab.bus import RunningBus
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.main import main
 from perceus.master.config import Paths

@@ -6,8 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from tests.helpers.bus_process import RunningBus
-
+from perceus.lab.bus import RunningBus
 from perceus.master.store.models import NewNode
 
 from ..agent.conftest import host_port

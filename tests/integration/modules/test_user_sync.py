@@ -7,8 +7,7 @@ import socket
 import time
 from pathlib import Path
 
-from tests.helpers.bus_process import RunningBus, start_bus
-
+from perceus.lab.bus import RunningBus, start_local_bus
 from perceus.master.bus.control import poke
 from perceus.master.store.models import NewNode
 from perceus.master.store.sqlite import SQLiteStore
@@ -97,7 +96,7 @@ def test_master_restart_during_checkins_loses_nothing(paths: object, tmp_path: P
     add_nodes(paths, NewNode(nodeid=MAC, hostname="n0001"))
     port, events = _free_port(), _free_port()
     bind = f"tcp://127.0.0.1:{port}"
-    bus = start_bus(paths, bind=bind)
+    bus = start_local_bus(paths, bind=bind)
     try:
         assert cli(paths, "module", "activate", "passwdfile")[0] == 0
         base = _passwdfile(paths, ALICE)
@@ -117,7 +116,7 @@ def test_master_restart_during_checkins_loses_nothing(paths: object, tmp_path: P
         (base / "node").mkdir(exist_ok=True)
         (base / "node" / "n0001").write_text(BOB)  # changed while the master is away
         agent.wait_for("event=checkin_failed", timeout=30)
-        bus = start_bus(paths, bind=bind)
+        bus = start_local_bus(paths, bind=bind)
         agent.wait_for("event=checked_in", count=before + 2, timeout=60)
         _wait(lambda: "bob" in read(root / "etc" / "passwd"), f"bob never arrived:\n{agent.text()}")
         assert agent.proc.poll() is None

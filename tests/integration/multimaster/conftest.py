@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from tests.helpers.bus_process import PYTHONPATH, ROOT, RunningBus, start_bus
 from tests.integration.store.conftest import PgCluster, _free_port, pg_cluster
 
+from perceus.lab.bus import RunningBus, namespace_roots, start_local_bus
 from perceus.master.config import Paths
 
 __all__ = ["pg_cluster"]  # the session's PostgreSQL cluster, shared with the store tests' fixture
 
 AGENTS = Path(__file__).with_name("agents.py")
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def write_config(paths: Paths, url: str) -> None:
@@ -43,7 +44,7 @@ class Master:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> RunningBus:
-        self.bus = start_bus(self.paths, bind=f"tcp://{self.address}")
+        self.bus = start_local_bus(self.paths, bind=f"tcp://{self.address}")
         return self.bus
 
     def kill(self) -> None:
@@ -101,7 +102,7 @@ def spawn_agents(
     timeout: float,
     hello_only: bool = False,
 ) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([PYTHONPATH, str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([namespace_roots(), str(ROOT)])}
     args = [",".join(addresses), first, count, offset, start_at, duration, interval, timeout]
     return subprocess.Popen(
         [sys.executable, str(AGENTS), *map(str, args), *(["hello-only"] if hello_only else [])],

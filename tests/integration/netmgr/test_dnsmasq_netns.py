@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.helpers.bus_process import PYTHONPATH
 
+from perceus.lab.bus import namespace_roots
 from perceus.master.bus.control import read_endpoints
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.main import main
@@ -36,7 +36,7 @@ pytestmark = [
 ]
 
 SUBNET = "10.77.11"
-ENV = {**os.environ, "PYTHONPATH": PYTHONPATH}
+ENV = {**os.environ, "PYTHONPATH": namespace_roots()}
 BRING_UP = """
 import json, sys
 from perceus.agent import cmdline, network

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from tests.helpers.bus_process import RunningBus, start_bus
 
 from perceus.agent import security as node_security
 from perceus.agent.bus import BusClient, CurveClient
+from perceus.lab.bus import RunningBus, start_local_bus
 from perceus.master.config import Paths
 from perceus.master.security import keys as master_keys
 
@@ -34,7 +34,7 @@ def secure_bus(paths: Paths) -> Iterator[Callable[..., RunningBus]]:
 
     def start(policy: str = "open", **conf: str) -> RunningBus:
         set_conf(paths, enrollment_policy=policy, **conf)
-        bus = start_bus(paths, security="curve")
+        bus = start_local_bus(paths, security="curve")
         started.append(bus)
         return bus
 

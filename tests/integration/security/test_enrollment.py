@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import zmq
-from tests.helpers.bus_process import RunningBus, start_bus
 from tests.integration.security.conftest import MAC, cli, client, master_pub
 
 from perceus.agent.bus import BusClient, CurveClient
 from perceus.errors import BusError
+from perceus.lab.bus import RunningBus, start_local_bus
 from perceus.master.bus.control import poke
 from perceus.master.config import Paths
 from perceus.master.security import keys as master_keys
@@ -106,7 +106,7 @@ def test_impostor_master_is_never_talked_to(secure_bus: Callable[..., RunningBus
     real = secure_bus("open")
     other = Paths(tmp_path / "impostor-etc", tmp_path / "impostor-var")
     other.ensure()
-    impostor = start_bus(other, security="curve")
+    impostor = start_local_bus(other, security="curve")
     try:
         assert master_keys.load(other) != master_keys.load(real.paths)
         # The agent trusts the real master's key but is pointed at the impostor (DHCP spoofing, say).
@@ -149,7 +149,7 @@ def _ask(sock: zmq.Socket[bytes], frame: bytes) -> object:
 
 def test_replayed_checkin_is_rejected_without_curve(paths: Paths) -> None:
     """Plaintext mode (bus security = none): the seq layer alone refuses a captured check-in sent again."""
-    bus = start_bus(paths, security="none")
+    bus = start_local_bus(paths, security="none")
     try:
         agent = _raw(bus.endpoint, None)
         attacker = _raw(bus.endpoint, None)
@@ -193,7 +193,7 @@ def test_replayed_checkin_is_rejected_with_curve(secure_bus: Callable[..., Runni
 
 def test_perceus_bus_drops_privileges(paths: Paths) -> None:
     nobody = pwd.getpwnam("nobody").pw_uid
-    bus = start_bus(paths, "--user", "nobody", security="curve")
+    bus = start_local_bus(paths, "--user", "nobody", security="curve")
     try:
         deadline = time.monotonic() + 5
         while True:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import nacl.signing
 import pytest
-from tests.helpers.bus_process import RunningBus
 from tests.integration.security.conftest import MAC, client
 
 from perceus.agent import security as node_security
 from perceus.agent.capsule_fetch import fetch_capsule
 from perceus.errors import CapsuleError
+from perceus.lab.bus import RunningBus
 from perceus.master.capsule.importer import import_capsule
 from perceus.master.capsule.layout import Store
 from perceus.master.capsule.pack import current
