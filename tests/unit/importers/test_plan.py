@@ -38,12 +38,29 @@ def test_template_names_skip_taken_names_and_keep_known_ones() -> None:
     result = ParseResult(
         nodes=[_rec(1, "00:00:00:00:00:01"), _rec(2, "00:00:00:00:00:02", "c0002"), _rec(3, "00:00:00:00:00:03")]
     )
-    options = PlanOptions(
-        template=NameTemplate.parse("c####"),
-        used_names=frozenset({"c0000"}),
-        known_names={"00:00:00:00:00:03": "old7"},
-    )
+    stored = {"00:00:00:00:00:09": "c0000", "00:00:00:00:00:03": "old7"}
+    options = PlanOptions(template=NameTemplate.parse("c####"), stored=stored, update=True)
     assert [n.hostname for n in build(result, options).nodes] == ["c0001", "c0002", "old7"]
+
+
+def test_the_store_is_consulted_as_the_real_run_would() -> None:
+    result = ParseResult(
+        nodes=[
+            _rec(1, "00:00:00:00:00:01", "a"),
+            _rec(2, "00:00:00:00:00:02", "taken"),
+            _rec(3, "00:00:00:00:00:03", "new"),
+        ]
+    )
+    stored = {"00:00:00:00:00:01": "a", "00:00:00:00:00:09": "taken"}
+    strict = build(result, PlanOptions(stored=stored))
+    assert [n.hostname for n in strict.nodes] == ["new"]
+    assert [(p.where.line, p.reason) for p in strict.errors] == [
+        (1, "NodeID 00:00:00:00:00:01 already exists (node a); --update overwrites it"),
+        (2, "hostname taken already exists (node 00:00:00:00:00:09)"),
+    ]
+    update = build(result, PlanOptions(stored=stored, update=True))
+    assert [n.hostname for n in update.nodes] == ["a", "new"]
+    assert [p.where.line for p in update.errors] == [2]
 
 
 def test_admin_group_and_vnfs_override_the_source() -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from perceus.errors import UsageError
 
+DEFAULT_TEMPLATE = "n####"  # Perceus 1.x defaults.conf "Node Name"
 _TEMPLATE = re.compile(r"^([^#]+)(#+)([^#]*)$")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Set
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from perceus.importers.naming import NameTemplate
@@ -30,13 +30,15 @@ class PlannedNode:
     def ip(self) -> str:
         return self.record.ip
 
-    def as_json(self) -> dict[str, str]:
+    def as_json(self) -> dict[str, object]:
+        bmc = self.record.bmc
         return {
             "mac": self.mac,
             "hostname": self.hostname,
             "ip": self.ip,
             "group": self.group,
             "vnfs": self.vnfs,
+            "bmc": bmc.as_json() if bmc is not None else None,
         }
 
 
@@ -56,17 +58,29 @@ class PlanOptions:
     group: str | None = None
     vnfs: str | None = None
     template: NameTemplate = field(default_factory=lambda: NameTemplate("n", 4, ""))
-    used_names: Set[str] = frozenset()
-    known_names: dict[str, str] = field(default_factory=dict)  # MAC → hostname already stored
+    stored: Mapping[str, str] = field(default_factory=dict)  # every MAC already in the store → its hostname
+    update: bool = False  # --update: a stored MAC is overwritten instead of being an error
 
 
 def _check_ip(ip: str) -> str | None:
     return None if is_ipv4(ip) else f"invalid IPv4 address {ip!r}"
 
 
+def _against_store(rec: NodeRecord, options: PlanOptions, stored_names: Mapping[str, str]) -> str | None:
+    """What the store would refuse: a stored MAC without --update, a host name another stored node has."""
+    owner = options.stored.get(rec.mac)
+    if owner is not None and not options.update:
+        return f"NodeID {rec.mac} already exists (node {owner}); --update overwrites it"
+    other = stored_names.get(rec.hostname.lower()) if rec.hostname else None
+    if other is not None and other != rec.mac and (owner is None or owner.lower() != rec.hostname.lower()):
+        return f"hostname {rec.hostname} already exists (node {other})"
+    return None
+
+
 def build(result: ParseResult, options: PlanOptions) -> Plan:
-    """Check records against each other; the first of two clashing records wins, the later one is an error."""
+    """Check records against each other and the store; the first of two clashing records wins."""
     plan = Plan(errors=list(result.errors), skipped=list(result.skipped))
+    stored_names = {name.lower(): mac for mac, name in options.stored.items()}
     seen_mac: dict[str, NodeRecord] = {}
     seen_ip: dict[str, NodeRecord] = {}
     seen_name: dict[str, NodeRecord] = {}
@@ -83,6 +97,8 @@ def build(result: ParseResult, options: PlanOptions) -> Plan:
             reason = f"invalid host name {rec.hostname!r}"
         elif rec.hostname and rec.hostname.lower() in seen_name:
             reason = f"duplicate hostname {rec.hostname} (first at {seen_name[rec.hostname.lower()].where})"
+        else:
+            reason = _against_store(rec, options, stored_names)
         if reason:
             plan.errors.append(Problem(rec.where, reason))
             continue
@@ -92,11 +108,10 @@ def build(result: ParseResult, options: PlanOptions) -> Plan:
         if rec.hostname:
             seen_name[rec.hostname.lower()] = rec
         accepted.append(rec)
-    taken = set(options.used_names) | {rec.hostname for rec in accepted if rec.hostname}
-    taken |= set(options.known_names.values())
+    taken = set(options.stored.values()) | {rec.hostname for rec in accepted if rec.hostname}
     fresh = options.template.free_names(taken)
     for rec in accepted:
-        hostname = rec.hostname or options.known_names.get(rec.mac) or next(fresh, "")
+        hostname = rec.hostname or options.stored.get(rec.mac) or next(fresh, "")
         if not hostname:
             plan.errors.append(Problem(rec.where, "no free name left in the name template"))
             continue

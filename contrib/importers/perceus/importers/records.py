@@ -42,6 +42,17 @@ class Location:
 
 
 @dataclass(frozen=True)
+class Bmc:
+    """A node's baseboard management controller as the source names it (never its password)."""
+
+    address: str
+    username: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {"address": self.address, "username": self.username}
+
+
+@dataclass(frozen=True)
 class NodeRecord:
     """One node as a source describes it; `hostname` is empty when the source has no names."""
 
@@ -51,6 +62,7 @@ class NodeRecord:
     ip: str = ""
     group: str = ""
     vnfs: str = ""
+    bmc: Bmc | None = None
 
 
 @dataclass(frozen=True)
@@ -100,12 +112,13 @@ class Collector:
         ip: str = "",
         group: str = "",
         vnfs: str = "",
+        bmc: Bmc | None = None,
     ) -> None:
         """Add a node; an address that is not a MAC/GUID/client-id becomes an error instead."""
         nodeid = self.nodeid(where, mac)
         if nodeid is not None:
             self.result.nodes.append(
-                NodeRecord(where, nodeid, first_label(hostname), ip.strip(), group.strip(), vnfs.strip())
+                NodeRecord(where, nodeid, first_label(hostname), ip.strip(), group.strip(), vnfs.strip(), bmc)
             )
 
     def nodeid(self, where: Location, mac: str) -> str | None:

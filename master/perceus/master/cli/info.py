@@ -56,7 +56,7 @@ def _status(ctx: CliContext) -> dict[str, Any]:
         },
         "groups": store.groups(),
         # Every master sharing a PostgreSQL store: heartbeat age, liveness, requests served (issue 9).
-        "masters": masters_section(ctx),
+        "masters": masters_section(store, shared=ctx.config.database != "sqlite"),
     }
 
 

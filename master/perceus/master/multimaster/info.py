@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from perceus.master.cli.context import CliContext
 from perceus.master.multimaster.identity import LIVE_WITHIN
+from perceus.master.store import NodeStore
 
 
-def masters_section(ctx: CliContext) -> dict[str, Any]:
-    """The `masters` part of `perceus info` (JSON-ready); empty `masters` on a single-master SQLite store."""
+def masters_section(store: NodeStore, *, shared: bool) -> dict[str, Any]:
+    """The `masters` part of `perceus info` (JSON-ready); `shared` when the database is not single-master SQLite."""
     now = time.time()
-    rows = ctx.store.masters()
+    rows = store.masters()
     masters = [
         {
             "id": m.id,
@@ -28,10 +28,10 @@ def masters_section(ctx: CliContext) -> dict[str, Any]:
         for m in rows
     ]
     return {
-        "shared": ctx.config.database != "sqlite",
+        "shared": shared,
         "live": sum(1 for m in masters if m["live"]),
         "masters": masters,
-        "nodes": len(ctx.store.list_nodes()),
+        "nodes": len(store.list_nodes()),
     }
 
 

@@ -1,4 +1,4 @@
-"""`perceus import perceus1 [OLD-CONFIG] [OLD-STATE]`: `add_arguments` + `run` for the importers CLI."""
+"""`perceus import perceus1 [OLD-CONFIG] [OLD-STATE]`: the in-place upgrade of a Perceus 1.x master."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from perceus.errors import UsageError
 from perceus.master.cli.context import CliContext
 from perceus.master.config import DEFAULT_CONFIG_DIR, DEFAULT_STATE_DIR, MasterConfig
 from perceus.master.perceus1 import migrate, safety
@@ -41,39 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--mysql-dump", metavar="FILE", help="the 1.x MySQL database as a mysqldump file")
     parser.add_argument("--perceusd-port", type=int, default=safety.PERCEUSD_PORT, help=argparse.SUPPRESS)
-
-
-def attach(parser: argparse.ArgumentParser) -> None:
-    """Teach the shared `perceus import <format> FILE…` parser the `perceus1` format.
-
-    `perceus import perceus1 [OLD-CONFIG] [OLD-STATE]`: the two directories arrive as the importers' FILE
-    arguments, which therefore become optional (argparse offers no per-choice arity; the importers' own
-    formats still need files, which `perceus.importers.cli` checks).
-    """
-    for action in parser._actions:  # argparse has no public API to widen an existing argument
-        if action.dest == "format" and action.choices is not None and "perceus1" not in action.choices:
-            action.choices = [*action.choices, "perceus1"]
-        elif action.dest == "files":
-            action.nargs = "*"
-    known = parser._option_string_actions
-    if "--force" not in known:
-        parser.add_argument("--force", action="store_true", help="perceus1: run although TCP 987 is in use")
-    if "--mysql-dump" not in known:
-        parser.add_argument("--mysql-dump", metavar="FILE", help="perceus1: the 1.x MySQL database as a mysqldump file")
-    if "--perceusd-port" not in known:
-        parser.add_argument("--perceusd-port", type=int, default=safety.PERCEUSD_PORT, help=argparse.SUPPRESS)
-
-
-def _dirs(ns: argparse.Namespace) -> tuple[str, str]:
-    """(old config dir, old state dir) from our own positionals or the importers' FILE list."""
-    files = getattr(ns, "files", None)
-    if files is None:
-        return ns.old_config, ns.old_state
-    if len(files) > 2:
-        raise UsageError("perceus import perceus1: at most two arguments: OLD-CONFIG-DIR OLD-STATE-DIR")
-    config = files[0] if files else str(DEFAULT_CONFIG_DIR)
-    state = files[1] if len(files) > 1 else str(DEFAULT_STATE_DIR)
-    return config, state
 
 
 def _existing_store(ctx: CliContext) -> NodeStore | None:
@@ -122,7 +88,7 @@ def _summary(ctx: CliContext, data: dict[str, Any], *, dry_run: bool) -> None:
 
 def run(ctx: CliContext, ns: argparse.Namespace) -> int:
     """Plan, check, apply, report."""
-    old_config, old_state = _dirs(ns)
+    old_config, old_state = ns.old_config, ns.old_state
     opts = migrate.Options(
         old_config=Path(old_config).absolute(),
         old_state=Path(old_state).absolute(),
