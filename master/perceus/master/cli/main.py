@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 from perceus import logsetup
 from perceus.agent import __version__
 from perceus.errors import PerceusError, UsageError
+from perceus.master.cli import completion, helptext
 from perceus.master.cli.context import CliContext
 from perceus.master.config import Paths
 
@@ -125,6 +126,11 @@ def main(argv: Sequence[str] | None = None, *, context: CliContext | None = None
     logsetup.configure(level="debug" if ctx.debug else ("info" if ctx.verbose else "warning"), stream=ctx.stderr)
     try:
         parser = build_parser()
+        completion.autocomplete(parser, ctx)  # bash TAB: answers and exits when _ARGCOMPLETE is set
+        text = helptext.requested(parser, rest)  # `perceus <command> [<sub>] help`, as 1.x, and --help
+        if text is not None:
+            ctx.out(text.rstrip("\n"))
+            return 0
         ns = parser.parse_args(rest)
         if ns.version:
             ctx.out(f"Version={__version__}")
