@@ -312,7 +312,8 @@ class BusServer:
     def _control_command(self, request: dict[str, Any]) -> dict[str, Any]:
         cmd = request["cmd"]
         if cmd == "ping":
-            return {"ok": True, "pid": os.getpid(), "endpoint": self.endpoint, "events": self.pub_endpoint}
+            return {"ok": True, "pid": os.getpid(), "endpoint": self.endpoint, "events": self.pub_endpoint,
+                    "curve": self.curve is not None}  # fmt: skip
         if cmd == "stats":
             usage = resource.getrusage(resource.RUSAGE_SELF)
             c = self.counters

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+from collections.abc import Iterable
 from typing import Any
 
-from perceus.master.capsule.manage import infos
+from perceus.master.capsule.manage import Info, infos
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.vnfs_cmds.common import mib
+from perceus.master.store.models import Node
 
 HEADER = f"{'NAME':<24} {'TYPE':<9} {'VER':>4} {'KERNEL':<24} {'SIZE':>11} {'PACKED':>11} {'NODES':>5}"
 
@@ -20,14 +22,25 @@ def add(verbs: Any) -> None:
     p.set_defaults(func=run)
 
 
-def run(ctx: CliContext, ns: argparse.Namespace) -> int:
-    rows = [i for i in infos(ctx.paths) if not ns.globs or any(fnmatch.fnmatchcase(i.name, g) for g in ns.globs)]
+def capsule_users(nodes: Iterable[Node]) -> dict[str, list[str]]:
+    """Capsule name → hostnames of the nodes set to it."""
     users: dict[str, list[str]] = {}
-    for node in ctx.store.list_nodes():
+    for node in nodes:
         if node.vnfs:
             users.setdefault(node.vnfs, []).append(node.hostname)
+    return users
+
+
+def list_data(rows: Iterable[Info], users: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """`vnfs list --json` (and the web API's /api/v1/capsules)."""
+    return [{**i.as_dict(), "nodes": users.get(i.name, [])} for i in rows]
+
+
+def run(ctx: CliContext, ns: argparse.Namespace) -> int:
+    rows = [i for i in infos(ctx.paths) if not ns.globs or any(fnmatch.fnmatchcase(i.name, g) for g in ns.globs)]
+    users = capsule_users(ctx.store.list_nodes())
     if ctx.json or ns.as_json:
-        ctx.emit_json([{**i.as_dict(), "nodes": users.get(i.name, [])} for i in rows])
+        ctx.emit_json(list_data(rows, users))
         return 0
     if not rows:
         ctx.warn("no VNFS capsules" + (" match " + " ".join(ns.globs) if ns.globs else " imported yet"))
