@@ -1,6 +1,7 @@
 """PostgreSQL node store (psycopg 3 + a connection pool): the shared backend several masters run on.
 
-Same behaviour as SQLiteStore (the contract tests in tests/integration/store/ run over both).  What differs:
+The rules live in rules.py, shared with SQLiteStore (the contract tests in tests/integration/store/ run over
+both).  What differs:
 - Name allocation and every write that creates or renames a node hold a transaction-scoped advisory lock, so
   masters enrolling at the same moment queue up instead of racing for the same lowest free name (spec §13:
   Perceus 1.x on a shared MySQL had no locking at all).
@@ -21,45 +22,22 @@ import psycopg_pool
 import structlog
 from psycopg import errors as pgerrors
 
-from perceus.errors import AlreadyExistsError, ConflictError, NotFoundError, PerceusError
-from perceus.master.config import NodeDefaults
-from perceus.master.store.base import EVENTS_PER_NODE, SCHEMA_VERSION, NodeStore
+from perceus.errors import AlreadyExistsError, PerceusError
+from perceus.master.store.base import SCHEMA_VERSION
+from perceus.master.store.dialect import POSTGRESQL, Tx
 from perceus.master.store.migrations import for_dialect
-from perceus.master.store.models import (
-    SETTABLE,
-    Activation,
-    ContactUpdate,
-    EnrollRequest,
-    ImportOutcome,
-    MasterInfo,
-    NewNode,
-    Node,
-    Pending,
-    PhaseEvent,
-)
-from perceus.master.store.naming import allocate_names
+from perceus.master.store.models import ContactUpdate, Node
 from perceus.master.store.pglisten import NodeChangeListener, redact
+from perceus.master.store.rules import NODE_COLUMNS, SQLStore, Write, node_from_row
 
 log = structlog.get_logger("perceus.store")
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
 
-_COLUMNS = {
-    "hostname": "hostname",
-    "group": "grp",
-    "vnfs": "vnfs",
-    "enabled": "enabled",
-    "debug": "debug",
-    "desc": "descr",
-    "ip": "ip",
-    "status": "status",
-    "lastcontact": "lastcontact",
-}
 # One statement per lookup: the MACs and attributes come along as correlated subqueries (index scans on
 # node_mac_node and node_attr's primary key), so a check-in's lookup is a single round trip.
 _SELECT = (
-    "SELECT n.id, n.nodeid, n.hostname, n.grp, n.vnfs, n.enabled, n.debug, n.descr, n.ip, n.status,"
-    " n.lastcontact, n.boot_id, n.phase, n.created, n.updated,"
+    f"SELECT {NODE_COLUMNS},"
     " ARRAY(SELECT mac FROM node_mac WHERE node_id = n.id ORDER BY mac),"
     " (SELECT json_object_agg(key, value) FROM node_attr WHERE node_id = n.id) FROM node n"
 )
@@ -96,8 +74,10 @@ LOCK_MIGRATE = 2
 _RETRIES = 5
 
 
-class PostgresStore(NodeStore):
+class PostgresStore(SQLStore):
     """NodeStore on a PostgreSQL database shared by any number of masters."""
+
+    dialect = POSTGRESQL
 
     def __init__(self, url: str, *, max_size: int = 4, timeout: float = 10.0) -> None:
         self.url = url
@@ -205,20 +185,31 @@ class PostgresStore(NodeStore):
                 raise PerceusError(f"node database {self._where}: {_first_line(exc)}") from None
         raise AssertionError("unreachable")
 
-    def _write(self, fn: Callable[[Cursor], T], *, lock_names: bool = False) -> T:
-        """Run `fn` in one write transaction, retried when it loses a deadlock against another master."""
+    def _retrying(self, fn: Callable[[], T]) -> T:
+        """`fn()`, run again when it loses a deadlock or serialisation failure against another master."""
         for attempt in range(_RETRIES):
             try:
-                with self._tx() as cur:
-                    if lock_names:
-                        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, LOCK_NAMES))
-                    return fn(cur)
+                return fn()
             except (pgerrors.DeadlockDetected, pgerrors.SerializationFailure) as exc:
                 if attempt == _RETRIES - 1:
                     raise PerceusError(f"node database {self._where}: {_first_line(exc)}") from None
                 log.warning("store_retry", reason=type(exc).__name__, attempt=attempt + 1)
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def _write(self, fn: Callable[[Tx], T], kind: Write) -> T:
+        """One write transaction; ADD and RENAME writes hold the name lock, so masters take turns naming."""
+
+        def attempt() -> T:
+            with self._tx() as cur:
+                if kind in (Write.ADD, Write.RENAME):
+                    cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, LOCK_NAMES))
+                return fn(Tx(cur, POSTGRESQL))
+
+        return self._retrying(attempt)
+
+    def _read(self, fn: Callable[[Tx], T]) -> T:
+        return self._run(lambda cur: fn(Tx(cur, POSTGRESQL)))
 
     def close(self) -> None:
         self._fast.close()
@@ -233,306 +224,23 @@ class PostgresStore(NodeStore):
             row = cur.execute("SELECT version FROM schema_version").fetchone()
         return int(row[0]) if row else 0
 
-    @staticmethod
-    def _node(r: tuple[Any, ...]) -> Node:
-        return Node(
-            nodeid=r[1],
-            hostname=r[2],
-            group=r[3],
-            vnfs=r[4],
-            enabled=bool(r[5]),
-            debug=r[6],
-            desc=r[7],
-            ip=r[8],
-            status=r[9],
-            lastcontact=r[10],
-            boot_id=r[11],
-            phase=r[12],
-            created=r[13],
-            updated=r[14],
-            macs=tuple(r[15]),
-            attrs=r[16] or {},
-        )
-
-    def _select(self, where: str, args: Sequence[Any] = ()) -> list[Node]:
-        sql = f"{_SELECT} {where}"
-        return self._run(lambda cur: [self._node(r) for r in cur.execute(sql, args).fetchall()])
+    def _select(self, tx: Tx, where: str, args: Sequence[Any]) -> list[Node]:
+        return [node_from_row(r, r[15], r[16] or {}) for r in tx.execute(f"{_SELECT} {where}", args)]
 
     def _one(self, where: str, args: Sequence[Any]) -> Node | None:
-        nodes = self._select(where, args)
-        return nodes[0] if nodes else None
+        # The fast pool's raw cursor: written in %s, one prepared statement, no placeholder rewriting.
+        row = self._run(lambda cur: cur.execute(f"{_SELECT} {where}", args).fetchone())
+        return None if row is None else node_from_row(row, row[15], row[16] or {})
 
-    # ------------------------------------------------------------------ reads
+    # ------------------------------------------------------------------ reads on the hot path
     def get(self, nodeid: str) -> Node | None:
         return self._one("WHERE n.id = (SELECT node_id FROM node_mac WHERE mac = %s)", (nodeid,))
-
-    def get_by_hostname(self, hostname: str) -> Node | None:
-        return self._one("WHERE n.hostname = %s", (hostname,))
 
     def find_by_macs(self, macs: Iterable[str]) -> Node | None:
         wanted = list(macs)[:64]
         if not wanted:
             return None
         return self._one("WHERE n.id = (SELECT node_id FROM node_mac WHERE mac = ANY(%s) LIMIT 1)", (wanted,))
-
-    def list_nodes(self) -> list[Node]:
-        return self._select("ORDER BY n.hostname")
-
-    def count_by_status(self) -> dict[str, int]:
-        with self._tx() as cur:
-            return {s: int(c) for s, c in cur.execute("SELECT status, count(*) FROM node GROUP BY status")}
-
-    def groups(self) -> list[str]:
-        with self._tx() as cur:
-            return [r[0] for r in cur.execute("SELECT DISTINCT grp FROM node WHERE grp <> '' ORDER BY grp")]
-
-    # ------------------------------------------------------------------ writes
-    @staticmethod
-    def _check_free(cur: Cursor, node: NewNode) -> list[str]:
-        macs = [node.nodeid, *[m for m in node.macs if m != node.nodeid]]
-        owner = cur.execute(
-            "SELECT m.mac, n.hostname FROM node_mac m JOIN node n ON n.id = m.node_id WHERE m.mac = ANY(%s)"
-            " ORDER BY array_position(%s, m.mac) LIMIT 1",
-            (macs, macs),
-        ).fetchone()
-        if owner:
-            raise AlreadyExistsError("NodeID", owner[0], f"node {owner[1]}")
-        if cur.execute("SELECT 1 FROM node WHERE hostname = %s", (node.hostname,)).fetchone():
-            raise AlreadyExistsError("hostname", node.hostname)
-        return macs
-
-    @classmethod
-    def _insert(cls, cur: Cursor, node: NewNode, now: float) -> None:
-        macs = cls._check_free(cur, node)
-        row = cur.execute(
-            "INSERT INTO node (nodeid, hostname, grp, vnfs, enabled, debug, descr, ip, status, lastcontact,"
-            " boot_id, phase, created, updated)"
-            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,'',0,'','',%s,%s) RETURNING id",
-            (
-                node.nodeid,
-                node.hostname,
-                node.group,
-                node.vnfs,
-                int(node.enabled),
-                node.debug,
-                node.desc,
-                node.ip,
-                now,
-                now,
-            ),
-        ).fetchone()
-        assert row is not None
-        cur.executemany("INSERT INTO node_mac (mac, node_id) VALUES (%s, %s)", [(m, row[0]) for m in macs])
-        if node.attrs:
-            cur.executemany(
-                "INSERT INTO node_attr (node_id, key, value) VALUES (%s, %s, %s)",
-                [(row[0], k, v) for k, v in node.attrs.items()],
-            )
-
-    def add(self, node: NewNode) -> Node:
-        self._write(lambda cur: self._insert(cur, node, time.time()), lock_names=True)
-        added = self.get(node.nodeid)
-        assert added is not None
-        return added
-
-    @staticmethod
-    def _used_names(cur: Cursor, defaults: NodeDefaults) -> set[str]:
-        pattern = defaults.prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = cur.execute("SELECT hostname FROM node WHERE hostname LIKE %s ESCAPE '\\'", (pattern,))
-        return {r[0] for r in rows}
-
-    def add_auto(self, nodeid: str, defaults: NodeDefaults, *, nodename: str = "") -> Node:
-        def run(cur: Cursor) -> None:
-            name = nodename or allocate_names(self._used_names(cur, defaults), defaults, 1)[0]
-            new = NewNode(
-                nodeid=nodeid,
-                hostname=name,
-                group=defaults.group,
-                vnfs=defaults.vnfs,
-                enabled=defaults.enabled,
-                debug=defaults.debug,
-            )
-            self._insert(cur, new, time.time())
-
-        self._write(run, lock_names=True)
-        added = self.get(nodeid)
-        assert added is not None
-        return added
-
-    def enroll(self, requests: Sequence[EnrollRequest], defaults: NodeDefaults) -> list[Node]:
-        if not requests:
-            return []
-
-        def run(cur: Cursor) -> list[Node]:
-            # Under the advisory lock every master sees the others' committed enrollments (READ COMMITTED
-            # takes a fresh snapshot per statement), so "lowest free name" is decided one master at a time.
-            everything = sorted({m for r in requests for m in (r.nodeid, *r.macs)})
-            known = {r[0] for r in cur.execute("SELECT mac FROM node_mac WHERE mac = ANY(%s)", (everything,))}
-            fresh: list[EnrollRequest] = []
-            seen: set[str] = set()
-            for req in requests:
-                macs = {req.nodeid, *req.macs}
-                if not macs & known and req.nodeid not in seen:
-                    fresh.append(req)
-                    seen.add(req.nodeid)
-            if fresh:
-                wanted = [r.nodename for r in fresh]
-                # A wished name may be outside the naming pattern, so check the wishes themselves too.
-                wishes = [w for w in wanted if w]
-                used = self._used_names(cur, defaults) | {
-                    r[0] for r in cur.execute("SELECT hostname FROM node WHERE hostname = ANY(%s)", (wishes,))
-                }
-                taken_wishes = {w for w in wanted if w and (w in used or wanted.count(w) > 1)}
-                need = sum(1 for w in wanted if not w or w in taken_wishes)
-                names = iter(allocate_names(used | {w for w in wanted if w}, defaults, need))
-                now = time.time()
-                for req in fresh:
-                    name = req.nodename if req.nodename and req.nodename not in taken_wishes else next(names)
-                    taken_wishes.add(name)
-                    new = NewNode(
-                        nodeid=req.nodeid,
-                        hostname=name,
-                        group=defaults.group,
-                        vnfs=defaults.vnfs,
-                        enabled=defaults.enabled,
-                        debug=defaults.debug,
-                        macs=req.macs,
-                    )
-                    self._insert(cur, new, now)
-                cur.execute("DELETE FROM pending WHERE nodeid = ANY(%s)", ([r.nodeid for r in fresh],))
-            rows = cur.execute(
-                f"{_SELECT} WHERE n.id IN (SELECT node_id FROM node_mac WHERE mac = ANY(%s))", (everything,)
-            ).fetchall()
-            by_mac = {mac: node for node in map(self._node, rows) for mac in node.macs}
-            out: list[Node] = []
-            for req in requests:
-                node = next((by_mac[m] for m in (req.nodeid, *req.macs) if m in by_mac), None)
-                if node is not None:
-                    out.append(node)
-            return out
-
-        return self._write(run, lock_names=True)
-
-    @staticmethod
-    def _ids(cur: Cursor, nodeids: Sequence[str]) -> list[int]:
-        found: dict[str, int] = dict(
-            cur.execute("SELECT mac, node_id FROM node_mac WHERE mac = ANY(%s)", (list(nodeids),))
-        )
-        for nodeid in nodeids:
-            if nodeid not in found:
-                raise NotFoundError("node", nodeid)
-        return [int(found[n]) for n in nodeids]
-
-    def update(self, nodeids: Sequence[str], changes: dict[str, Any]) -> int:
-        unknown = [k for k in changes if k not in _COLUMNS and not k.startswith("attrs.")]
-        if unknown:
-            raise ConflictError(f"unknown node attribute {unknown[0]!r} (settable: {', '.join(SETTABLE)})")
-
-        def run(cur: Cursor) -> int:
-            ids = self._ids(cur, nodeids)
-            if "hostname" in changes:
-                if len(ids) > 1:
-                    raise ConflictError("refusing to give one hostname to several nodes")
-                other = cur.execute("SELECT id FROM node WHERE hostname = %s", (changes["hostname"],)).fetchone()
-                if other and (not ids or other[0] != ids[0]):
-                    raise AlreadyExistsError("hostname", str(changes["hostname"]))
-            cols: list[str] = []
-            values: list[Any] = []
-            for key, value in changes.items():
-                if key in _COLUMNS:
-                    cols.append(f"{_COLUMNS[key]} = %s")
-                    values.append(int(value) if isinstance(value, bool) else value)
-            if cols and ids:
-                cols.append("updated = %s")
-                values.append(time.time())
-                cur.executemany(f"UPDATE node SET {', '.join(cols)} WHERE id = %s", [(*values, i) for i in ids])
-            for key, value in changes.items():
-                if not key.startswith("attrs.") or not ids:
-                    continue
-                attr = key.removeprefix("attrs.")
-                if value is None or value == "":
-                    cur.execute("DELETE FROM node_attr WHERE node_id = ANY(%s) AND key = %s", (ids, attr))
-                else:
-                    cur.executemany(
-                        "INSERT INTO node_attr (node_id, key, value) VALUES (%s, %s, %s)"
-                        " ON CONFLICT (node_id, key) DO UPDATE SET value = excluded.value",
-                        [(i, attr, str(value)) for i in ids],
-                    )
-            return len(ids)
-
-        return self._write(run, lock_names="hostname" in changes)
-
-    def delete(self, nodeids: Sequence[str]) -> int:
-        def run(cur: Cursor) -> int:
-            ids = self._ids(cur, nodeids)
-            cur.execute("DELETE FROM node WHERE id = ANY(%s)", (ids,))
-            return len(ids)
-
-        return self._write(run)
-
-    def replace(self, old: str, new: str) -> Node:
-        def run(cur: Cursor) -> None:
-            old_row = cur.execute("SELECT id, nodeid FROM node WHERE hostname = %s", (old,)).fetchone()
-            if old_row is None:
-                raise NotFoundError("node", old)
-            new_row = cur.execute("SELECT id, nodeid FROM node WHERE hostname = %s", (new,)).fetchone()
-            if new_row is None:
-                raise NotFoundError("node", new)
-            if old_row[0] == new_row[0]:
-                raise ConflictError(f"cannot replace node {old!r} with itself")
-            new_macs = [r[0] for r in cur.execute("SELECT mac FROM node_mac WHERE node_id = %s", (new_row[0],))]
-            cur.execute("DELETE FROM node WHERE id = %s", (new_row[0],))
-            cur.execute("DELETE FROM node_mac WHERE node_id = %s", (old_row[0],))
-            cur.executemany("INSERT INTO node_mac (mac, node_id) VALUES (%s, %s)", [(m, old_row[0]) for m in new_macs])
-            cur.execute(
-                "UPDATE node SET nodeid = %s, status = '', ip = '', lastcontact = 0, boot_id = '',"
-                " phase = '', updated = %s WHERE id = %s",
-                (new_row[1], time.time(), old_row[0]),
-            )
-
-        self._write(run, lock_names=True)
-        node = self.get_by_hostname(old)
-        assert node is not None
-        return node
-
-    def rename_group(self, old: str, new: str) -> int:
-        def run(cur: Cursor) -> int:
-            cur.execute("UPDATE node SET grp = %s, updated = %s WHERE grp = %s", (new, time.time(), old))
-            return cur.rowcount
-
-        return self._write(run)
-
-    def import_nodes(self, nodes: Sequence[NewNode], *, update: bool) -> ImportOutcome:
-        def run(cur: Cursor) -> ImportOutcome:
-            added = updated = unchanged = 0
-            now = time.time()
-            for node in nodes:
-                row = cur.execute(
-                    "SELECT n.id, n.hostname, n.grp, n.vnfs, n.ip FROM node_mac m"
-                    " JOIN node n ON n.id = m.node_id WHERE m.mac = %s",
-                    (node.nodeid,),
-                ).fetchone()
-                if row is None:
-                    self._insert(cur, node, now)
-                    added += 1
-                    continue
-                if not update:
-                    raise AlreadyExistsError("NodeID", node.nodeid, f"node {row[1]}; use --update to overwrite")
-                wanted = (node.hostname, node.group or row[2], node.vnfs or row[3], node.ip or row[4])
-                if wanted == tuple(row[1:]):
-                    unchanged += 1
-                    continue
-                clash = cur.execute("SELECT id FROM node WHERE hostname = %s AND id <> %s", (node.hostname, row[0]))
-                if clash.fetchone():
-                    raise AlreadyExistsError("hostname", node.hostname)
-                cur.execute(
-                    "UPDATE node SET hostname = %s, grp = %s, vnfs = %s, ip = %s, updated = %s WHERE id = %s",
-                    (*wanted, now, row[0]),
-                )
-                updated += 1
-            return ImportOutcome(added=added, updated=updated, unchanged=unchanged)
-
-        return self._write(run, lock_names=True)
 
     def record_contacts(self, updates: Sequence[ContactUpdate]) -> None:
         if not updates:
@@ -547,158 +255,7 @@ class PostgresStore(NodeStore):
             [u.boot_id for u in updates],
             [u.phase for u in updates],
         )
-        for attempt in range(_RETRIES):
-            try:
-                self._run(lambda cur: cur.execute(_RECORD_CONTACTS, args))
-                return
-            except (pgerrors.DeadlockDetected, pgerrors.SerializationFailure) as exc:
-                if attempt == _RETRIES - 1:
-                    raise PerceusError(f"node database {self._where}: {_first_line(exc)}") from None
-                log.warning("store_retry", reason=type(exc).__name__, attempt=attempt + 1)
-                time.sleep(0.01 * (attempt + 1))
-
-    def record_events(self, events: Sequence[PhaseEvent]) -> None:
-        if not events:
-            return
-
-        def run(cur: Cursor) -> None:
-            cur.executemany(
-                "INSERT INTO event (nodeid, boot_id, phase, t, ok, done, detail) VALUES (%s,%s,%s,%s,%s,%s,%s)",
-                [(e.nodeid, e.boot_id, e.phase, e.t, int(e.ok), int(e.done), e.detail[:1000]) for e in events],
-            )
-            cur.executemany(
-                "DELETE FROM event WHERE nodeid = %s AND id <= (SELECT id FROM event WHERE nodeid = %s"
-                " ORDER BY id DESC LIMIT 1 OFFSET %s)",
-                [(n, n, EVENTS_PER_NODE) for n in sorted({e.nodeid for e in events})],
-            )
-
-        self._write(run)
-
-    def events(self, nodeid: str, boot_id: str = "") -> list[PhaseEvent]:
-        with self._tx() as cur:
-            if not boot_id:
-                row = cur.execute(
-                    "SELECT boot_id FROM event WHERE nodeid = %s ORDER BY id DESC LIMIT 1", (nodeid,)
-                ).fetchone()
-                if row is None:
-                    return []
-                boot_id = row[0]
-            rows = cur.execute(
-                "SELECT nodeid, boot_id, phase, t, ok, done, detail FROM event"
-                " WHERE nodeid = %s AND boot_id = %s ORDER BY id",
-                (nodeid, boot_id),
-            ).fetchall()
-        return [
-            PhaseEvent(nodeid=r[0], boot_id=r[1], phase=r[2], t=r[3], ok=bool(r[4]), done=bool(r[5]), detail=r[6])
-            for r in rows
-        ]
-
-    # ------------------------------------------------------------------ enrollment approval
-    def note_pending(self, request: EnrollRequest, ip: str, t: float) -> None:
-        def run(cur: Cursor) -> None:
-            cur.execute(
-                "INSERT INTO pending (nodeid, macs, ip, first_seen, last_seen, nodename)"
-                " VALUES (%s,%s,%s,%s,%s,%s)"
-                " ON CONFLICT (nodeid) DO UPDATE SET ip = excluded.ip, last_seen = excluded.last_seen,"
-                " macs = excluded.macs",
-                (request.nodeid, ",".join(request.macs), ip, t, t, request.nodename),
-            )
-
-        self._write(run)
-
-    def pending(self) -> list[Pending]:
-        with self._tx() as cur:
-            rows = cur.execute(
-                "SELECT nodeid, macs, ip, first_seen, last_seen, nodename FROM pending ORDER BY first_seen, nodeid"
-            ).fetchall()
-        return [
-            Pending(
-                nodeid=r[0],
-                macs=tuple(m for m in r[1].split(",") if m),
-                ip=r[2],
-                first_seen=r[3],
-                last_seen=r[4],
-                nodename=r[5],
-            )
-            for r in rows
-        ]
-
-    def drop_pending(self, nodeids: Sequence[str]) -> int:
-        def run(cur: Cursor) -> int:
-            cur.execute("DELETE FROM pending WHERE nodeid = ANY(%s)", (list(nodeids),))
-            return cur.rowcount
-
-        return self._write(run)
-
-    # ------------------------------------------------------------------ modules and masters
-    def activate(self, activations: Sequence[Activation]) -> int:
-        now = time.time()
-
-        def run(cur: Cursor) -> int:
-            added = 0
-            for a in activations:
-                cur.execute(
-                    "INSERT INTO module_activation (module, state, scope, target, created)"
-                    " VALUES (%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING",
-                    (a.module, a.state, a.scope, a.target, now),
-                )
-                added += cur.rowcount
-            return added
-
-        return self._write(run)
-
-    def deactivate(self, activations: Sequence[Activation]) -> int:
-        def run(cur: Cursor) -> int:
-            removed = 0
-            for a in activations:
-                cur.execute(
-                    "DELETE FROM module_activation WHERE module = %s AND state = %s AND scope = %s AND target = %s",
-                    (a.module, a.state, a.scope, a.target),
-                )
-                removed += cur.rowcount
-            return removed
-
-        return self._write(run)
-
-    def activations(self, module: str = "") -> list[Activation]:
-        with self._tx() as cur:
-            rows = cur.execute(
-                "SELECT module, state, scope, target FROM module_activation"
-                + (" WHERE module = %s" if module else "")
-                + " ORDER BY module, state, scope, target",
-                (module,) if module else (),
-            ).fetchall()
-        return [Activation(module=r[0], state=r[1], scope=r[2], target=r[3]) for r in rows]
-
-    def heartbeat(self, master: MasterInfo) -> None:
-        def run(cur: Cursor) -> None:
-            cur.execute(
-                "INSERT INTO master (id, endpoint, host, pid, started, heartbeat, served)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s)"
-                " ON CONFLICT (id) DO UPDATE SET endpoint = excluded.endpoint, host = excluded.host,"
-                " pid = excluded.pid, started = excluded.started, heartbeat = excluded.heartbeat,"
-                " served = excluded.served",
-                (master.id, master.endpoint, master.host, master.pid, master.started, master.heartbeat, master.served),
-            )
-
-        self._write(run)
-
-    def masters(self) -> list[MasterInfo]:
-        with self._tx() as cur:
-            rows = cur.execute(
-                "SELECT id, endpoint, host, pid, started, heartbeat, served FROM master ORDER BY id"
-            ).fetchall()
-        return [
-            MasterInfo(id=r[0], endpoint=r[1], host=r[2], pid=r[3], started=r[4], heartbeat=r[5], served=r[6])
-            for r in rows
-        ]
-
-    def forget_master(self, master_id: str) -> int:
-        def run(cur: Cursor) -> int:
-            cur.execute("DELETE FROM master WHERE id = %s", (master_id,))
-            return cur.rowcount
-
-        return self._write(run)
+        self._retrying(lambda: self._run(lambda cur: cur.execute(_RECORD_CONTACTS, args)))
 
 
 def _first_line(exc: BaseException) -> str:
