@@ -19,6 +19,7 @@ from pathlib import Path
 
 import structlog
 
+from perceus.master.legacy import stock_generators
 from perceus.master.store.models import Node
 from perceus.protocol.messages import Script
 
@@ -39,6 +40,8 @@ class Entry:
     name: str
     path: Path
     executable: bool
+    # A stock 1.x generator answered in-process (legacy/stock_generators.py): no fork, no worker thread.
+    native: stock_generators.Native | None = None
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,8 @@ class Plan:
 
     @property
     def needs_master(self) -> bool:
-        """True when a generator must run on the master (render it off the event loop)."""
-        return any(e.executable for e in self.entries)
+        """True when a generator must run as a process on the master (render it off the event loop)."""
+        return any(e.executable and e.native is None for e in self.entries)
 
 
 def environment(node: Node, state: str, statedir: Path, master_ip: str) -> dict[str, str]:
@@ -75,8 +78,11 @@ def environment(node: Node, state: str, statedir: Path, master_ip: str) -> dict[
 class NodeScripts:
     """Selects and renders node scripts; caches directory listings and file bodies by mtime."""
 
-    def __init__(self, root: Path, *, clock: Callable[[], float] | None = None, ttl: float = PLAN_TTL) -> None:
+    def __init__(
+        self, root: Path, *, clock: Callable[[], float] | None = None, ttl: float = PLAN_TTL, native: bool = True
+    ) -> None:
         self.root = root
+        self._native = native  # False: every generator runs as a process, as in 1.x (tests compare the two)
         self._clock = clock
         self._ttl = ttl
         self._plans: dict[tuple[str, str, str, str], tuple[float, Plan]] = {}
@@ -108,7 +114,9 @@ class NodeScripts:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
-            entries.append(Entry(name=name, path=path, executable=bool(st.st_mode & 0o111)))
+            executable = bool(st.st_mode & 0o111)
+            native = stock_generators.recognise(path) if executable and self._native else None
+            entries.append(Entry(name=name, path=path, executable=executable, native=native))
         result = tuple(entries)
         self._listing[directory] = (mtime, result)
         return result
@@ -183,12 +191,20 @@ class NodeScripts:
         out: list[Script] = []
         for entry in plan.entries:
             if entry.executable:
-                out.append(Script(name=entry.name, body=self._generate(entry, env)))
+                out.append(Script(name=entry.name, body=self._native_or_generate(entry, env)))
             else:
                 body = self._body(entry.path)
                 if body:
                     out.append(Script(name=entry.name, body=body))
         return tuple(out)
+
+    def _native_or_generate(self, entry: Entry, env: Mapping[str, str]) -> str:
+        """A stock generator's output made natively when it still is stock (one stat) and can; else run it."""
+        if entry.native is not None and stock_generators.recognise(entry.path) is entry.native:
+            body = entry.native(env)
+            if body is not None:
+                return body
+        return self._generate(entry, env)
 
     def _generate(self, entry: Entry, env: Mapping[str, str]) -> str:
         try:
