@@ -1,11 +1,11 @@
-"""Crash-safe file writes on the master: the node's own implementation (temp file, fsync, rename, fsync the
-directory), so master and agent share one tested routine."""
+"""Crash-safe file writes on the master with a fixed mode: `perceus.fsatomic`'s routine (temp file, fsync,
+rename, fsync the directory), so master and agent share one tested implementation."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from perceus.agent.modules.atomic import replace_file
+from perceus.fsatomic import replace_file
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:

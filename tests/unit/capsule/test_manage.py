@@ -8,13 +8,13 @@ import pytest
 
 from perceus.errors import CapsuleError
 from perceus.master.capsule import manage
+from perceus.master.capsule.agent_install import UNIT
 from perceus.master.capsule.genchroot import debootstrap_argv, genchroot_debian
 from perceus.master.capsule.importer import Settings, import_capsule
 from perceus.master.capsule.index import CapsuleStoreIndex
 from perceus.master.capsule.layout import Store
 from perceus.master.capsule.pack import history
 from perceus.master.config import Paths
-from perceus.master.modules.provisiond_install import UNIT
 
 
 def test_versions_gc_and_index(paths: Paths, tree: Path) -> None:

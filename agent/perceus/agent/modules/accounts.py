@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perceus.agent.modules.atomic import replace_file
 from perceus.errors import ConfigError
+from perceus.fsatomic import replace_file
 
 SYSTEM_MAX = 999
 _NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}\$?$")

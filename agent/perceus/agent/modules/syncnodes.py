@@ -16,8 +16,8 @@ from typing import Any
 
 import structlog
 
-from perceus.agent.modules.atomic import replace_file
 from perceus.errors import ConfigError
+from perceus.fsatomic import replace_file
 
 log = structlog.get_logger("perceus.agent.modules")
 

@@ -10,13 +10,11 @@ credentials out of images on purpose (modules deliver them) and let systemd's se
 from __future__ import annotations
 
 import os
-import platform
-import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from perceus.errors import CapsuleError
+from perceus.master.capsule.agent_install import install_provisiond, run_step
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PACKAGES = (
@@ -31,7 +29,6 @@ PACKAGES = (
     "openssh-server",
     "ca-certificates",
 )
-AGENT_DIR = "usr/local/lib/perceus"
 FSTAB = """\
 # Root is the RAM filesystem the kernel unpacked from the capsule (stateless), rewritten by stateful installs.
 none    /           tmpfs   defaults        0 0
@@ -50,44 +47,6 @@ def debootstrap_argv(suite: str, target: Path, *, arch: str, mirror: str, extra:
     return ["debootstrap", "--variant=minbase", f"--arch={arch}", f"--include={include}", suite, str(target), mirror]
 
 
-def _run(argv: list[str], step: str) -> None:
-    try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
-    except FileNotFoundError:
-        raise CapsuleError(f"{step}: {argv[0]} is not installed (apt-get install {argv[0]})") from None
-    if proc.returncode != 0:
-        tail = proc.stdout.strip().splitlines()[-1:] or [""]
-        raise CapsuleError(f"{step} failed (exit {proc.returncode}): {tail[0]}")
-
-
-def _python_version(target: Path) -> str:
-    versions = sorted(
-        p.name.removeprefix("python")
-        for p in (target / "usr/lib").glob("python3.*")
-        if p.name.removeprefix("python3.").isdigit()
-    )
-    if not versions:
-        raise CapsuleError(f"{target}: no python3 in the chroot")
-    return versions[-1]
-
-
-def install_agent(target: Path, agent_src: Path, pins: Sequence[str]) -> None:
-    """Copy the agent's `perceus` namespace and pip-install its pinned wheels for the chroot's Python."""
-    dest = target / AGENT_DIR
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(
-        agent_src / "perceus",
-        dest / "perceus",
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-    )
-    arch = {"x86_64": "x86_64", "aarch64": "aarch64"}.get(platform.machine(), platform.machine())
-    _run(["python3", "-m", "pip", "install", "--quiet", "--only-binary=:all:", "--no-compile",
-          "--disable-pip-version-check", "--python-version", _python_version(target),
-          "--platform", f"manylinux2014_{arch}", "--platform", f"manylinux_2_28_{arch}",
-          "--target", str(dest), *pins], "pip install (agent wheels)")  # fmt: skip
-
-
 def genchroot_debian(
     suite: str,
     target: Path,
@@ -102,9 +61,7 @@ def genchroot_debian(
         raise CapsuleError("genchroot needs root (debootstrap creates device nodes and chroots)")
     if target.exists() and any(target.iterdir()):
         raise CapsuleError(f"{target} exists and is not empty")
-    _run(debootstrap_argv(suite, target, arch=arch, mirror=mirror, extra=extra), "debootstrap")
-    from perceus.master.modules.provisiond_install import install_provisiond
-
+    run_step(debootstrap_argv(suite, target, arch=arch, mirror=mirror, extra=extra), "debootstrap")
     install_provisiond(target, agent_src=agent_src, pins=pins)  # agent + wheels, unit, networkd, conf template
     (target / "etc/fstab").write_text(FSTAB)
     (target / "etc/hostname").write_text("localhost\n")

@@ -146,7 +146,7 @@ def import_capsule(
             cfg.set("KERNEL", found)
         settings.apply(cfg)
         if with_provisiond and _wants_provisiond(build.tmp.rootfs):
-            from perceus.master.modules.provisiond_install import install_provisiond
+            from perceus.master.capsule.agent_install import install_provisiond
 
             log.info("provisiond_installing", capsule=name)
             install_provisiond(build.tmp.rootfs)

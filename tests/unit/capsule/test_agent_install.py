@@ -11,7 +11,7 @@ import pytest
 from perceus.agent import cmdline
 from perceus.agent.modules import provisiond_conf
 from perceus.errors import ConfigError
-from perceus.master.modules.provisiond_install import AGENT_DIR, install_provisiond
+from perceus.master.capsule.agent_install import AGENT_DIR, install_provisiond
 
 
 def test_install_into_a_root(tmp_path: Path) -> None:

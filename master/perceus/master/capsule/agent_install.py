@@ -1,4 +1,5 @@
-"""`install_provisiond(root)`: the runtime agent, its wheels and `perceus-provisiond.service` into a capsule root.
+"""The agent inside a capsule: `install_provisiond(root)` puts the runtime agent, its wheels and
+`perceus-provisiond.service` into a capsule root.
 
 Called by capsule builders (genchroot, `vnfs import` of a root without the agent).  The unit starts the
 agent in runtime mode; the master address comes from the kernel command line stage one passed at kexec
@@ -11,13 +12,16 @@ send its last state (halt / reboot / single-user / unmonitored), so the unit sto
 from __future__ import annotations
 
 import os
+import platform
 import shutil
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from perceus.master.capsule.genchroot import AGENT_DIR  # one place for where the agent lives in a capsule
+from perceus.errors import CapsuleError
 from perceus.master.fsutil import atomic_write
 
+AGENT_DIR = "usr/local/lib/perceus"  # where the agent's `perceus` namespace and its wheels live in a capsule
 UNIT_NAME = "perceus-provisiond.service"
 UNIT = """\
 [Unit]
@@ -46,6 +50,45 @@ CONF = """\
 NETWORKD = ("lib/systemd/system/systemd-networkd.service", "usr/lib/systemd/system/systemd-networkd.service")
 
 
+def run_step(argv: list[str], step: str) -> None:
+    """Run a build step's command; a missing tool or a failure is one CapsuleError line."""
+    try:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    except FileNotFoundError:
+        raise CapsuleError(f"{step}: {argv[0]} is not installed (apt-get install {argv[0]})") from None
+    if proc.returncode != 0:
+        tail = proc.stdout.strip().splitlines()[-1:] or [""]
+        raise CapsuleError(f"{step} failed (exit {proc.returncode}): {tail[0]}")
+
+
+def _python_version(target: Path) -> str:
+    versions = sorted(
+        p.name.removeprefix("python")
+        for p in (target / "usr/lib").glob("python3.*")
+        if p.name.removeprefix("python3.").isdigit()
+    )
+    if not versions:
+        raise CapsuleError(f"{target}: no python3 in the chroot")
+    return versions[-1]
+
+
+def install_agent(target: Path, agent_src: Path, pins: Sequence[str]) -> None:
+    """Copy the agent's `perceus` namespace and pip-install its pinned wheels for the chroot's Python."""
+    dest = target / AGENT_DIR
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(
+        agent_src / "perceus",
+        dest / "perceus",
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    arch = {"x86_64": "x86_64", "aarch64": "aarch64"}.get(platform.machine(), platform.machine())
+    run_step(["python3", "-m", "pip", "install", "--quiet", "--only-binary=:all:", "--no-compile",
+              "--disable-pip-version-check", "--python-version", _python_version(target),
+              "--platform", f"manylinux2014_{arch}", "--platform", f"manylinux_2_28_{arch}",
+              "--target", str(dest), *pins], "pip install (agent wheels)")  # fmt: skip
+
+
 def default_agent_src() -> Path:
     import perceus.agent as agent_pkg
 
@@ -67,8 +110,6 @@ def install_provisiond(
     msgpack and structlog itself, e.g. Debian's python3-zmq python3-msgpack python3-structlog)."""
     src = agent_src or default_agent_src()
     if wheels:
-        from perceus.master.capsule.genchroot import install_agent
-
         if pins is None:
             from perceus.stage1.wheels import PINS
 

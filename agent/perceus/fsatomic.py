@@ -1,4 +1,5 @@
-"""Crash-safe replacement of a node file: temp file beside it, fsync, rename, fsync the directory."""
+"""Crash-safe replacement of a file, shared by node and master: temp file beside it, fsync, rename, fsync the
+directory."""
 
 from __future__ import annotations
 
