@@ -1,15 +1,23 @@
-"""Legacy TCP 987 benchmark: perceus-bus's legacy listener against an ideal asyncio marker server.
+"""Legacy TCP 987 benchmark on a 1.x-shaped node-script tree: perceus-bus's legacy listener against an ideal server.
 
-Workload: the original daemon-bench.pl (spec §10.3): 512 nodes as 32 concurrent clients × 16 nodes, each
-client strictly sequential, one TCP connection per request: init (new nodes: auto-add; read to
-`# PROVISIOND END`), ready ×6 (read the first line only, as daemon-bench did), init again, ready = 4,608
-connections per round, fresh node IDs every round.  Peer in the same run: a trivial asyncio server that
-sends the same markers around a fixed script, with no store and no node scripts (the "ideal").  Rounds
-alternate ours/peer; the table shows the median.  The original perceusd manages about 30 connections/s on
-this kind of machine (issue 11; not re-measured here: it needs the Perl daemon).
+Tree (the shape of a 1.x install with its stock modules activated): init/all holds a static 00-init.sh and the
+stock generators 49-hostname.sh (sh) and 50-masterauth.pl (Perl), verbatim from Perceus 1.9.3
+(tests/data/stock1x/); ready/all holds the same two generators and a static 10-ready.sh.  So every request
+runs a shell and a Perl generator, as on a 1.x master.
 
-The last line is exactly: legacy_conn_per_s=<n> ideal_conn_per_s=<n> vs_ideal=<ratio> vs_1x=<ratio>
-Usage: bench/legacy.py [--rounds N] [--clients N] [--nodes-per-client N] [--generator]
+Workload: the original daemon-bench.pl shape: 512 nodes as 32 concurrent clients × 16 nodes, each client
+strictly sequential, one TCP connection per request: init (new nodes: auto-add; read to `# PROVISIOND END`),
+ready ×6 (read the first line only, as daemon-bench did), init again, ready = 4,608 connections per round,
+fresh node IDs every round.  Measured in the same run, rounds interleaved, medians:
+  native     perceus-bus, stock generators produced natively (legacy/stock_generators.py; byte-identical)
+  processes  the same perceus-bus with every generator run as a process (what a 1.x master does)
+  ideal      an asyncio server that sends a pre-rendered reply of the same bytes: no store, no scripts
+The original perceusd (Perl, fork per request) is not run here: it needs its own 1.x install and Perl
+modules this machine does not have, so the peer is the ideal server.
+
+The last line is exactly:
+  legacy_conn_per_s=<n> processes_conn_per_s=<n> ideal_conn_per_s=<n> vs_ideal=<r> native_vs_processes=<r>
+Usage: python -m bench.legacy [--smoke] [--rounds N] [--clients N] [--nodes-per-client N]
 """
 
 from __future__ import annotations
@@ -26,9 +34,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ORIGINAL_CONN_PER_S = 30.0
+from bench import REPO
+
+STOCK = REPO / "tests" / "data" / "stock1x" / "modules"
+GENERATORS = ("hostname/49-hostname.sh", "masterauth/50-masterauth.pl")
 INIT_SCRIPT = "#!/bin/sh\n" + "".join(f"# line {i} of a typical 00-init.sh\nTRY{i}=1\n" for i in range(40))
 READY_SCRIPT = "#!/bin/sh\nhostname $NODENAME 2>/dev/null\n"
+TARGETS = ("native", "processes", "ideal")
 PHASES = (
     ("init", "init", True, 1),
     ("ready x6", "ready", False, 6),
@@ -37,7 +49,18 @@ PHASES = (
 )
 
 
-def serve_ours(ready: mp.connection.Connection, generator: bool) -> None:
+def make_tree(nodescripts: Path) -> None:
+    """The 1.x shape: static scripts plus the stock sh and Perl generators in init/all and ready/all."""
+    (nodescripts / "init" / "all").mkdir(parents=True, exist_ok=True)
+    (nodescripts / "ready" / "all").mkdir(parents=True, exist_ok=True)
+    (nodescripts / "init" / "all" / "00-init.sh").write_text(INIT_SCRIPT)
+    (nodescripts / "ready" / "all" / "10-ready.sh").write_text(READY_SCRIPT)
+    for state in ("init", "ready"):
+        for rel in GENERATORS:
+            (nodescripts / state / "all" / Path(rel).name).symlink_to(STOCK / rel)
+
+
+def serve_ours(ready: mp.connection.Connection, native: bool) -> None:
     """Child process: a BusServer with the legacy listener on 127.0.0.1, fresh state dir."""
     import structlog
 
@@ -45,29 +68,40 @@ def serve_ours(ready: mp.connection.Connection, generator: bool) -> None:
     from perceus.master.bus.server import BusServer
     from perceus.master.config import Paths
     from perceus.master.legacy.listener import LegacyListener
+    from perceus.master.nodescripts import NodeScripts
     from perceus.master.store.sqlite import SQLiteStore
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     tmp = tempfile.mkdtemp(prefix="perceus-legacy-bench-")
     paths = Paths(Path(tmp) / "etc", Path(tmp) / "var")
     paths.ensure()
-    (paths.nodescripts / "init" / "all" / "00-init.sh").write_text(INIT_SCRIPT)
-    (paths.nodescripts / "ready" / "all" / "10-ready.sh").write_text(READY_SCRIPT)
-    if generator:
-        gen = paths.nodescripts / "init" / "all" / "49-hostname.sh"
-        gen.write_text('#!/bin/sh\necho "hostname $NODENAME"\n')
-        gen.chmod(0o755)
+    make_tree(paths.nodescripts)
     store = SQLiteStore(paths.database)
     dispatcher = Dispatcher(store=store, paths=paths)
+    if not native:
+        dispatcher.scripts = NodeScripts(paths.nodescripts, clock=time.monotonic, native=False)
     server = BusServer(dispatcher, bind="tcp://127.0.0.1:*")
     listener = LegacyListener(server, dispatcher, host="127.0.0.1", port=0)
     ready.send(listener.port)
     server.serve(install_signals=True)
 
 
-def serve_ideal(ready: mp.connection.Connection) -> None:
-    """Child process: the ideal peer, same markers, fixed script, nothing else."""
-    reply = ("# NODESCRIPT START\n" + INIT_SCRIPT + "# NODESCRIPT END\n# PROVISIOND END\n").encode()
+def ideal_reply() -> bytes:
+    """What the bus sends a node for init on this tree, rendered once (so the ideal peer sends the same bytes)."""
+    from perceus.master.legacy import wire
+    from perceus.master.nodescripts import NodeScripts, environment
+    from perceus.master.store.models import Node
+
+    with tempfile.TemporaryDirectory() as tmp:
+        make_tree(Path(tmp))
+        node = Node(nodeid="00:00:00:00:00:01", hostname="n00000", group="", vnfs="", enabled=True, ip="127.0.0.1")
+        scripts = NodeScripts(Path(tmp))
+        bodies = [s.body for s in scripts.render(scripts.plan("init", node), environment(node, "init", Path(tmp), ""))]
+    return wire.script_reply(bodies)
+
+
+def serve_ideal(ready: mp.connection.Connection, reply: bytes) -> None:
+    """Child process: the ideal peer, same markers and bytes, pre-rendered, nothing else."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"# PERCEUSD START\n")
@@ -129,13 +163,10 @@ async def client_run(port: int, clients: int, per_client: int) -> tuple[dict[str
     return timings, failures
 
 
-def measure(target: str, clients: int, per_client: int, generator: bool) -> tuple[dict[str, float], int]:
+def measure(target: str, clients: int, per_client: int, reply: bytes) -> tuple[dict[str, float], int]:
     parent, child = mp.Pipe()
-    proc = mp.Process(
-        target=serve_ours if target == "ours" else serve_ideal,
-        args=(child, generator) if target == "ours" else (child,),
-        daemon=True,
-    )
+    args = (child, reply) if target == "ideal" else (child, target == "native")
+    proc = mp.Process(target=serve_ideal if target == "ideal" else serve_ours, args=args, daemon=True)
     proc.start()
     try:
         port = parent.recv()
@@ -147,39 +178,42 @@ def measure(target: str, clients: int, per_client: int, generator: bool) -> tupl
             proc.kill()
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.legacy", description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--nodes-per-client", type=int, default=16)
-    ap.add_argument("--generator", action="store_true", help="add a master-side generator to init (worker path)")
-    args = ap.parse_args()
+    ap.add_argument("--quick", action="store_true", help="one round")
+    ap.add_argument("--smoke", action="store_true", help="seconds: one round of 4 clients x 4 nodes")
+    args = ap.parse_args(argv)
+    if args.quick or args.smoke:
+        args.rounds = 1
+    if args.smoke:
+        args.clients = args.nodes_per_client = 4
     per_round = args.clients * args.nodes_per_client * sum(r for *_, r in PHASES)
-    results: dict[str, list[tuple[dict[str, float], int]]] = {"ours": [], "ideal": []}
+    reply = ideal_reply()
+    results: dict[str, list[tuple[dict[str, float], int]]] = {t: [] for t in TARGETS}
     for _ in range(args.rounds):
-        for target in ("ours", "ideal"):
-            results[target].append(measure(target, args.clients, args.nodes_per_client, args.generator))
+        for target in TARGETS:
+            results[target].append(measure(target, args.clients, args.nodes_per_client, reply))
     print(
         f"legacy TCP 987, daemon-bench shape: {args.clients} clients x {args.nodes_per_client} nodes, "
-        f"{per_round} connections/round, {args.rounds} rounds (median), {os.cpu_count()} CPUs"
-        + (", with a master-side generator" if args.generator else "")
+        f"{per_round} connections/round, {args.rounds} round(s) (median), {os.cpu_count()} CPUs; 1.x tree: "
+        f"stock 49-hostname.sh + 50-masterauth.pl in init/all and ready/all, init reply {len(reply)} bytes"
     )
-    print(f"{'phase':<10} {'conns':>6} {'legacy s':>9} {'legacy c/s':>11} {'ideal s':>8} {'ideal c/s':>10}")
-    total: dict[str, float] = {}
+    print(f"{'phase':<10} {'conns':>6} " + " ".join(f"{t + ' c/s':>13}" for t in TARGETS))
     for label, _, _, repeat in PHASES:
         n = args.clients * args.nodes_per_client * repeat
-        row = [statistics.median(r[0][label] for r in results[t]) for t in ("ours", "ideal")]
-        print(f"{label:<10} {n:>6} {row[0]:>9.3f} {n / row[0]:>11.0f} {row[1]:>8.3f} {n / row[1]:>10.0f}")
-    for t in ("ours", "ideal"):
-        total[t] = statistics.median(per_round / sum(r[0].values()) for r in results[t])
-    fails = {t: sum(r[1] for r in results[t]) for t in results}
+        rates = [n / statistics.median(r[0][label] for r in results[t]) for t in TARGETS]
+        print(f"{label:<10} {n:>6} " + " ".join(f"{x:>13.0f}" for x in rates))
+    total = {t: statistics.median(per_round / sum(r[0].values()) for r in results[t]) for t in TARGETS}
+    fails = {t: sum(r[1] for r in results[t]) for t in TARGETS}
+    print(f"{'total':<10} {per_round:>6} " + " ".join(f"{total[t]:>13.0f}" for t in TARGETS))
+    print("failures: " + ", ".join(f"{t}={fails[t]}" for t in TARGETS))
     print(
-        f"{'total':<10} {per_round:>6} {'':>9} {total['ours']:>11.0f} {'':>8} {total['ideal']:>10.0f}"
-        f"   failures: legacy={fails['ours']} ideal={fails['ideal']}"
-    )
-    print(
-        f"legacy_conn_per_s={total['ours']:.0f} ideal_conn_per_s={total['ideal']:.0f} "
-        f"vs_ideal={total['ours'] / total['ideal']:.2f} vs_1x={total['ours'] / ORIGINAL_CONN_PER_S:.0f}"
+        f"legacy_conn_per_s={total['native']:.0f} processes_conn_per_s={total['processes']:.0f} "
+        f"ideal_conn_per_s={total['ideal']:.0f} vs_ideal={total['native'] / total['ideal']:.2f} "
+        f"native_vs_processes={total['native'] / total['processes']:.2f}"
     )
     return 0
 
