@@ -1,10 +1,9 @@
 """`perceus` entry point: global options anywhere on the line (as Perceus 1.x's Getopt bundling), noun
-modules discovered by name, one-line errors: `perceus: error: …`, exit 2 for usage and 1 otherwise."""
+modules registered in order, one-line errors: `perceus: error: …`, exit 2 for usage and 1 otherwise."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -12,24 +11,26 @@ from typing import Any, NoReturn
 from perceus import logsetup
 from perceus.agent import __version__
 from perceus.errors import PerceusError, UsageError
-from perceus.master.cli import completion, helptext
+from perceus.master.cli import (
+    completion,
+    configure,
+    contact,
+    demo,
+    group,
+    helptext,
+    import_,
+    info,
+    init,
+    module,
+    node,
+    stage1,
+    vnfs,
+)
 from perceus.master.cli.context import CliContext
 from perceus.master.config import Paths
 
-# Noun modules under perceus.master.cli; a missing optional one (capsules, importers …) is skipped.
-NOUNS = (
-    "node",
-    "group",
-    "vnfs",
-    "module",
-    "info",
-    "configure",
-    "contact",
-    "init",
-    "import_",
-    "stage1",
-    "demo",
-)
+# The noun modules, in `perceus --help` order; each has `register(subparsers)`.
+NOUNS = (node, group, vnfs, module, info, configure, contact, init, import_, stage1, demo)
 _FLAGS = {
     "i": "by_nodeid",
     "y": "yes",
@@ -101,14 +102,8 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="noun", metavar="<command>", parser_class=Parser)
-    for name in NOUNS:
-        try:
-            module = importlib.import_module(f"perceus.master.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("perceus.master.cli."):
-                continue  # an optional noun not built yet
-            raise
-        module.register(sub)
+    for noun in NOUNS:
+        noun.register(sub)
     return parser
 
 
