@@ -1,0 +1,164 @@
+"""The web process's shared state: settings, tokens, the fleet snapshots and their refresher, events, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import structlog
+
+from perceus.master.bus.control import poke
+from perceus.master.config import MasterConfig, Paths
+from perceus.master.store import NodeStore, open_store
+from perceus.web.auth import Tokens
+from perceus.web.events import EventFeed
+from perceus.web.fleet import Fleet, Snapshot
+from perceus.web.metrics import Metrics
+from perceus.web.sse import Broker
+
+log = structlog.get_logger("perceus.web")
+T = TypeVar("T")
+
+IDLE_AFTER = 30.0  # seconds without a page, API call or SSE client after which the refresher stops reading
+SSE_BATCH = 2000  # changed rows sent as one `nodes` event; more than this and browsers are told to resync
+RECENT = 50  # events kept per node for its page
+
+
+@dataclass
+class WebState:
+    paths: Paths
+    config: MasterConfig
+    tokens: Tokens
+    interval: float = 1.0
+    tls: bool = False
+    fleet: Fleet = field(default_factory=Fleet)
+    broker: Broker = field(default_factory=Broker)
+    recent: dict[str, deque[dict[str, Any]]] = field(default_factory=dict)
+    feed: EventFeed | None = None
+    last_interest: float = 0.0
+    _store_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="perceus-web-store")
+    )
+    _local: threading.local = field(default_factory=threading.local)
+    _wake: asyncio.Event | None = None
+    _lock: asyncio.Lock | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _task: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.fleet.timeout = float(self.config.node_timeout)
+        self.metrics = Metrics(self._counts, self._bus_stats)
+
+    # ------------------------------------------------------------------ store (one thread owns the connection)
+    def _store(self) -> NodeStore:
+        store: NodeStore | None = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = open_store(self.paths, self.config)
+        return store
+
+    async def read(self, fn: Callable[[NodeStore], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._store_pool, lambda: fn(self._store()))
+
+    # ------------------------------------------------------------------ snapshots
+    async def snapshot(self, max_age: float | None = None) -> Snapshot:
+        """The current snapshot, re-read when older than `max_age` (default: the refresh interval)."""
+        self.last_interest = time.monotonic()
+        snap = self.fleet.current
+        limit = self.interval if max_age is None else max_age
+        if snap is None or time.time() - snap.taken > limit:
+            await self.refresh()
+            snap = self.fleet.current
+        assert snap is not None
+        return snap
+
+    async def refresh(self) -> None:
+        assert self._lock is not None
+        async with self._lock:
+            nodes, pending = await self.read(lambda s: (s.list_nodes(), s.pending()))
+            before = self.fleet.contacts_seen
+            changed = self.fleet.take(nodes, pending)
+            self.metrics.checkins.inc(self.fleet.contacts_seen - before)
+        snap = self.fleet.current
+        assert snap is not None
+        if not self.broker.clients:
+            return
+        if len(changed) > SSE_BATCH:
+            self.broker.publish("resync", {"version": snap.version})
+        elif changed:
+            self.broker.publish("nodes", {"version": snap.version, "rows": changed})
+        self.broker.publish(
+            "counts", {"version": snap.version, "counts": snap.counts, "t": snap.taken, "phases": snap.phases}
+        )
+
+    async def _refresher(self) -> None:
+        assert self._wake is not None
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            busy = self.broker.clients or time.monotonic() - self.last_interest < IDLE_AFTER
+            self.metrics.sse_clients.set(len(self.broker.clients))
+            if not busy:
+                continue
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("web_refresh_failed")
+            await asyncio.sleep(min(self.interval, 0.25))  # events wake us; at most 4 reads a second
+
+    # ------------------------------------------------------------------ events
+    def _on_event(self, ev: dict[str, Any]) -> None:
+        """Feed thread: metrics here, the rest on the loop."""
+        self.metrics.on_event(ev)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._event_on_loop, ev)
+
+    def _event_on_loop(self, ev: dict[str, Any]) -> None:
+        node = str(ev.get("node", ""))
+        if node:
+            self.recent.setdefault(node, deque(maxlen=RECENT)).append(ev)
+        data = ev.get("data") or {}
+        if ev.get("event") == "hello" and isinstance(data.get("inventory"), dict):
+            self.fleet.inventory[node] = data["inventory"]
+        self.broker.publish("event", ev)
+        if self._wake is not None:
+            self._wake.set()
+
+    # ------------------------------------------------------------------ bus counters (scrape time)
+    def _counts(self) -> dict[str, int]:
+        snap = self.fleet.current
+        return dict(snap.counts) if snap is not None else {}
+
+    def _bus_stats(self) -> dict[str, Any]:
+        stats = poke(self.paths.control_socket, "stats", timeout=0.5) or {}
+        if stats.get("ok"):
+            capsules = poke(self.paths.control_socket, "capsule_stats", timeout=0.5) or {}
+            if capsules.get("ok"):
+                stats = {**stats, **capsules}
+            return stats
+        return {}
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.feed = EventFeed(self.paths, self._on_event)
+        self.feed.start()
+        self._task = asyncio.create_task(self._refresher())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self.feed is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.feed.stop)
+        self._store_pool.shutdown(wait=False)

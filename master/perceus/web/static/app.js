@@ -1,0 +1,191 @@
+// perceus-web: live fleet table, boot progress plot, approve/revoke.  Plain JS, no dependencies.
+"use strict";
+(function () {
+  const page = document.body.dataset.page;
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const COLORS = ["#2b6cb0", "#1f8a4c", "#b7791f", "#c53030", "#6b46c1", "#2c7a7b", "#d53f8c", "#4a5568",
+                  "#dd6b20", "#38a169", "#805ad5", "#718096"];
+
+  function ago(t) {
+    if (!t) return "(never)";
+    let s = Math.max(0, Math.round(Date.now() / 1000 - t));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60); s = s % 60;
+    return (h ? h + "h " : "") + (h || m ? m + "m " : "") + s + "s ago";
+  }
+  function tick() {
+    document.querySelectorAll(".ago").forEach(function (el) { el.textContent = ago(parseFloat(el.dataset.t)); });
+  }
+  tick(); setInterval(tick, 1000);
+
+  function text(tr, i, value) { if (tr.cells[i].textContent !== value) tr.cells[i].textContent = value; }
+  function cell(tag, value, cls) { const el = document.createElement(tag); if (cls) el.className = cls; el.textContent = value; return el; }
+
+  function fillRow(tr, r) {
+    if (tr.cells.length === 0) {
+      const td = document.createElement("td"), a = document.createElement("a");
+      a.href = "/nodes/" + encodeURIComponent(r.hostname); td.appendChild(a); tr.appendChild(td);
+      for (const cls of ["st", "", "ago", "", "", "", "hw"]) tr.appendChild(cell("td", "", cls));
+    }
+    tr.cells[0].firstChild.textContent = r.hostname;
+    const st = tr.cells[1];
+    st.className = "st state-" + r.state; st.textContent = r.state;
+    if (r.stale) { const i = document.createElement("i"); i.textContent = " stale"; st.appendChild(i); }
+    tr.dataset.state = r.state;
+    text(tr, 2, r.phase); tr.cells[3].dataset.t = r.lastcontact; tr.cells[3].textContent = ago(r.lastcontact);
+    text(tr, 4, r.vnfs); text(tr, 5, r.ip); text(tr, 6, r.group); text(tr, 7, r.hw);
+  }
+
+  function fleetQuery() { return window.location.search || ""; }
+
+  function applyRows(rows) {
+    const table = document.getElementById("fleet");
+    if (!table) return;
+    const filtered = table.dataset.filtered === "1";
+    const body = table.tBodies[0];
+    let needResync = false;
+    for (const r of rows) {
+      const tr = document.getElementById("row-" + r.nodeid);
+      if (r.removed) { if (tr) tr.remove(); continue; }
+      if (!tr) { if (filtered) { needResync = true; continue; } }
+      const row = tr || document.createElement("tr");
+      if (!tr) { row.id = "row-" + r.nodeid; insertSorted(body, row, r.hostname); }
+      fillRow(row, r);
+      row.classList.remove("flash"); void row.offsetWidth; row.classList.add("flash");
+    }
+    if (needResync) resync();
+  }
+  function insertSorted(body, row, name) {
+    for (const tr of body.rows) { if (tr.cells[0].textContent > name) { body.insertBefore(row, tr); return; } }
+    body.appendChild(row);
+  }
+  function resync() {
+    fetch("/api/v1/fleet" + fleetQuery(), { credentials: "same-origin" }).then(function (r) { return r.json(); })
+      .then(function (data) {
+        const body = document.getElementById("fleet").tBodies[0];
+        const keep = new Set(data.rows.map(function (r) { return "row-" + r.nodeid; }));
+        for (const tr of Array.from(body.rows)) if (!keep.has(tr.id)) tr.remove();
+        document.getElementById("fleet").dataset.filtered = "0";
+        applyRows(data.rows);
+        document.getElementById("fleet").dataset.filtered = fleetQuery() ? "1" : "0";
+        counts(data.counts);
+      });
+  }
+  function counts(c) {
+    const badge = document.getElementById("pending-badge");
+    if (badge) badge.textContent = c.pending || 0;
+    const box = document.getElementById("counts");
+    if (!box) return;
+    let total = 0;
+    for (const state of Object.keys(c)) {
+      if (state !== "pending") total += c[state];
+      let el = box.querySelector('[data-state="' + state + '"]');
+      if (!el) {
+        el = document.createElement("a"); el.className = "count state-" + state; el.dataset.state = state;
+        el.href = "/?state=" + encodeURIComponent(state); el.appendChild(document.createElement("b"));
+        el.appendChild(document.createTextNode(" " + state)); box.insertBefore(el, box.querySelector(".total"));
+      }
+      el.firstChild.textContent = c[state];
+    }
+    for (const el of box.querySelectorAll("[data-state]")) if (!(el.dataset.state in c)) el.firstChild.textContent = 0;
+    document.getElementById("total").textContent = total;
+  }
+
+  // ---------------------------------------------------------------- boot progress plot (inline SVG)
+  let series = null, bytes = [];
+  function drawPlot() {
+    const svg = document.getElementById("svg");
+    if (!svg || !series || series.t.length === 0) return;
+    const W = 900, H = 320, L = 40, B = 24, T = 8, R = 10;
+    const t0 = series.t[0], t1 = Math.max(series.t[series.t.length - 1], t0 + 1);
+    let ymax = 1;
+    for (const k in series.phases) for (const v of series.phases[k]) ymax = Math.max(ymax, v);
+    const x = function (t) { return L + (W - L - R) * (t - t0) / (t1 - t0); };
+    const y = function (v) { return H - B - (H - B - T) * v / ymax; };
+    const ns = "http://www.w3.org/2000/svg";
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    function add(tag, attrs, body) {
+      const el = document.createElementNS(ns, tag);
+      for (const a in attrs) el.setAttribute(a, attrs[a]);
+      if (body !== undefined) el.textContent = body;
+      svg.appendChild(el); return el;
+    }
+    add("line", { x1: L, y1: y(0), x2: W - R, y2: y(0), stroke: "#999" });
+    add("line", { x1: L, y1: T, x2: L, y2: y(0), stroke: "#999" });
+    add("text", { x: L - 6, y: y(ymax) + 4, "text-anchor": "end", "font-size": 11 }, String(ymax));
+    add("text", { x: L - 6, y: y(0) + 4, "text-anchor": "end", "font-size": 11 }, "0");
+    add("text", { x: W - R, y: H - 6, "text-anchor": "end", "font-size": 11 }, Math.round(t1 - t0) + " s");
+    const legend = document.getElementById("legend");
+    legend.textContent = "";
+    Object.keys(series.phases).forEach(function (k, i) {
+      const color = COLORS[i % COLORS.length];
+      const pts = series.t.map(function (t, j) { return x(t).toFixed(1) + "," + y(series.phases[k][j]).toFixed(1); });
+      add("polyline", { points: pts.join(" "), fill: "none", stroke: color, "stroke-width": 2, "data-phase": k });
+      const s = document.createElement("span"); s.style.setProperty("--c", color);
+      s.textContent = k + " " + series.phases[k][series.phases[k].length - 1]; legend.appendChild(s);
+    });
+  }
+  function loadPlot() {
+    fetch("/api/v1/boot", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (d) {
+      series = d; drawPlot(); showBytes(d.bytes_served, d.now);
+    });
+  }
+  function showBytes(b, now) {
+    const el = document.getElementById("bytes");
+    if (!el || b === null || b === undefined) return;
+    el.textContent = (b / 1048576).toFixed(1) + " MiB";
+    bytes.push([now, b]); if (bytes.length > 10) bytes.shift();
+    if (bytes.length > 1) {
+      const a = bytes[0], z = bytes[bytes.length - 1];
+      document.getElementById("rate").textContent = "(" + ((z[1] - a[1]) / 1048576 / Math.max(1e-3, z[0] - a[0])).toFixed(2) + " MiB/s)";
+    }
+  }
+  function samplePlot(msg) {
+    if (!series) return;
+    series.t.push(msg.t);
+    const n = series.t.length;
+    for (const k in msg.phases) if (!(k in series.phases)) series.phases[k] = new Array(n - 1).fill(0);
+    for (const k in series.phases) series.phases[k].push(msg.phases[k] || 0);
+    drawPlot();
+  }
+
+  // ---------------------------------------------------------------- live feed
+  const live = document.getElementById("live");
+  const es = new EventSource("/api/v1/events");
+  es.onopen = function () { live.className = "live on"; };
+  es.onerror = function () { live.className = "live off"; };
+  es.addEventListener("counts", function (e) { const m = JSON.parse(e.data); counts(m.counts); if (page === "boot") samplePlot(m); });
+  es.addEventListener("nodes", function (e) { if (page === "fleet") applyRows(JSON.parse(e.data).rows); });
+  es.addEventListener("resync", function () { if (page === "fleet") resync(); });
+  es.addEventListener("event", function (e) {
+    const ev = JSON.parse(e.data);
+    const h = document.getElementById("node");
+    if (page === "node" && h && ev.node === h.dataset.nodeid) {
+      const li = document.createElement("li"); li.textContent = ev.event + " " + JSON.stringify(ev.data);
+      document.getElementById("events").appendChild(li);
+    }
+  });
+  if (page === "boot") { loadPlot(); setInterval(function () {
+    fetch("/api/v1/boot?since=" + (Date.now() / 1000 - 1), { credentials: "same-origin" })
+      .then(function (r) { return r.json(); }).then(function (d) { showBytes(d.bytes_served, d.now); });
+  }, 3000); }
+
+  // ---------------------------------------------------------------- approve / revoke
+  document.addEventListener("click", function (e) {
+    const b = e.target.closest("button.act");
+    if (!b) return;
+    const action = b.dataset.action, target = b.dataset.target;
+    const url = action === "approve" ? "/api/v1/pending/" + encodeURIComponent(target) + "/approve"
+                                     : "/api/v1/nodes/" + encodeURIComponent(target) + "/revoke";
+    b.disabled = true;
+    fetch(url, { method: "POST", credentials: "same-origin",
+                 headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
+                 body: JSON.stringify(action === "unrevoke" ? { undo: true } : {}) })
+      .then(function (r) { return r.json().then(function (d) { return [r.status, d]; }); })
+      .then(function (res) {
+        const out = b.parentNode.querySelector(".result");
+        out.textContent = res[1].message || res[1].error || "";
+        out.className = "result " + (res[0] === 200 ? "done" : "error");
+        if (res[0] === 200) b.remove(); else b.disabled = false;
+      });
+  });
+})();
