@@ -11,6 +11,7 @@ from perceus.errors import NotFoundError, UsageError
 from perceus.master.cli import output
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.node import apply_set, parse_set_args, render, summary_data
+from perceus.master.cli.power import BMC_KEYS, set_group_bmc
 from perceus.master.nodeattrs import canonical_key, parse_value
 from perceus.master.store.models import Node
 
@@ -127,6 +128,9 @@ def set_(ctx: CliContext, ns: argparse.Namespace) -> int:
         ctx.notify("nodes_changed")
         ctx.info(f"'{count}' nodes set group='{new}'")
         return 0
+    if canonical_key(key) in BMC_KEYS:  # group BMC defaults, kept in <state>/bmc (issue 19)
+        _members(ctx, groups)
+        return set_group_bmc(ctx, canonical_key(key), value, groups)
     return apply_set(ctx, key, value, _members(ctx, groups))
 
 

@@ -13,6 +13,7 @@ from perceus.errors import NotFoundError, UsageError
 from perceus.master.cli import output
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.nodespec import fold, select
+from perceus.master.cli.power import BMC_KEYS, set_bmc
 from perceus.master.nodeattrs import canonical_key, parse_value, valid_hostname
 from perceus.master.security.audit import AuditLog
 from perceus.master.store.models import DAEMON_OWNED, EnrollRequest, NewNode, Node, Pending, PhaseEvent
@@ -79,6 +80,12 @@ def register(sub: Any) -> None:
     from perceus.master.cli.module import register_exec  # `node exec` belongs to the xcpu module
 
     register_exec(verbs)
+
+    from perceus.master.cli.console import register_console  # `node console`, `node log` (issue 19)
+    from perceus.master.cli.power import register_power  # `node power`, `node bmc` (issue 19)
+
+    register_power(verbs)
+    register_console(verbs)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -286,6 +293,8 @@ def set_(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _select(ctx, targets)
     if canonical_key(key) == "boot":
         return set_boot(ctx, value, nodes)
+    if canonical_key(key) in BMC_KEYS:  # kept in <state>/bmc (0600), not in the database
+        return set_bmc(ctx, canonical_key(key), value, nodes)
     return apply_set(ctx, key, value, nodes)
 
 
