@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from perceus.errors import InvalidHardwareAddress
-from perceus.importers.hwid import node_id
+from perceus.importers.hwid import NotAHardwareAddress, node_id
 
 
 def is_ipv4(text: str) -> bool:
@@ -125,6 +125,9 @@ class Collector:
         """The normalised address, or None after reporting it as invalid."""
         try:
             return node_id(mac)
+        except NotAHardwareAddress as err:
+            self.skip(where, f"{err.what} {mac.strip()!r}: identifies a DHCP client, not its hardware (not a node)")
+            return None
         except InvalidHardwareAddress:
             self.error(where, f"invalid MAC address {mac.strip()!r}")
             return None

@@ -10,16 +10,21 @@ from perceus.importers.sniffing import has
 from perceus.importers.source import Source
 
 _MAC = re.compile(r"^([0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}|([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2})$")
-# Interface names: Gi1/0/1, Ethernet1/10, Et49/1, Fa0/1, ge-0/0/2.0, xe-0/0/0:1, Te1/1/1, Po1, ae0.0.
-_PORT = re.compile(r"^[A-Za-z][A-Za-z-]*\d+([/:.]\d+)*$")
+# Physical interfaces: Gi1/0/1, Ethernet1/10, Et49/1, Fa0/1, ge-0/0/2.0, xe-0/0/0:1, Te1/1/1 (and Po1, ae0.0,
+# which are aggregates); CPU, Router, sup-eth1(R), vPC Peer-Link, Vx1 … are not.
+_PORT = re.compile(r"^(?!vx|vlan|tunnel|lo\d|nve|cpu|router)[A-Za-z][A-Za-z-]*\d+([/:.]\d+)*$", re.IGNORECASE)
 _FLAGS = {"*", "+", "G", "R", "O", "C", "~", "E"}  # NX-OS / IOS line markers before the VLAN
+_VLAN_WORD = re.compile(r"^(?:vlan)?0*(\d+)$", re.IGNORECASE)
 
 
-def _vlan_matches(vlan: str, wanted: str | None) -> bool:
+def vlan_matches(vlan: str, wanted: str | None) -> bool:
+    """`--vlan 100` matches 100, VLAN0100, vlan100; `--vlan prov` matches a VLAN named prov."""
     if wanted is None:
         return True
-    digits = re.sub(r"\D", "", vlan)
-    return vlan.lower() == wanted.lower() or (wanted.isdigit() and digits.lstrip("0") == wanted.lstrip("0"))
+    if vlan.lower() == wanted.lower():
+        return True
+    have, want = _VLAN_WORD.match(vlan), _VLAN_WORD.match(wanted)
+    return have is not None and want is not None and have.group(1) == want.group(1)
 
 
 def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
@@ -32,20 +37,23 @@ def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
                 continue
             where = src.at(number)
             before = [t for t in tokens[:at] if t not in _FLAGS]
-            vlan = before[-1] if before else ""
-            if not _vlan_matches(vlan, options.vlan):
-                continue
-            port = next((t for t in tokens[at + 1 :] if _PORT.match(t)), None)
-            if port is None:
-                out.skip(where, f"{tokens[at]}: not on a front port ({' '.join(tokens[at + 1 :])[:40]})")
-                continue
+            after = tokens[at + 1 :]
+            # VLAN before the MAC (IOS, NX-OS, EOS, Junos); old IOS prints it after the type.
+            vlan = before[-1] if before else next((t for t in after if t.isdigit()), "")
+            port = next((t for t in after if _PORT.match(t)), None)
             nodeid = out.nodeid(where, tokens[at])
             if nodeid is None:
                 continue
-            if is_multicast(nodeid):
-                out.skip(where, f"{nodeid}: multicast address")
+            in_vlan = vlan_matches(vlan, options.vlan)
+            if port is None:
+                if in_vlan:
+                    out.skip(where, f"{tokens[at]}: not on a front port ({' '.join(after)[:40]})")
                 continue
-            entries.append(Entry(port, nodeid, where))
+            if is_multicast(nodeid):
+                if in_vlan:
+                    out.skip(where, f"{nodeid}: multicast address")
+                continue
+            entries.append(Entry(port, nodeid, where, in_vlan))
     emit(entries, out)
 
 

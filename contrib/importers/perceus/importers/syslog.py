@@ -1,8 +1,8 @@
-"""Syslog files with dhcpd/dnsmasq request lines: RFC 3164, RFC 5424 and ISO timestamps, rotated .gz files."""
+"""Syslog files with dhcpd/dnsmasq requests: RFC 3164 and 5424, dnsmasq's own log file, journalctl's short
+output; rotated files (messages.2.gz, messages.1, messages or messages-20240101.gz …) read oldest first."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 
@@ -11,93 +11,87 @@ from perceus.importers.records import Collector, ParseOptions
 from perceus.importers.sniffing import has
 from perceus.importers.source import Source
 
-_MONTHS = {
-    m: i for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1)
-}
-_PRI = r"^(?:<\d{1,3}>)?"
-_RFC5424 = re.compile(_PRI + r"\d{1,2} (\S+) ")
-_ISO = re.compile(_PRI + r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)\s")
-_BSD = re.compile(_PRI + r"([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d\d):(\d\d):(\d\d)\s")
+# RFC 5424: <PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA [BOM]MSG
+_RFC5424 = re.compile(r"^(?:<\d{1,3}>)\d{1,2} \S+ \S+ \S+ \S+ \S+ ")
+_MARKER = re.compile(r"^-- (Logs begin|Journal begins|Boot |Reboot|No entries|Subject:|Defined-By:)")
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4")
+_NUMBERED = re.compile(r"^(.*)\.(\d+)$")
+_DATED = re.compile(r"^(.*)-(\d{8}(?:\d{2})?|\d{4}-\d\d-\d\d)$")  # logrotate dateext: -%Y%m%d[%H]
 
 
-def _iso(text: str) -> float | None:
-    try:
-        stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.UTC)
-    return stamp.timestamp()
+def rotation_key(path: str) -> tuple[str, int, str, int]:
+    """(log name, age class, date, number): dated and numbered rotations before the live file, oldest first."""
+    name = os.path.basename(path)
+    for ext in _COMPRESSED:
+        name = name.removesuffix(ext)
+    if (numbered := _NUMBERED.match(name)) is not None:
+        return numbered.group(1), 1, "", -int(numbered.group(2))  # messages.2 is older than messages.1
+    if (dated := _DATED.match(name)) is not None:
+        return dated.group(1), 0, dated.group(2).replace("-", ""), 0
+    return name, 2, "", 0
 
 
-def _bsd_times(stamps: list[tuple[int, int, int] | None], end_year: int) -> list[float | None]:
-    """RFC 3164 has no year: count back from the file's year, one year less at each Dec→Jan step."""
-    years: list[int] = [0] * len(stamps)
-    year, later_month = end_year, 13
-    for index in range(len(stamps) - 1, -1, -1):
-        stamp = stamps[index]
-        if stamp is None:
+def oldest_first(sources: list[Source]) -> list[Source]:
+    """Rotations of one log in age order; different logs keep the order they were named in."""
+    first: dict[str, int] = {}
+    for index, src in enumerate(sources):
+        first.setdefault(rotation_key(src.path)[0], index)
+    return sorted(sources, key=lambda s: (first[rotation_key(s.path)[0]], rotation_key(s.path)[1:]))
+
+
+def _skip_structured_data(line: str, at: int) -> int:
+    """Index after RFC 5424 STRUCTURED-DATA (`-` or `[id k="v\\]"]…`) starting at `at`."""
+    if line.startswith("-", at):
+        return at + 1
+    while line.startswith("[", at):
+        at += 1
+        quoted = False
+        while at < len(line):
+            ch = line[at]
+            if quoted and ch == "\\":
+                at += 2
+                continue
+            if ch == '"':
+                quoted = not quoted
+            elif ch == "]" and not quoted:
+                break
+            at += 1
+        at += 1
+    return at
+
+
+def message(line: str) -> str:
+    """The message part of an RFC 5424 line (header and structured data dropped, BOM removed); other lines whole."""
+    match = _RFC5424.match(line)
+    if match is None:
+        return line
+    return line[_skip_structured_data(line, match.end()) :].lstrip(" ").removeprefix("\ufeff")
+
+
+def _messages(src: Source) -> list[tuple[int, int, str]]:
+    """(first line, last line, text) per message; indented lines continue the one before, markers go."""
+    found: list[tuple[int, int, str]] = []
+    for number, line in enumerate(src.lines, 1):
+        if not line.strip() or _MARKER.match(line):
             continue
-        if stamp[0] > later_month + 6:  # going back in time the month jumps up: we crossed New Year
-            year -= 1
-        later_month = stamp[0]
-        years[index] = year
-    times: list[float | None] = []
-    for stamp, year in zip(stamps, years, strict=True):
-        if stamp is None:
-            times.append(None)
+        if line[:1] in " \t" and found and not _RFC5424.match(line.lstrip()):
+            first, _, text = found[-1]
+            found[-1] = (first, number, f"{text} {line.strip()}")
             continue
-        try:
-            moment = dt.datetime(year, stamp[0], stamp[1], tzinfo=dt.UTC) + dt.timedelta(seconds=stamp[2])
-        except ValueError:
-            times.append(None)
-            continue
-        times.append(moment.timestamp())
-    return times
-
-
-def _file_year(src: Source) -> int:
-    """Year the file was last written (the year of its last RFC 3164 line)."""
-    try:
-        return dt.datetime.fromtimestamp(os.stat(src.path).st_mtime, dt.UTC).year
-    except OSError:
-        return dt.datetime.now(dt.UTC).year
+        found.append((number, number, line.lstrip("\ufeff")))
+    return found
 
 
 def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
-    """All files together: a MAC's position is its earliest request across every file given."""
+    """All files together, oldest rotation first; a MAC's place is its first request."""
     sightings: list[Sighting] = []
-    order = 0
-    for src in sources:
-        found: list[tuple[int, str]] = []
-        bsd: list[tuple[int, int, int] | None] = []
-        iso: list[float | None] = []
-        for number, line in enumerate(src.lines, 1):
-            mac = request_mac(line)
-            if mac is None:
-                continue
-            found.append((number, mac))
-            match = _BSD.match(line)
-            bsd.append(
-                (
-                    _MONTHS.get(match.group(1), 1),
-                    int(match.group(2)),
-                    int(match.group(3)) * 3600 + int(match.group(4)) * 60 + int(match.group(5)),
-                )
-                if match and match.group(1) in _MONTHS
-                else None
-            )
-            stamp = _RFC5424.match(line) or _ISO.match(line)
-            iso.append(_iso(stamp.group(1)) if stamp else None)
-        bsd_times = _bsd_times(bsd, _file_year(src))
-        previous = float("-inf")
-        for (number, mac), iso_time, bsd_time in zip(found, iso, bsd_times, strict=True):
-            time = iso_time if iso_time is not None else bsd_time
-            previous = time if time is not None else previous  # a stamp-less line sorts with the one before
-            sightings.append(Sighting(previous, order, src.at(number), mac))
-            order += 1
+    for src in oldest_first(sources):
+        for first, last, text in _messages(src):
+            mac = request_mac(message(text))
+            if mac is not None:
+                sightings.append(Sighting(len(sightings), len(sightings), src.at(first, last), mac))
     first_seen(sightings, out)
 
 
 def sniff(text: str) -> int:
-    return has(text, r"(dhcpd|dnsmasq-dhcp)(\[\d+\])?:.*(DHCPDISCOVER|DHCPREQUEST|DHCPACK|DHCPOFFER)", 90)
+    return has(text, r"(dhcpd|dnsmasq-dhcp|dnsmasq)(\[\d+\])?(:| \d+ | - ).*(DHCPDISCOVER|DHCPREQUEST|DHCPACK)", 90)
