@@ -71,7 +71,7 @@ def test_reads_and_json(store_paths: Paths) -> None:
     assert out == "init/all:\n   hostname\nready/group/login:\n   masterauth\n"
     _, out, _, _ = run(store_paths, "module", "list", "--json")
     listed = {m["name"]: m for m in json.loads(out)}
-    assert listed["hostname"]["active"] and not listed["xcpu"]["active"] and len(listed) == 9
+    assert listed["hostname"]["active"] and not listed["xcpu"]["active"] and len(listed) == 10  # + rootkey
     _, out, _, _ = run(store_paths, "module", "show", "masterauth", "--json")
     assert json.loads(out)["default_roles"] == ["init/all", "ready/all"]
     assert json.loads(run(store_paths, "--json", "module", "states")[1]) == {

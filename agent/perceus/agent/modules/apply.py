@@ -15,7 +15,7 @@ from pathlib import Path
 
 import structlog
 
-from perceus.agent.modules import accounts, netconf, system
+from perceus.agent.modules import accounts, netconf, rootkey, system
 from perceus.agent.modules.syncnodes import SyncNodes
 from perceus.errors import ConfigError, PerceusError
 from perceus.protocol.messages import Action
@@ -109,6 +109,8 @@ class Applier:
         if action.module == "xcpu":
             self.xcpu = True
             return "accepting commands"
+        if kind == ("rootkey", "authorized_keys"):
+            return "written" if rootkey.apply(self.root, data) else "unchanged"
         if kind == ("sshkeys", "host_keys"):
             # Cluster SSH host keys: sent only over the authenticated bus, never in a capsule (security.md).
             from perceus.agent.security import apply_host_keys

@@ -27,6 +27,7 @@ BUILTIN: dict[str, ModuleKind] = {
         ModuleKind("stateful", "install / reinstall flags for stateful capsules", ("init/all", "ready/all")),
         ModuleKind("syncnodes", "reboot a node whose capsule or enabled flag changed", ("ready/all",)),
         ModuleKind("xcpu", "stay in stage one without a capsule and run `perceus node exec` commands", ("init/all",)),
+        ModuleKind("rootkey", "the master's root SSH keys in the nodes' /root/.ssh/authorized_keys", ("ready/all",)),
     )
 }
 

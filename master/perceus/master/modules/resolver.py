@@ -19,7 +19,7 @@ import structlog
 
 from perceus.errors import PerceusError
 from perceus.master.config import Paths
-from perceus.master.modules import accounts, ipaddr, modprobe, registry
+from perceus.master.modules import accounts, ipaddr, modprobe, registry, rootkey
 from perceus.master.modules.roles import applies
 from perceus.master.modules.stateful import StatefulFlags
 from perceus.master.store.models import Activation, Node
@@ -93,6 +93,7 @@ class Resolver:
             _mtime(self.hosts_file),
             accounts.tree_stamp(self.base / "passwdfile"),
             accounts.tree_stamp(self.base / "groupfile"),
+            _mtime(rootkey.keys_file(self.paths)),
         )
 
     def _refresh(self) -> None:
@@ -217,4 +218,6 @@ class Resolver:
             return [Action(module=module, kind="assigned", data={"vnfs": node.vnfs, "enabled": node.enabled})]
         if module == "xcpu":
             return [Action(module=module, kind="stay" if state == "init" else "accept", data={})]
+        if module == rootkey.MODULE:
+            return rootkey.actions(self.paths)
         return []
