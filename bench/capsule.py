@@ -1,21 +1,29 @@
-"""Capsule delivery benchmark: perceus-bus (mmap + zero-copy frames, credit flow) against nginx (sendfile) → curl.
+"""Capsule delivery benchmark: perceus-bus (mmap + zero-copy frames, credit flow, Curve on) against nginx → curl.
 
 Workloads (issue 5), each round runs every variant once (interleaved), ≥ 5 rounds, median of per-round ratios:
   serve1   one client pulls the whole packed capsule (~512 MiB of zstd chunks): perceus-bus → a DEALER process
-           pulling chunk by chunk with credit 8 (discarding), vs nginx (sendfile on) → curl -o /dev/null.
+           pulling chunk by chunk with credit 8 (discarding), vs nginx (sendfile) → curl -o /dev/null.
   serve16  16 such clients at once: aggregate MB/s and slowest/fastest client time.
-  fetch    the node side end to end into tmpfs: `fetch_capsule` (manifest, credit pulls, BLAKE3 verify, zstd
-           decompress, write the rootfs cpio + kernel) vs `curl | zstd -d | tar x` of a tar.zst of the same tree.
+  fetch    the node side end to end into tmpfs: `fetch_capsule` (manifest signature, credit pulls, BLAKE3
+           verify, zstd decompress, write the rootfs cpio + kernel) vs `curl | zstd -d | tar x` of a tar.zst
+           of the same tree.
+Every client is a fresh node, as in a real fleet: its own Curve key and boot, `hello` (auto-enrolled with
+`Vnfs Name = bench`), then the pulls — so no client reuses another's sequence numbers.  The bus runs its
+default configuration, Curve on; the peer for that is nginx over TLS (curl -k, TLS 1.3), and plain-HTTP nginx
+is shown beside it.  `--security none` measures the plaintext bus against plain nginx.
 Servers start once; the page cache is warmed before the first round.  Built capsules are cached in
 /var/tmp/perceus-bench/ between runs.
 
-The last line is exactly: serve1_vs_nginx=<r> serve16_vs_nginx=<r> fetch_vs_curl=<r>
-Usage: bench/capsule.py [--quick] [--rounds N] [--size-mib N] [--clients N]
+The last line is exactly:
+  serve1_vs_nginx=<r> serve16_vs_nginx=<r> fetch_vs_curl=<r> capsule_mib=<n> clients=<n> security=<curve|none>
+  (the ratios against the like-for-like peer: nginx over TLS with Curve, plain nginx without)
+Usage: python -m bench.capsule [--quick | --smoke] [--rounds N] [--size-mib N] [--clients N] [--security S]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -34,18 +42,19 @@ import zmq
 
 from bench import REPO
 from perceus import logsetup
-from perceus.agent.bus import BusClient
+from perceus.agent import security as node_security
+from perceus.agent.bus import BusClient, CurveClient
 from perceus.agent.capsule_fetch import fetch_capsule
 from perceus.lab.bus import RunningBus, start_local_bus
 from perceus.master.capsule.importer import import_capsule
 from perceus.master.capsule.layout import Store
 from perceus.master.capsule.pack import current
 from perceus.master.config import Paths
-from perceus.master.store.models import NewNode
-from perceus.master.store.sqlite import SQLiteStore
+from perceus.master.security import keys as master_keys
 from perceus.protocol import codec
 from perceus.protocol.capsule import CapsuleManifest
-from perceus.protocol.messages import Chunk, GetChunks
+from perceus.protocol.enums import Stage
+from perceus.protocol.messages import Chunk, GetChunks, Hello
 
 CACHE = Path("/var/tmp/perceus-bench")
 SHM = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
@@ -67,12 +76,32 @@ http {{
         listen 127.0.0.1:{port};
         root {root};
     }}
+    server {{
+        listen 127.0.0.1:{tls_port} ssl;
+        ssl_certificate {dir}/cert.pem;
+        ssl_certificate_key {dir}/key.pem;
+        ssl_protocols TLSv1.3;
+        root {root};
+    }}
 }}
 """
 
 
-def node_mac(i: int) -> str:
-    return f"52:54:00:BE:00:{i:02X}"
+_RUN = os.urandom(2)  # node MACs are fresh per run (the capsule's database is cached between runs)
+_NODES = itertools.count(1)
+
+
+def fresh_node() -> str:
+    """A MAC no client used before: every pull is a new node's boot."""
+    i = next(_NODES)
+    return f"52:54:{_RUN[0]:02X}:{_RUN[1]:02X}:{i >> 8 & 0xFF:02X}:{i & 0xFF:02X}"
+
+
+def boot(endpoint: str, node: str, key: bytes | None) -> BusClient:
+    """A node's BusClient (its own Curve key with `key`) after its stage-one `hello`."""
+    client = BusClient([endpoint], curve=CurveClient(key) if key else None)
+    client.request(Hello(macs=(node,), state="init", stage=Stage.STAGE1, boot_id=os.urandom(16).hex()))
+    return client
 
 
 # ---------------------------------------------------------------------------------------------- the capsule
@@ -106,13 +135,14 @@ class Capsule:
 
 
 def build(size_mib: int) -> Capsule:
-    base = CACHE / f"capsule-{size_mib}"
+    base = CACHE / f"capsule-{size_mib}-signed"
     paths = Paths(base / "etc", base / "var")
     docroot = base / "www"
     done = base / "built"
     if not done.exists():
         shutil.rmtree(base, ignore_errors=True)
         paths.ensure()
+        master_keys.ensure(paths)  # before packing: the manifest is signed with the master's key
         chroot = base / "chroot"
         print(f"# building a ~{size_mib} MiB capsule in {base} (cached for later runs)", flush=True)
         make_tree(chroot, int(size_mib * 2**20 / RANDOM_SHARE))
@@ -129,10 +159,9 @@ def build(size_mib: int) -> Capsule:
         subprocess.run(f"tar -C {rootfs} -cf - . | zstd -q -3 -T0 -o {docroot / 'rootfs.tar.zst'}", shell=True,
                        check=True)  # fmt: skip
         done.touch()
-    with SQLiteStore(paths.database) as db:  # perceus-bus serves capsules to enrolled nodes only
-        for i in range(64):
-            if db.get(node_mac(i)) is None:
-                db.add(NewNode(nodeid=node_mac(i), hostname=f"b{i:03d}", vnfs="bench"))
+    # Nodes enroll at hello (open policy) with this capsule: perceus-bus serves capsules to enrolled nodes only.
+    paths.defaults_conf.write_text("Node Name = b#####\nGroup Name = bench\nVnfs Name = bench\n")
+    master_keys.ensure(paths)
     m = current(Store(paths).existing("bench"))
     assert m is not None
     return Capsule(paths, m, docroot)
@@ -157,17 +186,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_nginx(docroot: Path, workers: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+@dataclass
+class Nginx:
+    proc: subprocess.Popen[bytes]
+    http: str  # base URLs
+    https: str
+    run_dir: Path
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def start_nginx(docroot: Path, workers: str) -> Nginx:
+    """nginx serving `docroot` over plain HTTP and over TLS 1.3 (a throwaway self-signed certificate)."""
     run_dir = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
-    port = free_port()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", str(run_dir / "key.pem"),
+                    "-out", str(run_dir / "cert.pem")], check=True, capture_output=True)  # fmt: skip
+    port, tls_port = free_port(), free_port()
     conf = run_dir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(workers=workers, dir=run_dir, port=port, root=docroot))
+    conf.write_text(NGINX_CONF.format(workers=workers, dir=run_dir, port=port, tls_port=tls_port, root=docroot))
     proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(run_dir)], stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port, run_dir
+            for p in (port, tls_port):
+                socket.create_connection(("127.0.0.1", p), timeout=0.2).close()
+            return Nginx(proc, f"http://127.0.0.1:{port}", f"https://127.0.0.1:{tls_port}", run_dir)
         except OSError:
             time.sleep(0.05)
     proc.kill()
@@ -177,9 +224,8 @@ def start_nginx(docroot: Path, workers: str) -> tuple[subprocess.Popen[bytes], i
 # ---------------------------------------------------------------------------------------------- clients
 
 
-def pull(endpoint: str, node: str, hashes: list[str], credit: int) -> int:
+def pull(client: BusClient, node: str, hashes: list[str], credit: int) -> int:
     """A serving-only client: every chunk with `credit` requests in flight, payload discarded (as curl -o /dev/null)."""
-    client = BusClient([endpoint])
     sock = client.socket
     todo = list(reversed(hashes))
     inflight = 0
@@ -199,12 +245,14 @@ def pull(endpoint: str, node: str, hashes: list[str], credit: int) -> int:
 
 
 def client_main(argv: list[str]) -> None:
-    endpoint, node, hashes_file, credit = argv
+    endpoint, key_hex, hashes_file, credit = argv
+    node = fresh_node()
+    client = boot(endpoint, node, bytes.fromhex(key_hex) if key_hex != "-" else None)
     hashes = Path(hashes_file).read_text().split()
     print("ready", flush=True)
     sys.stdin.readline()
     start = time.time()
-    got = pull(endpoint, node, hashes, int(credit))
+    got = pull(client, node, hashes, int(credit))
     print(json.dumps({"start": start, "end": time.time(), "bytes": got}), flush=True)
 
 
@@ -214,16 +262,17 @@ class Result:
     spread: float  # slowest / fastest client time
 
 
-def run_perceus(endpoint: str, hashes_file: Path, clients: int, credit: int = 8) -> Result:
+def run_perceus(endpoint: str, key: bytes | None, hashes_file: Path, clients: int, credit: int = 8) -> Result:
+    key_arg = key.hex() if key else "-"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "bench.capsule", "--client", endpoint, node_mac(i), str(hashes_file), str(credit)],
+            [sys.executable, "-m", "bench.capsule", "--client", endpoint, key_arg, str(hashes_file), str(credit)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             cwd=REPO,
         )
-        for i in range(clients)
+        for _ in range(clients)
     ]
     for p in procs:
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
@@ -235,10 +284,10 @@ def run_perceus(endpoint: str, hashes_file: Path, clients: int, credit: int = 8)
     return _result([(o["start"], o["end"], o["bytes"]) for o in outs])
 
 
-def run_curl(port: int, clients: int) -> Result:
-    url = f"http://127.0.0.1:{port}/capsule.bin"
+def run_curl(base: str, clients: int) -> Result:
+    url = f"{base}/capsule.bin"
     start = time.time()
-    procs = [subprocess.Popen(["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", url],
+    procs = [subprocess.Popen(["curl", "-ksS", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", url],
                               stdout=subprocess.PIPE, text=True) for _ in range(clients)]  # fmt: skip
     rows = []
     for p in procs:
@@ -253,12 +302,13 @@ def _result(rows: list[tuple[float, float, int]]) -> Result:
     return Result(sum(b for _, _, b in rows) / wall / 1e6, max(times) / min(times))
 
 
-def run_fetch(endpoint: str, cap: Capsule) -> float:
+def run_fetch(endpoint: str, key: bytes | None, cap: Capsule) -> float:
     dest = Path(tempfile.mkdtemp(prefix="bench-fetch-", dir=SHM))
-    client = BusClient([endpoint])
+    node = fresh_node()
+    client = boot(endpoint, node, key)
     try:
         t = time.monotonic()
-        fetch_capsule(client, node_mac(63), cap.manifest.hash, dest, credit=8)
+        fetch_capsule(client, node, cap.manifest.hash, dest, credit=8)
         secs = time.monotonic() - t
     finally:
         client.close()
@@ -266,11 +316,11 @@ def run_fetch(endpoint: str, cap: Capsule) -> float:
     return cap.manifest.rootfs.size / secs / 1e6
 
 
-def run_curl_pipeline(port: int, cap: Capsule) -> float:
+def run_curl_pipeline(base: str, cap: Capsule) -> float:
     dest = Path(tempfile.mkdtemp(prefix="bench-tar-", dir=SHM))
     try:
         t = time.monotonic()
-        subprocess.run(f"curl -sS http://127.0.0.1:{port}/rootfs.tar.zst | zstd -d -q | tar -x -C {dest}",
+        subprocess.run(f"curl -ksS {base}/rootfs.tar.zst | zstd -d -q | tar -x -C {dest}",
                        shell=True, check=True)  # fmt: skip
         secs = time.monotonic() - t
     finally:
@@ -295,67 +345,88 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         client_main(sys.argv[2:])
         return 0
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.capsule", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one short round on a 64 MiB capsule")
+    ap.add_argument("--smoke", action="store_true", help="seconds: one round, 8 MiB capsule, 2 clients")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--size-mib", type=int, default=512)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--nginx-workers", default="auto")
+    ap.add_argument("--security", choices=("curve", "none"), default="curve", help="the bus's (default: curve)")
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.size_mib = 1, 64
+    if args.smoke:
+        args.rounds, args.size_mib, args.clients = 1, 8, 2
     logsetup.configure(level="warning")
-    for tool in ("nginx", "curl", "zstd", "tar"):
+    for tool in ("nginx", "curl", "zstd", "tar", "openssl"):
         if shutil.which(tool) is None:
-            print(f"bench/capsule.py: error: {tool} is not installed", file=sys.stderr)
+            print(f"bench.capsule: error: {tool} is not installed", file=sys.stderr)
             return 1
     cap = build(args.size_mib)
     packed = cap.manifest.packed_size
     hashes_file = cap.paths.run / "hashes"
     hashes_file.write_text("\n".join(r.hash for r in cap.manifest.all_chunks()))
     warm(cap)
-    bus: RunningBus = start_local_bus(cap.paths)
-    nginx, port, nginx_dir = start_nginx(cap.docroot, args.nginx_workers)
-    rows: dict[str, list[float]] = {k: [] for k in ("p1", "n1", "p16", "n16", "pf", "cf", "p16s", "n16s")}
+    keys = master_keys.load(cap.paths)
+    assert keys is not None
+    key = keys.bus_public if args.security == "curve" else None
+    node_security.use(node_security.Trust(keys.bus_public, keys.sign_public, "bench"))  # fetch checks the signature
+    bus: RunningBus = start_local_bus(cap.paths, security=args.security)
+    nginx = start_nginx(cap.docroot, args.nginx_workers)
+    names = ("p1", "n1", "t1", "p16", "n16", "t16", "pf", "cf", "tf", "p16s", "n16s")
+    rows: dict[str, list[float]] = {k: [] for k in names}
     try:
         # one untimed pass of each, so connection set-up and first mappings are not in round 1
-        run_perceus(bus.endpoint, hashes_file, 1)
-        run_curl(port, 1)
+        run_perceus(bus.endpoint, key, hashes_file, 1)
+        run_curl(nginx.http, 1)
+        run_curl(nginx.https, 1)
         for r in range(args.rounds):
-            p1, n1 = run_perceus(bus.endpoint, hashes_file, 1), run_curl(port, 1)
-            p16, n16 = run_perceus(bus.endpoint, hashes_file, args.clients), run_curl(port, args.clients)
-            pf, cf = run_fetch(bus.endpoint, cap), run_curl_pipeline(port, cap)
-            for key, value in (("p1", p1.mbps), ("n1", n1.mbps), ("p16", p16.mbps), ("n16", n16.mbps),
-                               ("pf", pf), ("cf", cf), ("p16s", p16.spread), ("n16s", n16.spread)):  # fmt: skip
-                rows[key].append(value)
-            print(json.dumps({"bench": "capsule", "round": r, "serve1": [p1.mbps, n1.mbps],
-                              "serve16": [p16.mbps, n16.mbps], "spread16": [p16.spread, n16.spread],
-                              "fetch": [pf, cf]}), flush=True)  # fmt: skip
+            p1, n1, t1 = (run_perceus(bus.endpoint, key, hashes_file, 1), run_curl(nginx.http, 1),
+                          run_curl(nginx.https, 1))  # fmt: skip
+            p16 = run_perceus(bus.endpoint, key, hashes_file, args.clients)
+            n16, t16 = run_curl(nginx.http, args.clients), run_curl(nginx.https, args.clients)
+            pf, cf, tf = (run_fetch(bus.endpoint, key, cap), run_curl_pipeline(nginx.http, cap),
+                          run_curl_pipeline(nginx.https, cap))  # fmt: skip
+            for k, value in (("p1", p1.mbps), ("n1", n1.mbps), ("t1", t1.mbps), ("p16", p16.mbps),
+                             ("n16", n16.mbps), ("t16", t16.mbps), ("pf", pf), ("cf", cf), ("tf", tf),
+                             ("p16s", p16.spread), ("n16s", n16.spread)):  # fmt: skip
+                rows[k].append(value)
+            print(json.dumps({"bench": "capsule", "round": r, "serve1": [p1.mbps, n1.mbps, t1.mbps],
+                              "serve16": [p16.mbps, n16.mbps, t16.mbps], "spread16": [p16.spread, n16.spread],
+                              "fetch": [pf, cf, tf]}), flush=True)  # fmt: skip
     finally:
         bus.stop()
-        nginx.terminate()
-        nginx.wait(10)
-        shutil.rmtree(nginx_dir, ignore_errors=True)
+        nginx.stop()
+        node_security.use(None)
     print()
     print(f"Capsule: {cap.manifest.rootfs.size / 2**20:.0f} MiB rootfs → {packed / 2**20:.0f} MiB packed in "
-          f"{len(cap.manifest.all_chunks())} zstd chunks; {args.rounds} interleaved round(s); "
-          f"Python {platform.python_version()}, pyzmq {zmq.__version__}/libzmq {zmq.zmq_version()}, "
-          f"nginx {args.nginx_workers} worker(s) sendfile on, {os.cpu_count()} CPUs")  # fmt: skip
+          f"{len(cap.manifest.all_chunks())} zstd chunks; {args.rounds} interleaved round(s); bus security "
+          f"{args.security}; Python {platform.python_version()}, pyzmq {zmq.__version__}/libzmq "
+          f"{zmq.zmq_version()}, nginx {args.nginx_workers} worker(s) sendfile on, {os.cpu_count()} CPUs")  # fmt: skip
     print()
     print("| bench    | ours MB/s | peer MB/s | ratio median [min–max] | note                       |")
     print("|----------|-----------|-----------|------------------------|----------------------------|")
-    s1, r1 = summary("serve1", rows["p1"], rows["n1"], "peer: nginx → curl")
+    like = "t" if key else "n"
+    label = "nginx TLS" if key else "nginx"
+    s1, r1 = summary("serve1", rows["p1"], rows[like + "1"], f"peer: {label} → curl")
     s16, r16 = summary(
         f"serve{args.clients}",
         rows["p16"],
-        rows["n16"],
+        rows[like + "16"],
         f"slow/fast {statistics.median(rows['p16s']):.2f} vs {statistics.median(rows['n16s']):.2f}",
     )
-    sf, rf = summary("fetch", rows["pf"], rows["cf"], "rootfs MB/s; curl|zstd|tar")
-    for line in (s1, s16, sf):
+    sf, rf = summary("fetch", rows["pf"], rows[like + "f"], f"rootfs MB/s; curl|zstd|tar ({label})")
+    lines = [s1, s16, sf]
+    if key:  # the plaintext peer beside it, for what the encryption costs nginx
+        lines += [summary("serve1", rows["p1"], rows["n1"], "peer: plain nginx")[0],
+                  summary(f"serve{args.clients}", rows["p16"], rows["n16"], "peer: plain nginx")[0],
+                  summary("fetch", rows["pf"], rows["cf"], "peer: plain nginx")[0]]  # fmt: skip
+    for line in lines:
         print(line)
     print()
-    print(f"serve1_vs_nginx={r1:.2f} serve16_vs_nginx={r16:.2f} fetch_vs_curl={rf:.2f}")
+    print(f"serve1_vs_nginx={r1:.2f} serve16_vs_nginx={r16:.2f} fetch_vs_curl={rf:.2f} "
+          f"capsule_mib={args.size_mib} clients={args.clients} security={args.security}")  # fmt: skip
     return 0
 
 

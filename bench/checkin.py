@@ -338,7 +338,7 @@ def main() -> int:
         flush=True,
     )
     ratios, bus_rates, echo_rates, bus_cpu, echo_cpu = [], [], [], [], []
-    storm_s, storm_lost, echo_storm, rss = [], [], [], []
+    storm_s, storm_lost, echo_storm, rss, echo_rss = [], [], [], [], []
     try:
         daemon_bench(echo_srv, 250, echo.pid, clients, nodes)  # warm-up (not counted)
         for r in range(rounds):
@@ -368,12 +368,14 @@ def main() -> int:
             echo.wait()
             echo, echo_srv = start_echo()
             e_secs, _ = storm(echo_srv, storm_nodes)
+            echo_rss.append(peak_rss_mb(echo.pid))
             storm_s.append(secs)
             storm_lost.append(lost)
             echo_storm.append(e_secs)
             print(
                 f'{{"round": {r}, "bench": "storm", "nodes": {storm_nodes}, "bus_s": {secs:.2f}, "lost": {lost}, '
-                f'"echo_s": {e_secs:.2f}, "bus_peak_rss_mb": {rss[-1]:.0f}}}',
+                f'"echo_s": {e_secs:.2f}, "bus_peak_rss_mb": {rss[-1]:.0f}, '
+                f'"echo_peak_rss_mb": {echo_rss[-1]:.0f}}}',
                 flush=True,
             )
     finally:
@@ -410,8 +412,8 @@ def main() -> int:
         ),
         Row(
             f"bus peak RSS, {storm_nodes} nodes enrolled",
-            "(none)",
-            [1.0] * len(rss),
+            "echo peak RSS after the same storm",
+            [b / e for b, e in zip(rss, echo_rss, strict=True)],
             rss,
             "MB",
             "≤ 200 MB (10k)",
