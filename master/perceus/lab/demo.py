@@ -9,6 +9,7 @@ exit, error or Ctrl-C (the Lab context manager).
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -123,7 +124,6 @@ class DemoResult:
 
 def prepare_master(paths: Paths, *, stage1_level: int, progress: Callable[[str], None]) -> None:
     """perceus.conf for the lab, the stage-one image into the TFTP root, capsule `mini` imported."""
-    from perceus.master.cli.main import main as perceus
     from perceus.stage1 import build
 
     paths.ensure()
@@ -143,9 +143,12 @@ def prepare_master(paths: Paths, *, stage1_level: int, progress: Callable[[str],
     progress(f"stage one: {image.initrd_size / 1e6:.1f} MB initramfs{' (cached)' if image.cached else ''}")
     if not (paths.vnfs / CAPSULE).is_dir():
         progress(f"importing capsule {CAPSULE!r} (a small runtime: busybox, CPython, provisiond, NIC modules)")
-        argv = ["-q", "--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir), "vnfs", "import",
-                str(image.initrd), "--kernel", str(image.kernel), "--name", CAPSULE]  # fmt: skip
-        if perceus(argv) != 0:
+        # Through the `perceus` command line, as an admin would (and the lab stays a client of the CLI, not
+        # a module it imports back).
+        argv = [sys.executable, "-m", "perceus.master.cli.main", "-q", "--config-dir", str(paths.config_dir),
+                "--state-dir", str(paths.state_dir), "vnfs", "import", str(image.initrd), "--kernel", str(image.kernel),
+                "--name", CAPSULE]  # fmt: skip
+        if subprocess.run(argv, check=False, stdin=subprocess.DEVNULL).returncode != 0:
             raise LabError("importing the demo capsule failed (see the error above)")
 
 

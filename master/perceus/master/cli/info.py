@@ -87,9 +87,16 @@ def summary(ctx: CliContext, ns: argparse.Namespace) -> int:
     return 0
 
 
-def about(ctx: CliContext, ns: argparse.Namespace) -> int:
-    from perceus.master.cli.main import ABOUT
+# What `perceus` alone and `perceus info about` print.
+ABOUT = f"""\
+Perceus {__version__} — cluster provisioning (a modern rebuild of Perceus 1.x).
 
+Nodes PXE-boot a small stage-one Linux whose agent enrolls with this master over an
+authenticated ZeroMQ bus, receives its VNFS capsule as verified chunks and kexecs into it.
+Type 'perceus --help' for the commands, 'perceus contact' for where to get help."""
+
+
+def about(ctx: CliContext, ns: argparse.Namespace) -> int:
     ctx.out(ABOUT)
     return 0
 

@@ -27,6 +27,7 @@ from perceus.master.cli import (
     vnfs,
 )
 from perceus.master.cli.context import CliContext
+from perceus.master.cli.info import ABOUT
 from perceus.master.config import Paths
 
 # The noun modules, in `perceus --help` order; each has `register(subparsers)`.
@@ -51,12 +52,6 @@ _LONG = {
     "--embedded": "embedded",
     "--json": "json",
 }
-ABOUT = f"""\
-Perceus {__version__} — cluster provisioning (a modern rebuild of Perceus 1.x).
-
-Nodes PXE-boot a small stage-one Linux whose agent enrolls with this master over an
-authenticated ZeroMQ bus, receives its VNFS capsule as verified chunks and kexecs into it.
-Type 'perceus --help' for the commands, 'perceus contact' for where to get help."""
 
 
 class Parser(argparse.ArgumentParser):
