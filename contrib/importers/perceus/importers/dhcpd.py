@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from perceus.importers.records import Collector, ParseOptions
 from perceus.importers.sniffing import has
-from perceus.importers.source import Source, load
+from perceus.importers.source import Source, load, resolve_include
 
 _SPECIALS = "{};,="
 _MAX_INCLUDE_DEPTH = 16
@@ -112,12 +112,18 @@ def _text(words: list[_Token], start: int = 0) -> str:
 
 
 def _host(stmt: _Statement, src: Source, out: Collector) -> None:
+    """`host NAME { … }`: `option host-name` names the node when present (it is what the node is told)."""
     name = stmt.words[1].text if len(stmt.words) > 1 else ""
     where = src.at(stmt.first, stmt.last)
     mac = client_id = ip = ""
     for inner in stmt.body or []:
         w = [t.text.lower() if not t.quoted else t.text for t in inner.words]
-        if w[:1] == ["hardware"] and len(w) >= 3:
+        if w[:2] == ["option", "host-name"] and len(w) >= 3:
+            name = inner.words[2].text
+        elif w[:2] in (["deny", "booting"], ["ignore", "booting"]):
+            out.skip(where, f"host {name}: '{w[0]} booting', not a node")
+            return
+        elif w[:1] == ["hardware"] and len(w) >= 3:
             mac = inner.words[2].text
         elif w[:1] == ["fixed-address"] and len(w) >= 2:
             ip = inner.words[1].text  # the first of a list; a DNS name is kept to be rejected, not resolved
@@ -132,7 +138,7 @@ def _host(stmt: _Statement, src: Source, out: Collector) -> None:
     if ip and not ip.replace(".", "").isdigit():
         out.skip(where, f"host {name}: fixed-address {ip!r} is a DNS name; imported without IP (never resolved)")
         ip = ""
-    out.node(where, mac or client_id, hostname=name, ip=ip)
+    out.host(where, mac or client_id, hostname=name, ip=ip)
 
 
 def _walk(body: list[_Statement], src: Source, walk: _Walk) -> None:
@@ -149,7 +155,7 @@ def _walk(body: list[_Statement], src: Source, walk: _Walk) -> None:
 
 
 def _include(stmt: _Statement, src: Source, walk: _Walk) -> None:
-    target = os.path.join(os.path.dirname(src.path), stmt.words[1].text)
+    target = resolve_include(stmt.words[1].text, src.path)
     where = src.at(stmt.first, stmt.last)
     if os.path.realpath(target) in walk.stack or len(walk.stack) > _MAX_INCLUDE_DEPTH:
         walk.out.error(where, f"include loop: {target}")

@@ -1,4 +1,12 @@
-"""dnsmasq configuration: dhcp-host lines (also in conf-file, conf-dir and dhcp-hostsfile files)."""
+"""dnsmasq configuration: dhcp-host lines (also in conf-file, conf-dir and dhcp-hostsfile files).
+
+Read as dnsmasq's option parser reads them: a `#` starts a comment only at the start of a line or after white
+space, double quotes protect commas and `#` (and take C escapes), and each comma-separated field of a
+`dhcp-host` is classified by its content, in dnsmasq's order: `set:`/`tag:` tags, `[IPv6]`, `id:` client-id,
+anything with a `:` is a hardware address (optionally `1-` ARP type in front, `*` wildcards), a dotted quad is
+the IPv4 address, digits with an optional s/m/h/d/w (or `infinite`) the lease time, `ignore` the ignore flag,
+and the rest the host name.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +16,12 @@ from dataclasses import dataclass, field
 
 from perceus.importers.records import Collector, ParseOptions, is_ipv4
 from perceus.importers.sniffing import has
-from perceus.importers.source import Source, load
+from perceus.importers.source import Source, load, resolve_include
 
-_HWADDR = re.compile(r"^(?:\d{1,3}-)?[0-9A-Fa-f*]{1,2}([:-][0-9A-Fa-f*]{1,2}){5,}$")
-_LEASE = re.compile(r"^(infinite|\d+[smhdw]?)$", re.IGNORECASE)
-_KEYWORDS = ("set:", "tag:", "net:", "id:")
+_ARP_TYPE = re.compile(r"^([0-9A-Fa-f]{1,2})-(.*:.*)$")
+_LEASE = re.compile(r"^\d+[smhdwSMHDW]?$")
+_TAGS = ("set:", "tag:", "net:")
+_QUOTE_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "e": "\x1b", "b": "\b", "\\": "\\", '"': '"'}
 _MAX_DEPTH = 16
 
 
@@ -22,8 +31,39 @@ class _Walk:
     stack: list[str] = field(default_factory=list)
 
 
+def clean_line(raw: str) -> str:
+    """The line as dnsmasq sees it: quotes removed (their content kept verbatim), comment cut off, trimmed."""
+    chars: list[str] = []
+    white = True
+    i = 0
+    while i < len(raw):
+        ch = raw[i]
+        if ch == '"':
+            i += 1
+            while i < len(raw) and raw[i] != '"':
+                if raw[i] == "\\" and i + 1 < len(raw):
+                    i += 1
+                    chars.append(_QUOTE_ESCAPES.get(raw[i], "\\" + raw[i]))
+                else:
+                    chars.append(raw[i])
+                i += 1
+            i += 1
+            white = False
+            continue
+        if ch.isspace():
+            chars.append(" ")
+            white = True
+        elif ch == "#" and white:
+            break
+        else:
+            chars.append(ch)
+            white = False
+        i += 1
+    return "".join(chars).strip()
+
+
 def _fields(value: str) -> list[str]:
-    """Comma-separated fields; a bracketed IPv6 address keeps its colons and commas to itself."""
+    """Comma-separated fields; a bracketed IPv6 address keeps its colons to itself."""
     fields: list[str] = []
     current: list[str] = []
     depth = 0
@@ -40,23 +80,26 @@ def _fields(value: str) -> list[str]:
 
 
 def dhcp_host(value: str, src: Source, line: int, out: Collector) -> None:
-    """One `dhcp-host=` value: [hwaddr…][,id:client-id][,tags][,ipv4][,[ipv6]][,hostname][,lease][,ignore]."""
+    """One `dhcp-host=` value, each field classified by what it looks like (not by its position)."""
     where = src.at(line)
-    macs, client_id, ip, name, ignore = [], "", "", "", False
+    macs: list[str] = []
+    client_id = ip = name = ""
+    ignore = False
     for item in _fields(value):
         low = item.lower()
+        if low.startswith(_TAGS) or item.startswith("["):
+            continue
         if low.startswith("id:"):
             client_id = item[3:]
-        elif low.startswith(_KEYWORDS) or item.startswith("["):
+        elif ":" in item:
+            typed = _ARP_TYPE.match(item)
+            macs.append(typed.group(2) if typed else item)
+        elif "." in item and is_ipv4(item):
+            ip = item
+        elif low == "infinite" or _LEASE.match(item):
             continue
         elif low == "ignore":
             ignore = True
-        elif _HWADDR.match(item):
-            macs.append(item)
-        elif is_ipv4(item):
-            ip = item
-        elif _LEASE.match(item):
-            continue
         else:
             name = item
     if ignore:
@@ -64,21 +107,19 @@ def dhcp_host(value: str, src: Source, line: int, out: Collector) -> None:
     elif any("*" in m for m in macs):
         out.skip(where, f"dhcp-host {value}: wildcard MAC is a match rule, not a node")
     elif macs:
-        # `1-aa:bb:…` carries the ARP hardware type; the address follows the dash.
-        mac = macs[0].split("-", 1)[1] if re.match(r"^\d{1,3}-", macs[0]) else macs[0]
-        out.node(where, mac, hostname=name, ip=ip)
-    elif client_id and client_id != "*" and re.match(r"^[0-9A-Fa-f:]+$", client_id):
-        out.node(where, client_id, hostname=name, ip=ip)
+        out.host(where, macs[0], hostname=name, ip=ip)
+    elif client_id and client_id != "*" and ":" in client_id:
+        out.host(where, client_id, hostname=name, ip=ip)
+    elif client_id and client_id != "*":
+        out.skip(where, f"dhcp-host {value}: text client-id {client_id!r}, no hardware address")
     else:
         out.skip(where, f"dhcp-host {value}: no hardware address (hardware-less host)")
 
 
-def _include(path: str, src: Source, line: int, walk: _Walk, *, hosts_only: bool) -> None:
-    target = os.path.join(os.path.dirname(src.path), path)
-    if os.path.isdir(target):
-        names = sorted(n for n in os.listdir(target) if not n.startswith(".") and not n.endswith(("~", ".bak")))
-        for name in names:
-            _include(os.path.join(path, name), src, line, walk, hosts_only=hosts_only)
+def _include(target: str, src: Source, line: int, walk: _Walk, *, hosts_only: bool) -> None:
+    if os.path.isdir(target):  # dhcp-hostsfile may name a directory: every file, in alphabetical order
+        for name in sorted(n for n in os.listdir(target) if not n.startswith(".") and not n.endswith("~")):
+            _include(os.path.join(target, name), src, line, walk, hosts_only=hosts_only)
         return
     if os.path.realpath(target) in walk.stack or len(walk.stack) > _MAX_DEPTH:
         walk.out.error(src.at(line), f"include loop: {target}")
@@ -94,42 +135,44 @@ def _include(path: str, src: Source, line: int, walk: _Walk, *, hosts_only: bool
 def _parse_one(src: Source, walk: _Walk, *, hosts_only: bool = False) -> None:
     walk.stack.append(os.path.realpath(src.path))
     for number, raw in enumerate(src.lines, 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+        line = clean_line(raw)
+        if not line:
             continue
         if hosts_only:  # dhcp-hostsfile: each line is a dhcp-host value
             dhcp_host(line, src, number, walk.out)
             continue
         key, _, value = line.removeprefix("--").partition("=")
-        key, value = key.strip(), value.split(" #", 1)[0].strip()
+        key, value = key.strip(), value.strip()
         if key == "dhcp-host":
             dhcp_host(value, src, number, walk.out)
         elif key == "conf-file" and value:
-            _include(value, src, number, walk, hosts_only=False)
+            _include(resolve_include(value, src.path), src, number, walk, hosts_only=False)
         elif key == "conf-dir" and value:
             directory, *filters = value.split(",")
-            _conf_dir(directory, filters, src, number, walk)
+            _conf_dir(resolve_include(directory.strip(), src.path), filters, src, number, walk)
         elif key == "dhcp-hostsfile" and value:
-            _include(value, src, number, walk, hosts_only=True)
+            _include(resolve_include(value, src.path), src, number, walk, hosts_only=True)
+        elif key == "read-ethers":
+            walk.out.skip(src.at(number), "read-ethers: import the ethers file itself (format 'ethers')")
     walk.stack.pop()
 
 
-def _conf_dir(directory: str, filters: list[str], src: Source, line: int, walk: _Walk) -> None:
+def _conf_dir(target: str, filters: list[str], src: Source, line: int, walk: _Walk) -> None:
     """conf-dir=DIR[,.ext…][,*.ext…]: `*.ext` reads only those extensions, `.ext` leaves them out."""
-    target = os.path.join(os.path.dirname(src.path), directory)
     try:
         names = sorted(os.listdir(target))
     except OSError as err:
         walk.out.error(src.at(line), f"missing include {target}: {err.strerror or err}")
         return
+    filters = [f.strip() for f in filters if f.strip()]
     keep = [f[1:] for f in filters if f.startswith("*")]
     drop = [f for f in filters if not f.startswith("*")]
     for name in names:
-        if name.startswith(".") or name.endswith("~") or (keep and not name.endswith(tuple(keep))):
+        if name.startswith(".") or name.endswith("~") or (name.startswith("#") and name.endswith("#")):
             continue
-        if drop and name.endswith(tuple(drop)):
+        if (keep and not name.endswith(tuple(keep))) or (drop and name.endswith(tuple(drop))):
             continue
-        _include(os.path.join(directory, name), src, line, walk, hosts_only=False)
+        _include(os.path.join(target, name), src, line, walk, hosts_only=False)
 
 
 def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:

@@ -22,7 +22,7 @@ def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
             if is_ipv4(host):
                 out.node(where, fields[0], ip=host)
             else:
-                out.node(where, fields[0], hostname=host)
+                out.host(where, fields[0], hostname=host)
 
 
 def sniff(text: str) -> int:

@@ -1,4 +1,9 @@
-"""Kea DHCPv4 configuration (kea-dhcp4.conf): host reservations, global and per subnet / shared network."""
+"""Kea DHCPv4 configuration (kea-dhcp4.conf): host reservations, global and per subnet / shared network.
+
+Kea's own reader takes `#`, `//` and `/* */` comments and `<?include "file"?>`; so does ours (jsonc.py).
+A reservation names its client by `hw-address`, `client-id` (type 1 carries the MAC), `duid`, `circuit-id`
+or `flex-id`; only the first two identify hardware.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +12,18 @@ from perceus.importers.records import Collector, ParseOptions
 from perceus.importers.sniffing import has
 from perceus.importers.source import Source
 
-
-def _reservations(scope: Node) -> list[Node]:
-    found = scope.items.get("reservations")
-    return found.elements if found is not None else []
+_SCOPES = ("subnet4", "shared-networks")
 
 
-def _subnets(scope: Node) -> list[Node]:
-    found = scope.items.get("subnet4")
-    return found.elements if found is not None else []
-
-
-def _all_reservations(dhcp4: Node) -> list[Node]:
-    """Global reservations first, then each subnet's (shared networks' subnets in their place)."""
-    out = list(_reservations(dhcp4))
-    for subnet in _subnets(dhcp4):
-        out.extend(_reservations(subnet))
-    shared = dhcp4.items.get("shared-networks")
-    for network in shared.elements if shared is not None else []:
-        out.extend(_reservations(network))
-        for subnet in _subnets(network):
-            out.extend(_reservations(subnet))
-    return out
+def _all_reservations(scope: Node, found: list[Node]) -> list[Node]:
+    """Reservations in document order: global, shared-network and subnet ones as the file lists them."""
+    for key, child in scope.items.items():
+        if key == "reservations":
+            found.extend(child.elements)
+        elif key in _SCOPES:
+            for inner in child.elements:
+                _all_reservations(inner, found)
+    return found
 
 
 def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
@@ -42,13 +37,13 @@ def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
         if dhcp4 is None:
             out.error(src.at(1), "no Dhcp4 object")
             continue
-        for res in _all_reservations(dhcp4):
+        for res in _all_reservations(dhcp4, []):
             hwaddr = res.text("hw-address") or res.text("client-id")
             if not hwaddr:
                 ident = next((k for k in ("duid", "circuit-id", "flex-id") if k in res.items), "no identifier")
                 out.skip(res.where, f"reservation by {ident}, no hardware address (hardware-less host)")
                 continue
-            out.node(res.where, hwaddr, hostname=res.text("hostname"), ip=res.text("ip-address"))
+            out.host(res.where, hwaddr, hostname=res.text("hostname"), ip=res.text("ip-address"))
 
 
 def sniff(text: str) -> int:

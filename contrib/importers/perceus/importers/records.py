@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 
 from perceus.errors import InvalidHardwareAddress
@@ -92,6 +93,22 @@ class ParseOptions:
     vlan: str | None = None
 
 
+# Config files (dhcpd.conf, dnsmasq, Kea, ethers) list everything that takes a lease: a BMC, a switch or a
+# PDU there is told apart only by its name.  Sources with an object type (Rocks, xCAT, Warewulf) use that.
+_BMC_NAME = re.compile(r"^(ipmi|bmc|idrac|ilo|imm|xcc)([-_.]|\d)|[-_.](ipmi|bmc|idrac|ilo|imm|xcc)\d*$", re.I)
+_DEVICE_NAME = re.compile(r"^(pdu|switch|sw|ethsw|ibsw|ups)([-_.]|\d)|[-_.](pdu|switch|sw|ups)\d*$", re.I)
+
+
+def not_a_node(hostname: str) -> str | None:
+    """Why a host name names no provisioned node (a BMC, a switch, a PDU), or None."""
+    label = first_label(hostname)
+    if _BMC_NAME.search(label):
+        return f"{label}: a BMC/IPMI interface, not a node"
+    if _DEVICE_NAME.search(label):
+        return f"{label}: a switch or PDU, not a node"
+    return None
+
+
 def first_label(name: str) -> str:
     """The host name's first DNS label: what Perceus calls a node name."""
     return name.strip().strip("\"'").split(".", 1)[0].strip()
@@ -120,6 +137,14 @@ class Collector:
             self.result.nodes.append(
                 NodeRecord(where, nodeid, first_label(hostname), ip.strip(), group.strip(), vnfs.strip(), bmc)
             )
+
+    def host(self, where: Location, mac: str, *, hostname: str = "", ip: str = "") -> None:
+        """A lease reservation of a config file: a node unless its name says BMC, switch or PDU."""
+        reason = not_a_node(hostname) if hostname else None
+        if reason is not None:
+            self.skip(where, reason)
+        else:
+            self.node(where, mac, hostname=hostname, ip=ip)
 
     def nodeid(self, where: Location, mac: str) -> str | None:
         """The normalised address, or None after reporting it as invalid."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,3 +97,17 @@ def open_sources(paths: list[str], out: Collector) -> list[Source]:
         except OSError as err:
             raise UnreadableFile(path, err.strerror or str(err)) from err
     return sources
+
+
+def resolve_include(path: str, including: str) -> str:
+    """An include's path: relative to the including file; an absolute one is looked for beside it first
+    (/etc/dhcp/hosts.d/r1.conf → <dir>/hosts.d/r1.conf or <dir>/r1.conf), as a copied config tree has it."""
+    here = os.path.dirname(including)
+    if not os.path.isabs(path):
+        return os.path.join(here, path)
+    parts = [p for p in path.split("/") if p]
+    for start in range(len(parts)):
+        beside = os.path.join(here, *parts[start:])
+        if os.path.exists(beside):
+            return beside
+    return path
