@@ -53,8 +53,8 @@ from perceus.master.config import Paths
 from perceus.master.security import keys as master_keys
 from perceus.protocol import codec
 from perceus.protocol.capsule import CapsuleManifest
-from perceus.protocol.enums import Stage
-from perceus.protocol.messages import Chunk, GetChunks, Hello
+from perceus.protocol.enums import Phase, Stage
+from perceus.protocol.messages import Chunk, GetChunks, Hello, Report, Wait
 
 CACHE = Path("/var/tmp/perceus-bench")
 SHM = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
@@ -97,11 +97,12 @@ def fresh_node() -> str:
     return f"52:54:{_RUN[0]:02X}:{_RUN[1]:02X}:{i >> 8 & 0xFF:02X}:{i & 0xFF:02X}"
 
 
-def boot(endpoint: str, node: str, key: bytes | None) -> BusClient:
-    """A node's BusClient (its own Curve key with `key`) after its stage-one `hello`."""
+def boot(endpoint: str, node: str, key: bytes | None) -> tuple[BusClient, str]:
+    """A node's BusClient (its own Curve key with `key`) after its stage-one `hello`, and its boot id."""
     client = BusClient([endpoint], curve=CurveClient(key) if key else None)
-    client.request(Hello(macs=(node,), state="init", stage=Stage.STAGE1, boot_id=os.urandom(16).hex()))
-    return client
+    boot_id = os.urandom(16).hex()
+    client.request(Hello(macs=(node,), state="init", stage=Stage.STAGE1, boot_id=boot_id))
+    return client, boot_id
 
 
 # ---------------------------------------------------------------------------------------------- the capsule
@@ -224,35 +225,48 @@ def start_nginx(docroot: Path, workers: str) -> Nginx:
 # ---------------------------------------------------------------------------------------------- clients
 
 
-def pull(client: BusClient, node: str, hashes: list[str], credit: int) -> int:
-    """A serving-only client: every chunk with `credit` requests in flight, payload discarded (as curl -o /dev/null)."""
+def pull(client: BusClient, node: str, boot_id: str, hashes: list[str], credit: int) -> int:
+    """A serving-only client: every chunk with `credit` requests in flight, payload discarded (as curl -o /dev/null).
+
+    A `wait` (no transfer slot yet: boot-storm pacing, on by default) is honoured as the agent does: that chunk is
+    asked again after `retry_after`.  At the end the node reports its capsule phase done, which frees its slot.
+    """
     sock = client.socket
     todo = list(reversed(hashes))
-    inflight = 0
+    asked: dict[int, str] = {}
+    hold = 0.0
     got = 0
-    while todo or inflight:
-        while todo and inflight < credit:
-            client.send(GetChunks(node=node, hashes=(todo.pop(),)))
-            inflight += 1
+    while todo or asked:
+        while todo and len(asked) < credit and time.monotonic() >= hold:
+            h = todo.pop()
+            asked[client.send(GetChunks(node=node, hashes=(h,)))] = h
+        if not sock.poll(max(1, int((hold - time.monotonic()) * 1000)) if not asked else 30_000):
+            if asked:
+                raise RuntimeError("no reply within 30 s")
+            continue
         frames = sock.recv_multipart(copy=False)
         reply = codec.decode(frames[0].buffer)
+        h = asked.pop(reply.rid)
+        if isinstance(reply, Wait):
+            todo.append(h)
+            hold = time.monotonic() + reply.retry_after
+            continue
         if not isinstance(reply, Chunk) or len(frames) != 2:
             raise RuntimeError(f"unexpected reply {reply}")
         got += len(frames[1].buffer)
-        inflight -= 1
+    client.request(Report(node=node, boot_id=boot_id, phase=Phase.CAPSULE, at=time.time(), ok=True, done=True))
     client.close()
     return got
 
 
 def client_main(argv: list[str]) -> None:
-    endpoint, key_hex, hashes_file, credit = argv
-    node = fresh_node()
-    client = boot(endpoint, node, bytes.fromhex(key_hex) if key_hex != "-" else None)
+    endpoint, key_hex, node, hashes_file, credit = argv
+    client, boot_id = boot(endpoint, node, bytes.fromhex(key_hex) if key_hex != "-" else None)
     hashes = Path(hashes_file).read_text().split()
     print("ready", flush=True)
     sys.stdin.readline()
     start = time.time()
-    got = pull(client, node, hashes, int(credit))
+    got = pull(client, node, boot_id, hashes, int(credit))
     print(json.dumps({"start": start, "end": time.time(), "bytes": got}), flush=True)
 
 
@@ -266,7 +280,17 @@ def run_perceus(endpoint: str, key: bytes | None, hashes_file: Path, clients: in
     key_arg = key.hex() if key else "-"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "bench.capsule", "--client", endpoint, key_arg, str(hashes_file), str(credit)],
+            [
+                sys.executable,
+                "-m",
+                "bench.capsule",
+                "--client",
+                endpoint,
+                key_arg,
+                fresh_node(),
+                str(hashes_file),
+                str(credit),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -305,11 +329,12 @@ def _result(rows: list[tuple[float, float, int]]) -> Result:
 def run_fetch(endpoint: str, key: bytes | None, cap: Capsule) -> float:
     dest = Path(tempfile.mkdtemp(prefix="bench-fetch-", dir=SHM))
     node = fresh_node()
-    client = boot(endpoint, node, key)
+    client, boot_id = boot(endpoint, node, key)
     try:
         t = time.monotonic()
         fetch_capsule(client, node, cap.manifest.hash, dest, credit=8)
         secs = time.monotonic() - t
+        client.request(Report(node=node, boot_id=boot_id, phase=Phase.CAPSULE, at=time.time(), ok=True, done=True))
     finally:
         client.close()
         shutil.rmtree(dest)
