@@ -24,13 +24,13 @@ import msgpack
 import structlog
 import zstandard
 
-from perceus.agent import security
+from perceus.agent import queue_wait, security
 from perceus.agent.bus import BusClient
 from perceus.errors import BusError, CapsuleError
 from perceus.protocol import codec
 from perceus.protocol.capsule import Blob, CapsuleManifest, ChunkRef, decode_manifest, digest, kernel_cmdline
 from perceus.protocol.enums import ErrorCode
-from perceus.protocol.messages import Chunk, Error, GetChunks, GetManifest, Manifest
+from perceus.protocol.messages import Chunk, Error, GetChunks, GetManifest, Manifest, Wait
 
 log = structlog.get_logger("perceus.agent")
 
@@ -71,7 +71,11 @@ def _manifest(client: BusClient, node: str, manifest_hash: str, dest: Path, time
             return decode_manifest(cached, manifest_hash)
     except (OSError, CapsuleError):
         pass
-    reply = client.call(GetManifest(node=node, capsule=manifest_hash), timeout=timeout)
+    while True:
+        reply = client.call(GetManifest(node=node, capsule=manifest_hash), timeout=timeout)
+        if not isinstance(reply, Wait):
+            break
+        time.sleep(queue_wait.note(reply))  # no transfer slot yet (boot-storm pacing)
     if not isinstance(reply, Manifest):
         raise BusError(f"master answered get_manifest with {reply.TYPE}")
     manifest = decode_manifest(reply.data, manifest_hash)  # raises before anything is fetched
@@ -230,6 +234,7 @@ def _pull(
     tries: dict[str, int] = {}
     fetched = 0
     last_reply = time.monotonic()
+    hold = 0.0  # no new requests before this (the master said `wait`: no transfer slot)
 
     def retry(h: str, why: str) -> None:
         tries[h] = tries.get(h, 0) + 1
@@ -242,7 +247,7 @@ def _pull(
     sock = client.socket
     while todo or inflight:
         # Top up after every reply, so `credit` requests stay in flight while we unpack.
-        while todo and len(inflight) < credit:
+        while todo and len(inflight) < credit and time.monotonic() >= hold:
             h = todo.popleft()
             rid = client.send(GetChunks(node=node, hashes=(h,)))
             inflight[rid] = (h, time.monotonic())
@@ -267,6 +272,9 @@ def _pull(
                 else:
                     log.warning("chunk_rejected", chunk=h[:16], reason="hash mismatch")
                     retry(h, "hash mismatch")
+            elif isinstance(reply, Wait):  # the slot went (master restart, idle): queue again, not a failure
+                todo.appendleft(h)
+                hold = time.monotonic() + queue_wait.note(reply)
             elif isinstance(reply, Error) and reply.code in (ErrorCode.NOT_FOUND, ErrorCode.RATE_LIMITED):
                 retry(h, f"{reply.code}: {reply.message}")
             elif isinstance(reply, Error):

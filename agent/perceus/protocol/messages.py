@@ -168,6 +168,11 @@ class Wait(Message):
     message: str = ""
     node: str = ""
     hostname: str = ""
+    # since v1 + pacing (issue 18): reason `busy` for a capsule transfer — the node's place in the queue (1 =
+    # next), the queue's length and an estimate in seconds until its turn (0 = none yet).
+    position: int = 0
+    queue: int = 0
+    eta: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,7 +17,10 @@ log = structlog.get_logger("perceus.bus")
 
 
 def _capsules(daemon: Daemon) -> None:
-    capsule_serve.install(daemon.dispatcher, daemon.paths)
+    server = capsule_serve.install(daemon.dispatcher, daemon.paths)
+    pacer = getattr(server.pace, "pacer", None)  # boot-storm pacing (capsule/pacing.py)
+    if pacer is not None:
+        daemon.server.control_handlers["capsule_queue"] = lambda _request: pacer.snapshot()
 
 
 def _legacy(daemon: Daemon) -> None:

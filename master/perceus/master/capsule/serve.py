@@ -15,12 +15,14 @@ from __future__ import annotations
 import mmap
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 
 from perceus.errors import PerceusError, ProtocolError
 from perceus.master.bus.handlers import Dispatcher, Incoming, Outgoing
+from perceus.master.capsule import pacing
 from perceus.master.capsule.index import CapsuleStoreIndex
 from perceus.master.capsule.layout import Store
 from perceus.master.config import Paths
@@ -48,6 +50,8 @@ class ChunkServer:
     _known: dict[str, float] = field(default_factory=dict)
     sent_bytes: int = 0
     sent_chunks: int = 0
+    # Boot-storm pacing (pacing.py): a `wait` instead of the transfer while the node has no slot.
+    pace: Callable[[Incoming, str], Outgoing | None] = lambda item, node: None
 
     def __post_init__(self) -> None:
         self.store = Store(self.paths)
@@ -105,7 +109,7 @@ class ChunkServer:
     def get_manifest(self, disp: Dispatcher, item: Incoming) -> Outgoing | None:
         msg = item.msg
         assert isinstance(msg, GetManifest)
-        refused = self._node_ok(disp, item, msg.node)
+        refused = self._node_ok(disp, item, msg.node) or self.pace(item, msg.node)
         if refused is not None:
             return refused
         found = self.index.manifest_bytes(msg.capsule)
@@ -132,7 +136,7 @@ class ChunkServer:
         h = msg.hashes[0]
         if not is_hash(h):
             raise ProtocolError(f"not a chunk hash: {h[:80]!r}")
-        refused = self._node_ok(disp, item, msg.node)
+        refused = self._node_ok(disp, item, msg.node) or self.pace(item, msg.node)
         if refused is not None:
             return refused
         m = self._map(h)
@@ -152,4 +156,5 @@ def install(dispatcher: Dispatcher, paths: Paths) -> ChunkServer:
     server = ChunkServer(paths, index)
     dispatcher.extra[GetManifest] = server.get_manifest
     dispatcher.extra[GetChunks] = server.get_chunks
+    pacing.install(dispatcher, server)
     return server

@@ -1,0 +1,134 @@
+"""Stage one as an emulated node runs it: the real flow, with kexec recorded instead of performed.
+
+The fleet emulator (perceus.lab.fleet) runs one process per node in the node's own network namespace, mount
+namespace and tmpfs.  Everything of stage one runs as on hardware — API mounts (already there), DHCP with
+pyroute2's client on the node's veth, hello, enrollment, node scripts, module actions, the verified capsule
+fetch — with two substitutions: there are no NIC drivers to load (a veth needs none), and a process cannot
+kexec.  At the kexec point the agent logs `kexec_emulated` with the exact command line it would have booted,
+and this module starts provisiond in the same process from that command line, as the runtime kernel would.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TextIO
+
+import structlog
+
+from perceus.agent import __version__, cmdline, security
+from perceus.agent.cmdline import Master
+from perceus.agent.console import Console, configure_logging, fatal
+from perceus.agent.failures import FatalBoot
+from perceus.agent.stage1 import FetchedCapsule, Options, Stage1, kexec_cmdline
+from perceus.errors import PerceusError
+from perceus.protocol.enums import Phase
+
+log = structlog.get_logger("perceus.agent.emulated")
+
+
+class KexecRecorded(Exception):
+    """Raised where a real node would jump into the capsule's kernel; carries what it would have booted."""
+
+    def __init__(self, cmdline: str, kernel: Path, initrd: Path | None) -> None:
+        super().__init__("kexec recorded (emulated node)")
+        self.cmdline = cmdline
+        self.kernel = kernel
+        self.initrd = initrd
+
+
+class EmulatedStage1(Stage1):
+    """Stage1 with the two substitutions of an emulated node (see the module docstring)."""
+
+    def _drivers(self) -> None:
+        self.phases.enter(Phase.DRIVERS)
+        self.drivers_detail = "emulated node: a veth, no drivers to load"
+        log.info("drivers_skipped", reason=self.drivers_detail)
+
+    def _kexec(self, fetched: FetchedCapsule, node: str, master: Master) -> None:
+        line = kexec_cmdline(fetched.cmdline, self.config, node, self.lease, master)
+        hand_over = getattr(self, "_hand_over", None)  # provisiond's session key into the initrd (security)
+        if hand_over is not None and fetched.initrd is not None:
+            before = fetched.initrd.stat().st_size
+            hand_over(fetched)
+            unpack_appended(fetched.initrd, before, self.options.run_dir / "root")
+        size = fetched.kernel.stat().st_size + (fetched.initrd.stat().st_size if fetched.initrd else 0)
+        log.info("kexec_emulated", kernel=str(fetched.kernel), bytes=size, cmdline=line,
+                 note="an emulated node cannot kexec; provisiond starts in this process instead")  # fmt: skip
+        self.phases.flush()
+        raise KexecRecorded(line, fetched.kernel, fetched.initrd)
+
+
+def unpack_appended(initrd: Path, offset: int, root: Path) -> list[str]:
+    """What the runtime kernel would unpack from the newc segment(s) appended to `initrd` after `offset`.
+
+    Only regular files and directories (what stage one appends: the session credential), each path kept
+    under `root`; the capsule's own root stream before `offset` is what a real kernel unpacks first.
+    """
+    with open(initrd, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read(1 << 20)
+    pos, written = 0, []
+    while pos + 110 <= len(data):
+        if data[pos : pos + 6] != b"070701":
+            pos += 4  # zero padding between segments
+            continue
+        fields = [int(data[pos + 6 + 8 * i : pos + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, namesize = fields[1], fields[6], fields[11]
+        name_end = pos + 110 + namesize
+        name = data[pos + 110 : name_end - 1].decode("utf-8", "replace")
+        body = name_end + (-name_end % 4)
+        payload = data[body : body + size]
+        pos = body + size + (-(body + size) % 4)
+        if name == "TRAILER!!!":
+            continue
+        target = root / name.lstrip("/")
+        if ".." in Path(name).parts:
+            continue
+        if mode & 0o170000 == 0o040000:
+            target.mkdir(parents=True, exist_ok=True)
+        elif mode & 0o170000 == 0o100000:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode & 0o7777)
+            with os.fdopen(fd, "wb") as out:
+                out.write(payload)
+            written.append(name)
+    return written
+
+
+def run(text: str, run_dir: Path, console_stream: TextIO, *, max_checkins: int = 0) -> int:
+    """Stage one from kernel command line `text`, then provisiond; returns what /init would get."""
+    config = cmdline.parse(text)
+    security.use(security.discover(text))
+    console = Console([console_stream], config.debug)
+    configure_logging(console)
+    try:
+        return EmulatedStage1(config, console, Options(hardware=True, run_dir=run_dir)).run()
+    except KexecRecorded as kexec:
+        return _runtime(kexec.cmdline, run_dir, max_checkins)
+    except FatalBoot as exc:
+        return fatal(console, str(exc))
+    except PerceusError as exc:
+        return fatal(console, str(exc))
+    except Exception as exc:  # as on a real node: show it, never die silently
+        return fatal(console, f"{type(exc).__name__}: {exc}")
+
+
+def _runtime(text: str, run_dir: Path, max_checkins: int) -> int:
+    """provisiond from the command line stage one handed over, as after a real kexec."""
+    from perceus.agent import bare
+    from perceus.agent.runtime import Options as RuntimeOptions
+    from perceus.agent.runtime import Runtime
+
+    config = cmdline.parse(text)
+    security.use(security.discover(text))
+    log.info("agent_starting", version=__version__, mode="runtime", node=config.node, emulated=True)
+    try:
+        bare.bring_up(config)  # a no-op: the address stage one leased is still on eth0
+        root = run_dir / "root"  # the runtime root: module actions write here, the session key is here
+        root.mkdir(parents=True, exist_ok=True)
+        agent = Runtime(config, RuntimeOptions(run_dir=run_dir / "runtime", root=root, max_checkins=max_checkins))
+        return agent.run()
+    except PerceusError as exc:
+        log.error("runtime_failed", error=str(exc))
+        return 1
