@@ -1,0 +1,5 @@
+"""`python -m perceus.web` = `perceus-web`."""
+
+from perceus.web.main import entry
+
+entry()
