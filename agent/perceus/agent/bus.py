@@ -24,6 +24,7 @@ from perceus.protocol import codec
 from perceus.protocol.messages import Error, Message
 
 DEFAULT_PORT = 9987
+MAX_PUSHED = 64  # pushed messages kept while a reply is awaited
 
 
 def endpoint(master: str) -> str:
@@ -46,10 +47,14 @@ class CurveClient:
     impostor never receives a single request (ZeroMQ just keeps retrying the handshake).
     """
 
-    def __init__(self, server_public: bytes) -> None:
+    def __init__(self, server_public: bytes, keypair: tuple[bytes, bytes] | None = None) -> None:
+        """`keypair` (public, secret; 32 raw bytes each): the one stage one handed over; None = a fresh one."""
         if len(server_public) != 32:
             raise ValueError("a CurveZMQ public key is 32 bytes")
-        public, self._secret = zmq.curve_keypair()
+        if keypair is None:
+            public, self._secret = zmq.curve_keypair()
+        else:
+            public, self._secret = z85.encode(keypair[0]), z85.encode(keypair[1])
         self._public = public
         self._server = z85.encode(server_public)
         self.public_key: bytes = z85.decode(public)
@@ -58,6 +63,12 @@ class CurveClient:
         sock.setsockopt(zmq.CURVE_SERVERKEY, self._server)
         sock.setsockopt(zmq.CURVE_PUBLICKEY, self._public)
         sock.setsockopt(zmq.CURVE_SECRETKEY, self._secret)
+
+
+def new_keypair() -> tuple[bytes, bytes]:
+    """A fresh CurveZMQ keypair (public, secret), 32 raw bytes each: provisiond's, made by stage one."""
+    public, secret = zmq.curve_keypair()
+    return z85.decode(public), z85.decode(secret)
 
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 60.0, rng: random.Random | None = None) -> float:
@@ -90,6 +101,8 @@ class BusClient:
         self._rids: Iterator[int] = itertools.count(random.randrange(1, 1 << 30))
         self._seq = 0
         self._sock: zmq.Socket[bytes] | None = None
+        # Unsolicited messages (rid 0: `exec`, a liveness `sync`) the master pushed to this session's identity.
+        self.pushed: list[Message] = []
         self._connect()
 
     @property
@@ -163,6 +176,20 @@ class BusClient:
                 continue
             if reply.rid == rid:
                 return reply, list(frames[1:])
+            if reply.rid == 0 and len(self.pushed) < MAX_PUSHED:
+                self.pushed.append(reply)
+
+    def take_pushed(self, timeout: float = 0.0) -> Message | None:
+        """The next message the master pushed to this session (waiting up to `timeout` s), or None."""
+        if not self.pushed and self._sock is not None and self._sock.poll(int(max(0.0, timeout) * 1000)):
+            for frames in _drain(self._sock):
+                try:
+                    msg = codec.decode(frames[0], max_bytes=codec.MAX_HEADER_BYTES)
+                except ProtocolError:
+                    continue
+                if msg.rid == 0 and len(self.pushed) < MAX_PUSHED:
+                    self.pushed.append(msg)
+        return self.pushed.pop(0) if self.pushed else None
 
     def request(self, msg: Message, *, timeout: float = 10.0) -> Message:
         """Send and wait for the paired reply; an `error` reply becomes BusError with its code."""
@@ -216,6 +243,9 @@ class Subscriber:
             curve(self._sock)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, codec.MAX_HEADER_BYTES + 4096)
+        # A subscriber is admitted only once its key is bound to a welcomed node (security/zap.py): until then
+        # its handshakes are refused, so reconnect with back-off instead of every 100 ms.
+        self._sock.setsockopt(zmq.RECONNECT_IVL_MAX, 10_000)
         for topic in topics:
             self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self._sock.connect(endpoint(address))
@@ -235,6 +265,42 @@ class Subscriber:
 
     def close(self) -> None:
         self._sock.close(linger=0)
+
+
+def _drain(sock: zmq.Socket[bytes]) -> list[list[bytes]]:
+    out: list[list[bytes]] = []
+    while len(out) < MAX_PUSHED:
+        try:
+            out.append(sock.recv_multipart(zmq.NOBLOCK))
+        except zmq.Again:
+            break
+    return out
+
+
+def wait_any(client: BusClient, sub: Subscriber | None, timeout: float) -> tuple[Message | None, bool]:
+    """The next message pushed to `client`'s own session (True) or published on `sub` (False), within
+    `timeout` s; (None, False) when nothing came.  Only pushed messages may carry node-specific commands."""
+    if client.pushed:
+        return client.take_pushed(), True
+    socks = [s for s in (client._sock, sub._sock if sub is not None else None) if s is not None]
+    if not socks:
+        time.sleep(max(0.0, timeout))
+        return None, False
+    poller = zmq.Poller()
+    for sock in socks:
+        poller.register(sock, zmq.POLLIN)
+    ready = dict(poller.poll(int(max(0.0, timeout) * 1000)))
+    if client._sock is not None and client._sock in ready:
+        msg = client.take_pushed()
+        if msg is not None:
+            return msg, True
+    if sub is not None and sub._sock in ready:
+        try:
+            frames = sub._sock.recv_multipart(zmq.NOBLOCK)
+            return codec.decode(frames[-1], max_bytes=codec.MAX_HEADER_BYTES), False
+        except (zmq.Again, ProtocolError):
+            pass
+    return None, False
 
 
 _SEQ_FIELDS: dict[type[Message], bool] = {}

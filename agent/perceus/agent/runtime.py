@@ -24,8 +24,8 @@ from types import FrameType
 
 import structlog
 
-from perceus.agent import __version__, inventory, scripts, security
-from perceus.agent.bus import BusClient, Subscriber, backoff
+from perceus.agent import __version__, handover, inventory, scripts, security
+from perceus.agent.bus import BusClient, Subscriber, backoff, wait_any
 from perceus.agent.cmdline import AgentConfig
 from perceus.agent.modules import xcpu
 from perceus.agent.modules.apply import Applier
@@ -110,10 +110,14 @@ class Runtime:
         self.config = config
         self.options = options or Options()
         self.boot_id = uuid.uuid4().hex
-        curve = security.curve_hook()  # one keypair for both sockets, for this boot
-        self.client = BusClient([str(m) for m in config.masters], curve=curve)
-        events = config.event_endpoint
-        self.sub = Subscriber(str(events), ["sync", "exec"], curve=curve) if events is not None else None
+        # One keypair for both sockets, for this boot: the one stage one handed over inside the initramfs when
+        # there is one (the master then sees the continuation of the boot it trusts), else a fresh one.
+        keypair = handover.read_credential(self.options.root)
+        log.info("session_handover", present=keypair is not None)
+        self.curve = security.curve_hook(keypair=keypair)
+        self.client = BusClient([str(m) for m in config.masters], curve=self.curve)
+        # Subscribed after the welcome: the master admits only keys bound to a welcomed node to its events.
+        self.sub: Subscriber | None = None
         self.modules = Applier(root=self.options.root)
         self.node = config.node
         self.interval = 300.0
@@ -154,14 +158,11 @@ class Runtime:
             left = deadline - self.options.clock()
             if left <= 0:
                 return False
-            if self.sub is None:
-                time.sleep(left)
-                continue
-            msg = self.sub.wait(left)
+            msg, pushed = wait_any(self.client, self.sub, left)
             if isinstance(msg, Sync) and (not msg.nodes or self.node in msg.nodes):
                 return True
-            if isinstance(msg, Exec) and self.node in msg.nodes:
-                self._exec(msg)
+            if isinstance(msg, Exec) and pushed and self.node in msg.nodes:
+                self._exec(msg)  # only over this session's own connection, never from the event channel
 
     def _exec(self, msg: Exec) -> None:
         """xcpu: run a published command for this node (only with the module active) and answer."""
@@ -199,12 +200,18 @@ class Runtime:
                 self.client.learn(list(reply.masters))  # multi-master: fail over to every live master
                 log.info("node_welcomed", node=reply.node, hostname=reply.hostname, interval=self.interval)
                 self.env = dict(reply.env)
+                self._subscribe()
                 self.modules.apply(reply.actions)
                 self._scripts(reply.scripts, self.env)
                 return
             retry = reply.retry_after if isinstance(reply, Wait) else backoff(attempt, base=2.0, cap=HELLO_RETRY_CAP)
             log.info("hello_deferred", type=reply.TYPE, retry_in=round(retry, 1))
             self._sleep(retry)
+
+    def _subscribe(self) -> None:
+        events = self.config.event_endpoint
+        if self.sub is None and events is not None:
+            self.sub = Subscriber(str(events), ["sync"], curve=self.curve)
 
     def _sleep(self, seconds: float) -> None:
         time.sleep(max(0.0, seconds))

@@ -103,13 +103,16 @@ def use(value: Trust | None) -> None:
     _current = value
 
 
-def curve_hook(value: Trust | None = None) -> CurveClient | None:
-    """The BusClient/Subscriber `curve` hook for this boot, or None (plaintext) without a master key."""
+def curve_hook(value: Trust | None = None, keypair: tuple[bytes, bytes] | None = None) -> CurveClient | None:
+    """The BusClient/Subscriber `curve` hook for this boot, or None (plaintext) without a master key.
+
+    `keypair`: provisiond's hand-over key from stage one (perceus.agent.handover), so the master sees the
+    continuation of the boot it already trusts; None = a fresh keypair."""
     t = value if value is not None else trust()
     if t.bus_key is None:
         log.warning("bus_plaintext", reason="no master key (perceus.masterkey= or /etc/perceus/master.pub)")
         return None
-    return CurveClient(t.bus_key)
+    return CurveClient(t.bus_key, keypair)
 
 
 def handover_words(value: Trust | None = None) -> list[str]:

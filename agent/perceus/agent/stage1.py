@@ -22,7 +22,8 @@ from typing import Any, Protocol, cast
 import structlog
 
 from perceus.agent import __version__, cmdline, inventory, scripts, security
-from perceus.agent.bus import BusClient, CurveHook, backoff
+from perceus.agent import handover as session_handover
+from perceus.agent.bus import BusClient, CurveHook, backoff, new_keypair
 from perceus.agent.cmdline import AgentConfig, Master, handover
 from perceus.agent.console import EXIT_POWEROFF, Console, debug_shell
 from perceus.agent.failures import FatalBoot
@@ -102,15 +103,22 @@ def master_addresses(config: AgentConfig, lease: Lease | None) -> list[Master]:
 
 
 def kexec_cmdline(base: str, config: AgentConfig, node: str, lease: Lease | None, master: Master | None) -> str:
-    """The capsule's own arguments + stage one's consoles (unless it names its own) + the hand-over keys."""
+    """The capsule's own arguments + stage one's consoles (unless it names its own) + the hand-over keys.
+
+    Everything after a `--` in the capsule's arguments belongs to init, not the kernel (and provisiond stops
+    reading there), so our words go before it."""
     words = base.split()
+    tail: list[str] = []
+    if "--" in words:
+        cut = words.index("--")
+        words, tail = words[:cut], words[cut:]
     if not any(w.startswith("console=") for w in words):
         words.extend(f"console={c}" for c in config.consoles)
     words = [w for w in words if not w.startswith(("perceus.", "masterip="))]
     net = lease.as_static() if lease is not None else config.net
     words.extend(handover(config, node=node, net=net, master=master))
     words.extend(security.handover_words())  # provisiond trusts the same master keys as stage one
-    return " ".join(words)
+    return " ".join(words + tail)
 
 
 class Stage1:
@@ -127,6 +135,9 @@ class Stage1:
         self.failures = 0
         self.drivers_detail = ""
         self.curve: CurveHook | None = None
+        # provisiond's keypair, made now and announced in every hello (`next_key`); handed over inside the
+        # runtime initramfs at kexec so the master sees provisiond as this boot's continuation (handover.py).
+        self.runtime_key: tuple[bytes, bytes] | None = None
 
     # ------------------------------------------------------------------ the flow
     def run(self) -> int:
@@ -148,6 +159,8 @@ class Stage1:
         if not masters:
             raise FatalBoot("no master address: neither perceus.master= nor a DHCP server identifier")
         self.curve = security.curve_hook()
+        if self.curve is not None:
+            self.runtime_key = new_keypair()
         self.client = BusClient([str(m) for m in masters], curve=self.curve)
         try:
             if opts.hardware:
@@ -203,7 +216,8 @@ class Stage1:
             raise FatalBoot("no hardware address to identify this node (no NIC, no perceus.node=)")
         hello = Hello(macs=tuple(macs), state="init", stage=Stage.STAGE1, boot_id=self.boot_id,
                       agent_version=__version__, nodename=self.config.nodename,
-                      inventory=inventory.collect())  # fmt: skip
+                      inventory=inventory.collect(),
+                      next_key=self.runtime_key[0].hex() if self.runtime_key else "")  # fmt: skip
         log.debug("bus_request", type=hello.TYPE, master=self.client.master, macs=",".join(macs))
         try:
             reply = self.client.call(hello, timeout=HELLO_TIMEOUT, attempts=HELLO_ATTEMPTS, sleep=self.options.sleep)
@@ -387,10 +401,25 @@ class Stage1:
             return None
         return cast(CapsuleFetcher, module.fetch_capsule)
 
+    def _hand_over(self, fetched: FetchedCapsule) -> None:
+        """Put provisiond's session key into the runtime initramfs (stateless: it becomes the root fs)."""
+        if self.runtime_key is None:
+            return
+        if isinstance(fetched, _DiskBoot) or fetched.initrd is None:
+            # A disk root (or a capsule initrd that switches root) would not keep the file: provisiond then
+            # starts with a fresh key and its session is not proven (no secrets; docs/security.md).
+            log.warning("session_handover_skipped", reason="root on disk")
+            return
+        try:
+            session_handover.append_credential(fetched.initrd, *self.runtime_key)
+        except OSError as exc:
+            log.warning("session_handover_failed", error=str(exc))
+
     def _kexec(self, fetched: FetchedCapsule, node: str, master: Master) -> None:
         from perceus.agent import kexec
 
         cmdline = kexec_cmdline(fetched.cmdline, self.config, node, self.lease, master)
+        self._hand_over(fetched)
         try:
             kexec.load(fetched.kernel, fetched.initrd, cmdline)
             self.phases.flush()

@@ -61,6 +61,9 @@ class Hello(Message):
     seq: int = 0
     nodename: str = ""
     inventory: Mapping[str, Any] = field(default_factory=dict)
+    # since v1 + security (issue 14): stage one announces the curve public key (hex) provisiond will use after
+    # kexec; that key then continues this boot's session (docs/security.md, "Session continuity").
+    next_key: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -227,7 +230,7 @@ class Sync(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Exec(Message):
-    """master PUB, v1: run a command on the listed nodes (xcpu module) and answer with `exec_result`."""
+    """master → node over the ROUTER (PUB before issue 14), v1: run a command (xcpu module), answer `exec_result`."""
 
     TYPE: ClassVar[str] = "exec"
     job: str

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import structlog
 
-from perceus.agent.bus import BusClient, CurveHook, Subscriber
+from perceus.agent.bus import BusClient, CurveHook, Subscriber, wait_any
 from perceus.errors import BusError
 from perceus.protocol.enums import Stage
 from perceus.protocol.messages import Ack, CheckIn, Exec, ExecResult, Sync
@@ -77,8 +77,8 @@ def serve(
                     log.warning("checkin_failed", error=str(exc))
                 next_at = time.monotonic() + interval * rng.uniform(0.9, 1.1)
                 continue
-            msg = sub.wait(min(left, 1.0))
-            if isinstance(msg, Exec) and node in msg.nodes:
+            msg, pushed = wait_any(client, sub, min(left, 1.0))
+            if isinstance(msg, Exec) and pushed and node in msg.nodes:  # commands come over our own session only
                 try:
                     client.request(run(msg, node), timeout=5.0)
                 except BusError as exc:

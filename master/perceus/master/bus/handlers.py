@@ -41,6 +41,7 @@ from perceus.protocol.messages import (
 log = structlog.get_logger("perceus.bus")
 
 MAX_MACS = 32
+MAX_PENDING_NODES = 1024  # unknown MACs waiting for `perceus node approve`; more are refused, not stored
 RETRY_DISABLED = 10.0
 RETRY_NO_CAPSULE = 10.0
 RETRY_PENDING = 15.0
@@ -126,6 +127,9 @@ class Dispatcher:
     stays_in_stage1: Callable[[Node], bool] | None = None
     # Security gate (security/gate.py): rate limits, revocation, key pinning, replay; None lets all through.
     guard: Callable[[Incoming], Outgoing | None] | None = None
+    # Called for every hello of a known node about to be answered (welcome or wait): the security gate binds
+    # the node's MACs to the session here, so unenrolled keys never create state (security/gate.py).
+    bind: Callable[[Incoming, Hello, Node], None] | None = None
     # Why this master must not answer nodes now ("" = it may): set by multimaster/ when the shared database is
     # unreachable; requests then get no reply, so agents time out and fail over instead of stale answers.
     unavailable: str = ""
@@ -138,6 +142,8 @@ class Dispatcher:
         self.scripts = NodeScripts(self.paths.nodescripts, clock=time.monotonic)
         self._master_ip = ""
         self._master_ip_checked = -1e9
+        self._pending_ids: set[str] = set()
+        self._pending_checked = -1e9
         # Load now, while the files are readable (perceus-bus may drop privileges after start-up).
         self._conf.get(self.clock())
 
@@ -245,6 +251,14 @@ class Dispatcher:
             enroll.append((item, request))
             return None
         if policy == "approve":
+            if self._pending_full(request.nodeid):
+                log.warning("node_pending_refused", nodeid=request.nodeid, peer=item.peer, cap=MAX_PENDING_NODES)
+                self.publish(Event(event="node_pending_refused", node=request.nodeid, at=self.clock(),
+                                   data={"peer": item.peer}))  # fmt: skip
+                return Outgoing(
+                    item.identity,
+                    Error(code=ErrorCode.RATE_LIMITED, rid=msg.rid, message="too many nodes waiting for approval"),
+                )
             self.store.note_pending(request, item.peer, self.clock())
             log.info("node_pending", nodeid=request.nodeid, peer=item.peer)
             self.publish(Event(event="node_pending", node=request.nodeid, at=self.clock()))
@@ -262,6 +276,19 @@ class Dispatcher:
             item.identity,
             Error(code=ErrorCode.UNKNOWN_NODE, rid=msg.rid, message=f"{macs[0]} is not on the allowlist"),
         )
+
+    def _pending_full(self, nodeid: str) -> bool:
+        """The pending table is bounded: a flood of invented MACs under `approve` must not fill the store."""
+        now = time.monotonic()
+        if now - self._pending_checked > 2.0:
+            self._pending_ids = {p.nodeid for p in self.store.pending()}
+            self._pending_checked = now
+        if nodeid in self._pending_ids:
+            return False
+        if len(self._pending_ids) >= MAX_PENDING_NODES:
+            return True
+        self._pending_ids.add(nodeid)
+        return False
 
     def _enroll(self, batch: list[tuple[Incoming, EnrollRequest]]) -> list[Outgoing]:
         try:
@@ -293,6 +320,8 @@ class Dispatcher:
         return out
 
     def _welcome(self, item: Incoming, msg: Hello, node: Node) -> Outgoing | None:
+        if self.bind is not None:
+            self.bind(item, msg, node)
         self._contact(
             node,
             msg.state,

@@ -26,7 +26,7 @@ from perceus.errors import ProtocolError
 from perceus.master.bus.handlers import Dispatcher, Incoming, Outgoing
 from perceus.protocol import codec
 from perceus.protocol.enums import ErrorCode
-from perceus.protocol.messages import Error, Message, Sync
+from perceus.protocol.messages import Error, Exec, Message, Sync
 
 log = structlog.get_logger("perceus.bus")
 
@@ -34,6 +34,8 @@ DRAIN_MAX = 1024
 COMMIT_ROWS = 1024
 COMMIT_WINDOW = 0.020
 LISTEN_BACKLOG = 4096
+BUS_DOMAIN = b"perceus"
+EVENTS_DOMAIN = b"perceus-events"
 
 
 @dataclass
@@ -80,7 +82,8 @@ class BusServer:
         self.pub_endpoint = ""
         if pub_bind:
             self.pub = self.ctx.socket(zmq.PUB)
-            self._secure(self.pub)
+            # Its own ZAP domain: only enrolled keys (or local root tools) may subscribe (security/zap.py).
+            self._secure(self.pub, domain=EVENTS_DOMAIN)
             self.pub.setsockopt(zmq.LINGER, 0)
             self.pub.setsockopt(zmq.BACKLOG, LISTEN_BACKLOG)
             self.pub.bind(pub_bind)
@@ -103,6 +106,8 @@ class BusServer:
         self._done_push = self.ctx.socket(zmq.PUSH)
         self._done_push.connect(self._done_addr)
         self.counters = Counters()
+        # NodeID → ROUTER identity of its bound session (the security gate sets it); None = cannot route.
+        self.route: Callable[[str], bytes | None] | None = None
         self.tickers: list[tuple[float, Callable[[], None]]] = []
         self.control_handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
         self.readers: dict[int, Callable[[], None]] = {}
@@ -112,20 +117,40 @@ class BusServer:
         self._pending_since = False
         dispatcher.publish = self.publish
 
-    def _secure(self, sock: zmq.Socket[bytes]) -> None:
+    def _secure(self, sock: zmq.Socket[bytes], domain: bytes = BUS_DOMAIN) -> None:
         if self.curve is not None:
             sock.setsockopt(zmq.CURVE_SERVER, 1)
             sock.setsockopt(zmq.CURVE_PUBLICKEY, self.curve[0])
             sock.setsockopt(zmq.CURVE_SECRETKEY, self.curve[1])
-            sock.setsockopt(zmq.ZAP_DOMAIN, b"perceus")
+            sock.setsockopt(zmq.ZAP_DOMAIN, domain)
 
     # ------------------------------------------------------------------ outputs
     def publish(self, msg: Message) -> None:
+        """Events and `sync` go to subscribers; node-specific commands (`exec`) never do: they go over the
+        ROUTER to each named node's bound session only (`route`), so no subscriber ever sees an argv."""
+        if isinstance(msg, Exec):
+            self._direct(msg)
+            return
         if self.pub is not None:
             try:
                 self.pub.send_multipart([msg.TYPE.encode(), codec.encode(msg)], flags=zmq.NOBLOCK)
             except zmq.Again:
                 pass
+
+    def push(self, identity: bytes, msg: Message) -> None:
+        """An unsolicited message (rid 0) to one connected session."""
+        self._send(Outgoing(identity, msg))
+
+    def _direct(self, msg: Exec) -> None:
+        sent = 0
+        for node in msg.nodes:
+            identity = self.route(node) if self.route is not None else None
+            if identity is None:
+                log.warning("exec_not_routed", node=node, job=msg.job, reason="no bound session")
+                continue
+            self.push(identity, Exec(job=msg.job, nodes=(node,), argv=msg.argv, timeout=msg.timeout))
+            sent += 1
+        log.info("exec_sent", job=msg.job, nodes=sent)
 
     def sync(self, nodeids: list[str]) -> None:
         """Ask nodes (empty = all) to check in now."""

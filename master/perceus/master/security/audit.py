@@ -69,6 +69,10 @@ class AuditLog:
         self._last[key] = now
         self.record(event, source=source, **fields)
 
+    def throttled(self) -> int:
+        """Entries in the refusal throttle (bounded by MAX_THROTTLE)."""
+        return len(self._last)
+
 
 def read(path: Path) -> list[dict[str, Any]]:
     """Every record of an audit log (tests, `perceus info`); unreadable lines are skipped."""

@@ -1,17 +1,24 @@
 """The bus's security gate: every request passes here before its handler (Dispatcher.guard).
 
-What it enforces, in order (each a refusal the node can act on by code):
+What it enforces, in order (each a refusal the node can act on by code, each refusal an audit line):
 1. rate limit per source — the node's curve key, else its IP address (RATE_LIMITED);
-2. revocation — a revoked key or node gets REVOKED, at once, even mid-transfer (the chunk server's 5 s
-   enrollment cache is bypassed because the gate runs first);
-3. key pinning — a `hello` binds the sender's curve key to the node's MACs for that boot; every later
-   request naming the node must come from the same key (else UNKNOWN_NODE: "say hello first").  A second key
-   claiming a boot that is already bound is refused as REPLAYED; a new boot (new boot_id) rebinds;
-4. replay / order — `seq` must grow per (node, boot); a repeat or an older one is REPLAYED.
+2. revocation — a revoked key or node gets REVOKED, at once, even mid-transfer;
+3. session continuity — a node's MACs are bound to the curve key that was *welcomed* (`bind`, called by the
+   handler, so unenrolled keys never create state).  A `hello` from another key for a bound MAC is a conflict:
+   - the runtime key that this boot's stage one announced (`Hello.next_key`, handed to provisiond inside the
+     initramfs, never on the kernel command line) continues the session: proven, it may receive secrets;
+   - anything else is a takeover attempt or a genuinely new boot.  The gate pushes a `sync` to the bound
+     session and answers `Wait BUSY`; if the bound session shows life during PROBE_SECONDS the claim is
+     refused (REPLAYED, audited `refused_takeover`), if it stays silent the old session is gone and the new
+     boot is accepted (audited `session_replaced`).  A running node is therefore never taken over by a key that
+     merely knows its MAC; a powered-off node's MAC can still be claimed (docs/security.md, "Can").
+4. key pinning — every later request naming a node must come from the bound key (else UNKNOWN_NODE);
+5. replay / order — `seq` must grow per binding (node, boot); a repeat or an older one is REPLAYED.
 
-Perceus 1.x had none of these: any host could claim any MAC and get that node's scripts (spec §13).  Under
-CurveZMQ the transport already refuses replayed bytes (per-session nonces); the `seq` check is the second
-layer that also holds with `bus security = none` and for an agent that resends a stale request.
+Every table here is keyed by attacker input and bounded: bindings (LRU, MAX_BINDINGS, aged after BINDING_TTL),
+continuations and probes (MAX_PENDING each, aged), sequence numbers live inside the bindings.
+
+Perceus 1.x had none of these: any host could claim any MAC and get that node's scripts (spec §13).
 """
 
 from __future__ import annotations
@@ -20,45 +27,63 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import structlog
 
 from perceus.errors import PerceusError
-from perceus.master.bus.handlers import Incoming, Outgoing
+from perceus.master.bus.handlers import MAX_MACS, Incoming, Outgoing
 from perceus.master.security.audit import AuditLog
 from perceus.master.security.ratelimit import RateLimiter, is_loopback
 from perceus.protocol import hwaddr
-from perceus.protocol.enums import ErrorCode, Stage
-from perceus.protocol.messages import Error, Hello, Message
+from perceus.protocol.enums import ErrorCode, Stage, WaitReason
+from perceus.protocol.messages import Error, Hello, Message, Wait
 
 log = structlog.get_logger("perceus.security")
+_V = TypeVar("_V")
 
-MAX_TRACKED = 500_000  # (node, boot) sequence entries kept; the oldest go first
+MAX_BINDINGS = 262_144  # MACs bound at once; the least recently used go first
+BINDING_TTL = 7 * 86_400.0  # a binding unused this long is forgotten (the node re-introduces itself)
+MAX_PENDING = 65_536  # continuations and probes kept at once
+CONTINUATION_TTL = 6 * 3600.0  # stage one → provisiond hand-over must happen within this
+PROBE_SECONDS = 20.0  # how long a bound session has to show life when another key claims its node
+KEY_HEX = 64
 
 
 @dataclass
 class Binding:
-    """The curve key (hex, "" without Curve) and boot a node's MAC is bound to."""
+    """The session a node's MACs are bound to: curve key (hex, "" without Curve), boot, and what it proved."""
 
     key: str
     boot_id: str
     stage: Stage
     nodeid: str = ""
+    seen: float = 0.0
+    proven: bool = False  # a stage-one boot, or provisiond holding stage one's hand-over key
+    identity: bytes = b""  # ROUTER identity of the bound connection (node-specific pushes go there only)
+    seq: int = 0
+    macs: tuple[str, ...] = ()
 
 
 @dataclass
 class Gate:
-    """State shared by the bus loop (checks) and the ZAP thread (reads `revoked_keys` only)."""
+    """State shared by the bus loop (checks) and the ZAP thread (reads `revoked_keys` and `keys` only)."""
 
     audit: AuditLog
     limiter: RateLimiter
     require_key: bool = True  # Curve on: every request carries the key ZAP vouched for
     clock: Callable[[], float] = time.time
-    exempt_loopback: bool = True  # local processes (tests, benchmarks) are not the provisioning network
-    bindings: dict[str, Binding] = field(default_factory=dict)
+    exempt_loopback: bool = True  # local processes (tests, benchmarks) are not rate limited
+    bindings: OrderedDict[str, Binding] = field(default_factory=OrderedDict)
+    keys: dict[str, str] = field(default_factory=dict)  # bound key → its node id (ZAP reads it for PUB)
     revoked_macs: set[str] = field(default_factory=set)
     revoked_keys: set[str] = field(default_factory=set)
-    _seqs: OrderedDict[tuple[str, str], int] = field(default_factory=OrderedDict)
+    continuations: OrderedDict[str, tuple[str, float]] = field(default_factory=OrderedDict)
+    probes: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    # Send a message to a bound session's ROUTER identity (set by security/service.py): the liveness probe.
+    push: Callable[[bytes, Message], None] | None = None
+    max_bindings: int = MAX_BINDINGS
+    probe_seconds: float = PROBE_SECONDS
     refused: int = 0
 
     # ------------------------------------------------------------------ revocation
@@ -67,10 +92,13 @@ class Gate:
         cut = 0
         for mac in macs:
             self.revoked_macs.add(mac)
-            b = self.bindings.pop(mac, None)
-            if b is not None and b.key:
-                self.revoked_keys.add(b.key)
-                cut += 1
+            b = self.bindings.get(mac)
+            if b is not None:
+                self._unbind(b)
+                if b.key:
+                    self.revoked_keys.add(b.key)
+                    cut += 1
+            self.continuations.pop(mac, None)
         return cut
 
     def unrevoke(self, macs: Iterable[str]) -> None:
@@ -83,13 +111,16 @@ class Gate:
         self.revoke(new - self.revoked_macs)
         self.revoked_macs = new
 
-    # ------------------------------------------------------------------ the check
-    def _refuse(self, item: Incoming, code: ErrorCode, text: str, source: str, **fields: str) -> Outgoing:
+    # ------------------------------------------------------------------ refusals
+    def _refuse(
+        self, item: Incoming, code: ErrorCode, text: str, source: str, event: str = "", **fields: str
+    ) -> Outgoing:
         self.refused += 1
         log.warning("request_refused", code=code.value, type=item.msg.TYPE, source=source, reason=text, **fields)
-        self.audit.refusal(f"refused_{code.value.lower()}", source, type=item.msg.TYPE, reason=text, **fields)
+        self.audit.refusal(event or f"refused_{code.value.lower()}", source, type=item.msg.TYPE, reason=text, **fields)
         return Outgoing(item.identity, Error(code=code, message=text, rid=item.msg.rid))
 
+    # ------------------------------------------------------------------ the check
     def check(self, item: Incoming) -> Outgoing | None:
         """None lets the request through to its handler; otherwise the refusal to send."""
         msg = item.msg
@@ -120,15 +151,25 @@ class Gate:
         if mac in self.revoked_macs:
             return self._refuse(item, ErrorCode.REVOKED, f"{mac} was revoked", source, node=mac)
         bound = self.bindings.get(mac)
-        if self.require_key and (bound is None or bound.key != key):
-            # Not this key's node (or the master restarted): the agent says hello again, then retries.
-            return self._refuse(item, ErrorCode.UNKNOWN_NODE, "say hello first", source, node=mac)
-        boot = getattr(msg, "boot_id", "") or (bound.boot_id if bound is not None else "")
-        return self._sequence(item, msg, mac, boot, source)
+        if bound is not None and self.clock() - bound.seen > BINDING_TTL:
+            self._unbind(bound)
+            bound = None
+        if bound is None or bound.key != key:
+            if self.require_key or bound is not None:
+                # Not this key's node (or the master restarted): the agent says hello again, then retries.
+                return self._refuse(item, ErrorCode.UNKNOWN_NODE, "say hello first", source, node=mac)
+            return None  # `bus security = none`, not bound yet: nothing to pin (docs/security.md)
+        boot = getattr(msg, "boot_id", "") or bound.boot_id
+        refused = self._sequence(item, msg, bound, source, mac) if boot == bound.boot_id else None
+        if refused is None:
+            self._touch(bound, item)
+        return refused
 
     def _hello(self, item: Incoming, msg: Hello, source: str) -> Outgoing | None:
+        if len(msg.macs) > MAX_MACS:
+            return None  # the handler refuses the whole hello (BAD_MESSAGE) before anything is stored
         macs: list[str] = []
-        for raw in msg.macs[:64]:
+        for raw in msg.macs:
             try:
                 macs.append(hwaddr.normalize(raw))
             except PerceusError:
@@ -138,33 +179,173 @@ class Gate:
         revoked = [m for m in macs if m in self.revoked_macs]
         if revoked:
             return self._refuse(item, ErrorCode.REVOKED, f"{revoked[0]} was revoked", source, node=revoked[0])
+        now = self.clock()
         for mac in macs:
             b = self.bindings.get(mac)
-            if b is not None and b.boot_id == msg.boot_id and b.key != item.key:
-                # Someone else claims a boot that another key already opened: a replay or a hijack.
-                return self._refuse(item, ErrorCode.REPLAYED, "this boot is bound to another key", source, node=mac)
-        refused = self._sequence(item, msg, macs[0], msg.boot_id, source)
-        if refused is not None:
-            return refused
-        for mac in macs:
-            b = self.bindings.get(mac)
-            if b is None or b.key != item.key or b.boot_id != msg.boot_id:
-                self.bindings[mac] = Binding(item.key, msg.boot_id, msg.stage, macs[0])
+            if b is None:
+                continue
+            if now - b.seen > BINDING_TTL:
+                self._unbind(b)
+                continue
+            if b.key == item.key:
+                if b.boot_id == msg.boot_id:
+                    refused = self._sequence(item, msg, b, source, mac)
+                    if refused is not None:
+                        return refused
+                continue
+            return self._conflict(item, msg, mac, b, source, now)
         return None
 
-    def _sequence(self, item: Incoming, msg: Message, mac: str, boot: str, source: str) -> Outgoing | None:
+    def _conflict(self, item: Incoming, msg: Hello, mac: str, b: Binding, source: str, now: float) -> Outgoing | None:
+        """Another key says hello for a bound node: continuation, a new boot, or a takeover attempt."""
+        if msg.stage == Stage.RUNTIME and item.key and self._continuation(mac) == item.key:
+            return None  # provisiond with the key stage one handed over: `bind` marks it proven
+        if msg.boot_id == b.boot_id:
+            # Someone else claims a boot that another key already opened: a replay or a hijack.
+            return self._refuse(item, ErrorCode.REPLAYED, "this boot is bound to another key", source,
+                                "refused_takeover", node=mac)  # fmt: skip
+        started = self.probes.get(mac)
+        if started is None or now - started > 3 * self.probe_seconds:
+            self._remember(self.probes, mac, now)
+            self._probe(b)
+            self.refused += 1
+            log.warning("session_probe", node=mac, source=source, bound_stage=b.stage.value)
+            self.audit.refusal("session_probe", source, node=mac, type=msg.TYPE, stage=msg.stage.value)
+            return self._busy(item, msg, self.probe_seconds)
+        if b.seen >= started:
+            # The bound session answered the probe (or kept talking): it is alive; this is not its boot.
+            return self._refuse(item, ErrorCode.REPLAYED, "this node has a live session with another key", source,
+                                "refused_takeover", node=mac)  # fmt: skip
+        left = started + self.probe_seconds - now
+        if left > 0:
+            return self._busy(item, msg, left)
+        self.probes.pop(mac, None)
+        log.warning("session_replaced", node=mac, old_key=b.key, new_key=item.key, stage=msg.stage.value)
+        self.audit.record("session_replaced", node=mac, old_key=b.key, new_key=item.key, stage=msg.stage.value,
+                          source=source)  # fmt: skip
+        self._unbind(b)
+        return None
+
+    def _busy(self, item: Incoming, msg: Hello, retry: float) -> Outgoing:
+        reply = Wait(reason=WaitReason.BUSY, retry_after=round(max(1.0, retry), 1), rid=msg.rid,
+                     message="another session holds this node; checking whether it is still alive")  # fmt: skip
+        return Outgoing(item.identity, reply)
+
+    def _probe(self, b: Binding) -> None:
+        if self.push is None or not b.identity:
+            return
+        from perceus.protocol.messages import Sync
+
+        try:
+            self.push(b.identity, Sync(nodes=(b.nodeid,)))
+        except Exception:  # a failed push only means the probe will look unanswered
+            log.exception("session_probe_failed", node=b.nodeid)
+
+    def _sequence(self, item: Incoming, msg: Message, b: Binding, source: str, mac: str) -> Outgoing | None:
         seq = getattr(msg, "seq", 0)
         if not isinstance(seq, int) or seq <= 0:
             return None  # 0 = an agent from before sequencing; Curve still pins its key
-        slot = (mac, boot)
-        last = self._seqs.get(slot)
-        if last is not None and seq <= last:
-            return self._refuse(item, ErrorCode.REPLAYED, f"seq {seq} after {last}", source, node=mac)
-        self._seqs[slot] = seq
-        if last is None and len(self._seqs) > MAX_TRACKED:
-            self._seqs.popitem(last=False)
+        if seq <= b.seq:
+            return self._refuse(item, ErrorCode.REPLAYED, f"seq {seq} after {b.seq}", source, node=mac)
+        b.seq = seq
         return None
+
+    # ------------------------------------------------------------------ bindings (the handler welcomed a node)
+    def bind(self, item: Incoming, msg: Hello, nodeid: str, macs: Iterable[str]) -> Binding:
+        """Bind the node's MACs to the session that said this hello (called only for known, welcomed nodes)."""
+        now = self.clock()
+        all_macs = tuple(dict.fromkeys([nodeid, *macs]))
+        current = self.bindings.get(nodeid)
+        if current is not None and current.key == item.key and current.boot_id == msg.boot_id:
+            self._touch(current, item)
+            return current
+        continued = bool(item.key) and msg.stage == Stage.RUNTIME and self._continuation(nodeid) == item.key
+        # provisiond restarted with its hand-over key keeps what that key proved (same key, new boot id).
+        kept = current is not None and bool(item.key) and current.key == item.key and current.proven
+        proven = bool(item.key) and (msg.stage == Stage.STAGE1 or continued or kept)
+        for mac in all_macs:
+            old = self.bindings.get(mac)
+            if old is not None:
+                self._unbind(old)
+        if item.key:
+            previous = self.keys.get(item.key)
+            if previous is not None and previous != nodeid and previous in self.bindings:
+                self._unbind(self.bindings[previous])  # one key is one node: its older node binding goes
+        b = Binding(item.key, msg.boot_id, msg.stage, nodeid, now, proven, item.identity, max(0, msg.seq), all_macs)
+        for mac in all_macs:
+            self.bindings[mac] = b
+            self.bindings.move_to_end(mac)
+        if item.key:
+            self.keys[item.key] = nodeid
+        if msg.stage == Stage.STAGE1:
+            nxt = msg.next_key.lower()
+            if item.key and len(nxt) == KEY_HEX and all(c in "0123456789abcdef" for c in nxt):
+                self._remember(self.continuations, nodeid, (nxt, now))
+            else:
+                self.continuations.pop(nodeid, None)
+        elif continued:
+            self.continuations.pop(nodeid, None)
+            log.info("session_continued", node=nodeid, key=item.key)
+            self.audit.record("session_continued", node=nodeid, key=item.key, boot_id=msg.boot_id)
+        self._trim(now)
+        return b
+
+    def _continuation(self, nodeid: str) -> str:
+        entry = self.continuations.get(nodeid)
+        if entry is None:
+            return ""
+        if self.clock() - entry[1] > CONTINUATION_TTL:
+            del self.continuations[nodeid]
+            return ""
+        return entry[0]
+
+    def _touch(self, b: Binding, item: Incoming) -> None:
+        b.seen = self.clock()
+        if item.identity:
+            b.identity = item.identity  # the agent may have reconnected (a new DEALER identity)
+        for mac in b.macs:
+            if mac in self.bindings:
+                self.bindings.move_to_end(mac)
+
+    def _unbind(self, b: Binding) -> None:
+        for mac in b.macs:
+            if self.bindings.get(mac) is b:
+                del self.bindings[mac]
+        if b.key and self.keys.get(b.key) == b.nodeid:
+            del self.keys[b.key]
+
+    def _remember(self, table: OrderedDict[str, _V], key: str, value: _V) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > MAX_PENDING:
+            table.popitem(last=False)
+
+    def _trim(self, now: float) -> None:
+        while len(self.bindings) > self.max_bindings:
+            _, oldest = self.bindings.popitem(last=False)
+            self._unbind(oldest)
+        while self.probes:
+            mac, started = next(iter(self.probes.items()))
+            if now - started <= 3 * self.probe_seconds:
+                break
+            del self.probes[mac]
 
     def bound(self, nodeid: str) -> Binding | None:
         """The current binding of a node (its primary MAC), for once-per-boot deliveries."""
         return self.bindings.get(nodeid)
+
+    def identity_of(self, nodeid: str) -> bytes | None:
+        """Where node-specific messages for `nodeid` go: its bound session's ROUTER identity."""
+        b = self.bindings.get(nodeid)
+        return b.identity if b is not None and b.identity else None
+
+    def sizes(self) -> dict[str, int]:
+        """Table sizes (control `security`; the flood test asserts they stay bounded)."""
+        return {
+            "bound": len(self.bindings),
+            "keys": len(self.keys),
+            "continuations": len(self.continuations),
+            "probes": len(self.probes),
+            "rate_sources": len(self.limiter),
+            "audit_throttle": self.audit.throttled(),
+        }

@@ -1,13 +1,15 @@
 """Cluster SSH host keys (`perceus configure sshkeys`, spec §2.8) delivered as a module action, and only so.
 
 They travel in a `welcome`/`ack` action over the authenticated, encrypted bus, once per boot, to an enrolled,
-enabled, unrevoked node running its runtime OS — never in a capsule (every node could read every capsule in
-1.x's NFS export) nor in a TFTP file.  With `bus security = none` they are not sent at all: a secret must
-not cross the network in clear text.
+enabled, unrevoked node whose runtime session *proved continuity* (provisiond holding the key its own stage one
+handed over, security/gate.py) — never on a stage a client merely declares, never in a capsule (every node
+could read every capsule in 1.x's NFS export) nor in a TFTP file.  With `bus security = none` they are not
+sent at all: a secret must not cross the network in clear text.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,20 +54,28 @@ class HostKeyDelivery:
         self._stamp: tuple[tuple[str, int], ...] = ()
         self._action: Action | None = None
         self.sent = 0
+        self._load()  # now, as root: perceus-bus may drop privileges right after start-up
 
     def _load(self) -> Action | None:
-        files = key_files(self.paths)
-        stamp = tuple((p.name, p.stat().st_mtime_ns) for p in files)
-        if stamp != self._stamp:
-            self._stamp = stamp
-            data = {p.name: p.read_text(encoding="ascii") for p in files}
-            self._action = Action(module=MODULE, kind=KIND, data={"files": data}) if data else None
+        if self._stamp and not os.access(self.paths.config_dir / "keys", os.R_OK | os.X_OK):
+            return self._action  # after the privilege drop: what was read as root stays
+        try:
+            files = key_files(self.paths)
+            stamp = tuple((p.name, p.stat().st_mtime_ns) for p in files)
+            if stamp != self._stamp:
+                data = {p.name: p.read_text(encoding="ascii") for p in files}
+                self._stamp = stamp
+                self._action = Action(module=MODULE, kind=KIND, data={"files": data}) if data else None
+        except OSError as exc:  # unreadable after the privilege drop: keep what was read as root
+            log.debug("host_keys_reload_skipped", error=str(exc))
         return self._action
 
     def __call__(self, node: Node, state: str) -> tuple[Action, ...]:
         actions = self.previous(node, state) if self.previous is not None else ()
         binding = self.gate.bound(node.nodeid)
-        if binding is None or not binding.key or binding.stage != Stage.RUNTIME or not node.enabled:
+        if binding is None or not binding.key or not binding.proven or binding.stage != Stage.RUNTIME:
+            return actions
+        if not node.enabled:
             return actions
         if self._delivered.get(node.nodeid) == binding.boot_id:
             return actions

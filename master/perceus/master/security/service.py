@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 import zmq
 
+from perceus.master.bus.handlers import Incoming
 from perceus.master.config import MasterConfig, Paths
 from perceus.master.daemon import Daemon
 from perceus.master.security import keys as master_keys
@@ -24,8 +25,9 @@ from perceus.master.security.overlay import write_overlay
 from perceus.master.security.ratelimit import RateLimiter
 from perceus.master.security.signing import sign_all
 from perceus.master.security.zap import ZapPolicy, ZapThread
+from perceus.master.store.models import Node
 from perceus.protocol import hwaddr
-from perceus.protocol.messages import Event, Message
+from perceus.protocol.messages import Event, Hello, Message
 
 log = structlog.get_logger("perceus.security")
 
@@ -53,12 +55,24 @@ class BusSecurity:
     def install(self, daemon: Daemon) -> None:
         disp = daemon.dispatcher
         disp.guard = self.gate.check
+        gate = self.gate
+
+        def bind(item: Incoming, msg: Hello, node: Node) -> None:
+            gate.bind(item, msg, node.nodeid, node.macs)
+
+        disp.bind = bind
+        gate.push = daemon.server.push
+        daemon.server.route = gate.identity_of
         self.reload_revoked(daemon)
         publish = disp.publish
 
         def audited(msg: Message) -> None:
             if isinstance(msg, Event) and msg.event in AUDITED_EVENTS:
                 self.audit.record(msg.event.removeprefix("node_"), node=msg.node, hostname=msg.hostname)
+            elif isinstance(msg, Event) and msg.event == "node_pending_refused":
+                peer = str(msg.data.get("peer", ""))
+                self.audit.refusal("refused_pending_full", peer, node=msg.node)
+                return  # nothing for subscribers
             publish(msg)
 
         disp.publish = audited
@@ -107,7 +121,7 @@ class BusSecurity:
             "ok": True,
             "mode": self.settings.mode,
             "refused": self.gate.refused,
-            "bound": len(self.gate.bindings),
+            **self.gate.sizes(),
             "revoked_keys": len(self.gate.revoked_keys),
             "zap_allowed": zap.allowed if zap else 0,
             "zap_denied": zap.denied if zap else 0,
@@ -140,7 +154,9 @@ def prepare(
     gate = Gate(audit=audit, limiter=RateLimiter(settings.rate, settings.burst), require_key=settings.curve)
     security = BusSecurity(settings=settings, keys=keys, gate=gate, audit=audit)
     if settings.curve:
-        policy = ZapPolicy(gate, RateLimiter(settings.handshake_rate, settings.handshake_burst), audit)
+        limiter = RateLimiter(settings.handshake_rate, settings.handshake_burst)
+        # Local root tools may subscribe to events with the master's own keypair (only root can read it).
+        policy = ZapPolicy(gate, limiter, audit, admin_keys=frozenset({keys.bus_public.hex()}))
         security.zap = ZapThread(context or zmq.Context.instance(), policy)
         security.zap.start()
     return security

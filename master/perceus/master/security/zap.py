@@ -9,6 +9,10 @@ At handshake time only the client's key and IP address are known — not its MAC
 itself is applied to the first `hello` (handlers.py + gate.py); ZAP refuses revoked keys, clients that are
 not CurveZMQ, and IP addresses opening sessions faster than `bus handshake limit`.  The answer's User-Id is
 the client key in hex, which the bus reads from every message (the key a node is pinned to).
+
+The PUB socket has its own domain (`perceus-events`): a subscriber must hold a key currently bound to a
+welcomed node, or the master's own key (local root tools).  PUB carries only non-sensitive events and `sync`;
+node-specific commands go over the ROUTER to the bound session (bus/server.py).
 """
 
 from __future__ import annotations
@@ -27,14 +31,18 @@ log = structlog.get_logger("perceus.security")
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 VERSION = b"1.0"
+EVENTS_DOMAIN = b"perceus-events"  # the PUB socket's ZAP domain (bus/server.py)
 MAX_FIELD = 256  # no legitimate ZAP field is longer; refuse to echo anything bigger
 
 
 class ZapPolicy:
     """The decision, separate from the socket so it can be fuzzed without one."""
 
-    def __init__(self, gate: Gate, handshakes: RateLimiter, audit: AuditLog) -> None:
+    def __init__(
+        self, gate: Gate, handshakes: RateLimiter, audit: AuditLog, admin_keys: frozenset[str] = frozenset()
+    ) -> None:
         self.gate = gate
+        self.admin_keys = admin_keys
         self.handshakes = handshakes
         self.audit = audit
         self.allowed = 0
@@ -68,6 +76,10 @@ class ZapPolicy:
         if not is_loopback(address) and not self.handshakes.allow(address):
             self.audit.refusal("refused_handshake_rate", address)
             return reply(b"400", b"too many handshakes")
+        if frames[2] == EVENTS_DOMAIN and key not in self.gate.keys and key not in self.admin_keys:
+            # The event channel is for enrolled sessions (bound keys) and local root tools, nobody else.
+            self.audit.refusal("refused_subscriber", address, key=key)
+            return reply(b"400", b"not an enrolled session")
         return reply(b"200", b"OK", key.encode())
 
 
