@@ -18,6 +18,10 @@ log = structlog.get_logger("perceus.bus")
 
 def _capsules(daemon: Daemon) -> None:
     server = capsule_serve.install(daemon.dispatcher, daemon.paths)
+    # perceus-web's /metrics and boot progress page read the bytes served over the control socket.
+    daemon.server.control_handlers["capsule_stats"] = lambda _request: {
+        "ok": True, "sent_bytes": server.sent_bytes, "sent_chunks": server.sent_chunks,
+    }  # fmt: skip
     pacer = getattr(server.pace, "pacer", None)  # boot-storm pacing (capsule/pacing.py)
     if pacer is not None:
         daemon.server.control_handlers["capsule_queue"] = lambda _request: pacer.snapshot()

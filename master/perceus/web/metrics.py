@@ -1,8 +1,9 @@
 """Prometheus `/metrics`: what the store snapshots, the bus's events and its control-socket counters give.
 
 Counted here, from events: hellos, enrollments, boot-phase durations (a phase's start → done event pair) and
-failures.  Read at scrape time from the bus (control socket `stats`, `capsule_stats`): messages received,
-replies, bad frames, group commits, capsule bytes served.  From the latest snapshot: nodes by state.
+failures.  Read at scrape time from the bus over its control socket (`stats`): messages received,
+replies, bad frames, group commits, capsule bytes served (`capsule_stats`) and the boot-storm queue
+(`capsule_queue`, when pacing is on).  From the latest snapshot: nodes by state.
 """
 
 from __future__ import annotations
@@ -101,9 +102,10 @@ class _Live(Collector):
         errors = CounterMetricFamily("perceus_bus_errors", "errors by code", labels=["code"])
         errors.add_metric(["bad_message"], float(stats.get("bad", 0)))
         yield errors
-        if "received" in stats and "replied" in stats:
-            q = GaugeMetricFamily(
-                "perceus_bus_queue_depth", "requests received and not yet answered (storm queue depth)"
-            )
-            q.add_metric([], max(0.0, float(stats["received"]) - float(stats["replied"]) - float(stats.get("bad", 0))))
+        if "queue_depth" in stats:
+            q = GaugeMetricFamily("perceus_capsule_queue_depth", "nodes queued for a capsule transfer slot (storm)")
+            q.add_metric([], float(stats["queue_depth"]))
             yield q
+            a = GaugeMetricFamily("perceus_capsule_transfers_active", "capsule transfers holding a slot")
+            a.add_metric([], float(stats["active"]))
+            yield a

@@ -140,12 +140,15 @@ class WebState:
 
     def _bus_stats(self) -> dict[str, Any]:
         stats = poke(self.paths.control_socket, "stats", timeout=0.5) or {}
-        if stats.get("ok"):
-            capsules = poke(self.paths.control_socket, "capsule_stats", timeout=0.5) or {}
-            if capsules.get("ok"):
-                stats = {**stats, **capsules}
-            return stats
-        return {}
+        if not stats.get("ok"):
+            return {}
+        capsules = poke(self.paths.control_socket, "capsule_stats", timeout=0.5) or {}
+        if capsules.get("ok"):
+            stats = {**stats, **capsules}
+        pacing = poke(self.paths.control_socket, "capsule_queue", timeout=0.5) or {}
+        if pacing.get("ok"):  # boot-storm pacing on: transfers in their slots and the queue behind them
+            stats = {**stats, "queue_depth": len(pacing.get("queue", ())), "active": len(pacing.get("active", ()))}
+        return stats
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
