@@ -262,8 +262,24 @@ def verify_chunk(ref: ChunkRef, data: bytes | memoryview) -> bool:
     return len(data) == ref.size and digest(data) == ref.hash
 
 
-def kernel_cmdline(manifest: CapsuleManifest, extra: Sequence[str] = ()) -> str:
-    """KERNEL_ARGS with CONSOLE appended (as the original's configure did) plus `extra` words."""
+REUSE_CMDLINE = "--reuse-cmdline"
+# Stage one's own words that must not follow a `--reuse-cmdline` into the runtime kernel.
+_NOT_REUSED = ("initrd=", "BOOT_IMAGE=", "rdinit=", "perceus.")
+
+
+def kernel_cmdline(manifest: CapsuleManifest, extra: Sequence[str] = (), current: str | None = None) -> str:
+    """KERNEL_ARGS with CONSOLE appended (as the original's configure did) plus `extra` words.
+
+    With KEXEC_ARGS `--reuse-cmdline` (the master keeps only that word in the manifest) the running kernel's
+    command line (`current`, default /proc/cmdline) adds every key the capsule does not set itself."""
+    if REUSE_CMDLINE in manifest.kexec_args.split():
+        if current is None:
+            try:
+                with open("/proc/cmdline", encoding="utf-8", errors="replace") as fh:
+                    current = fh.read()
+            except OSError:
+                current = ""
+        extra = (*extra, *(w for w in current.split() if not w.startswith(_NOT_REUSED)))
     words = manifest.kernel_args.split()
     if manifest.console:
         words = [w for w in words if not w.startswith("console=")]

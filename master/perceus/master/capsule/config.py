@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from perceus.errors import CapsuleError, ConfigError
+from perceus.master.capsule import kexecargs
 from perceus.master.fsutil import atomic_write
 from perceus.protocol.capsule import TYPES
 
@@ -21,6 +22,9 @@ _ASSIGN = re.compile(r"^\s*(?:export\s+)?([A-Z_][A-Z0-9_]*)=(.*)$")
 # Keys of stateful capsules (spec §2.7): their presence marks a 1.x stateful capsule without TYPE.
 STATEFUL_KEYS = ("TARGETS", "FILESYSTEM", "BOOT_SIZE", "SWAP_SIZE", "RAID")
 DEFAULTS = {"TYPE": "stateless", "KERNEL_ARGS": "ramdisk_blocksize=1024", "KEXEC_ARGS": "", "CONSOLE": ""}
+# 1.x sourced these after a capsule's own config (spec §2.7): global, then node, then group (group wins).
+GLOBAL_OVERRIDE = "global-vnfs.config"
+SCOPED_OVERRIDES = ("nodes", "groups")
 
 
 def _unquote(raw: str, where: str) -> str:
@@ -122,6 +126,41 @@ class CapsuleConfig:
     @property
     def console(self) -> str:
         return self.get("CONSOLE")
+
+    def merged(self, config_dir: Path | None) -> CapsuleConfig:
+        """This config with `<config>/global-vnfs.config`'s assignments over it, as 1.x sourced the two."""
+        values = dict(self.values)
+        if config_dir is not None:
+            override = config_dir / GLOBAL_OVERRIDE
+            if override.is_file():
+                values.update(CapsuleConfig.load(override).values)
+        return CapsuleConfig(values, list(self.lines))
+
+    def kexec(self) -> kexecargs.KexecArgs:
+        """KEXEC_ARGS understood (CapsuleError for a word kexec_file_load has no meaning for)."""
+        return kexecargs.parse(self.kexec_args, stateful=self.type == "stateful")
+
+    def effective(self, config_dir: Path | None) -> CapsuleConfig:
+        """What the manifest is built from: `merged`, then KEXEC_ARGS folded into KERNEL_ARGS / INITRD."""
+        eff = self.merged(config_dir)
+        values = eff.values
+        kx = eff.kexec()
+        args = kx.command_line if kx.command_line is not None else eff.kernel_args
+        values["KERNEL_ARGS"] = " ".join(w for w in (args, *kx.append) if w)
+        values["KEXEC_ARGS"] = kx.for_node
+        if kx.initrd is not None:
+            values["INITRD"] = kx.initrd
+        return eff
+
+
+def scoped_overrides(config_dir: Path) -> list[Path]:
+    """1.x's per-node and per-group `vnfs.config` files present under `config_dir` (not applied: docs)."""
+    found: list[Path] = []
+    for scope in SCOPED_OVERRIDES:
+        base = config_dir / scope
+        if base.is_dir():
+            found.extend(sorted(p for p in base.glob("*/vnfs.config") if p.is_file()))
+    return found
 
 
 def new_config(

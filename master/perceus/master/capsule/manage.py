@@ -14,7 +14,7 @@ import structlog
 
 from perceus.errors import CapsuleError, ConflictError
 from perceus.master.capsule.chunkstore import ChunkStore
-from perceus.master.capsule.config import CapsuleConfig
+from perceus.master.capsule.config import GLOBAL_OVERRIDE, CapsuleConfig, scoped_overrides
 from perceus.master.capsule.importer import Settings
 from perceus.master.capsule.layout import TMP_PREFIX, CapsuleDir, Store
 from perceus.master.capsule.pack import PackResult, ProgressFactory, current, history, pack
@@ -118,8 +118,31 @@ def rebuild(paths: Paths, name: str, *, progress: ProgressFactory | None = None)
     return pack(store, cap, chunks=ChunkStore(store, repair=True), use_cache=False, progress=progress)
 
 
+def kernel_for(cap: CapsuleDir, version: str) -> tuple[str, str]:
+    """(KERNEL, INITRD or "") for `version` (`6.1.0-28-amd64` → /boot/vmlinuz-6.1.0-28-amd64) or a path."""
+    boot = cap.rootfs / "boot"
+    if version.startswith("/"):
+        candidates = [version]
+    else:
+        candidates = [f"/boot/vmlinuz-{version}", f"/boot/vmlinux-{version}", f"/boot/{version}"]
+    for rel in candidates:
+        if (cap.rootfs / rel.lstrip("/")).is_file():
+            base = os.path.basename(rel)
+            ver = base.split("-", 1)[1] if "-" in base else ""
+            initrd = next((f"/boot/{n}" for n in (f"initrd.img-{ver}", f"initramfs-{ver}.img") if ver and
+                           (boot / n).is_file()), "")  # fmt: skip
+            return rel, initrd
+    have = sorted(p.name.split("-", 1)[1] for p in boot.glob("vmlinu[xz]-*")) if boot.is_dir() else []
+    raise CapsuleError(f"VNFS {cap.name!r} has no kernel {version!r} in /boot (installed: {', '.join(have) or 'none'})")
+
+
 def configure(
-    paths: Paths, name: str, settings: Settings, *, progress: ProgressFactory | None = None
+    paths: Paths,
+    name: str,
+    settings: Settings,
+    *,
+    kernel: str | None = None,
+    progress: ProgressFactory | None = None,
 ) -> PackResult | None:
     """Change config keys and record a new manifest version (the config travels in the manifest)."""
     store = Store(paths)
@@ -127,7 +150,16 @@ def configure(
     if cap.is_mounted():
         raise ConflictError(f"VNFS {name!r} is mounted; umount it first")
     cfg = CapsuleConfig.load(cap.config)
-    if not settings.apply(cfg):
+    changed = settings.apply(cfg)
+    if kernel is not None:
+        path, initrd = kernel_for(cap, kernel)
+        if cfg.kernel != path:
+            cfg.set("KERNEL", path)
+            changed = True
+        if initrd and cfg.type == "stateful" and cfg.initrd != initrd:
+            cfg.set("INITRD", initrd)
+            changed = True
+    if not changed:
         return None
     old = cap.config.read_bytes()
     cfg.save(cap.config)
@@ -136,6 +168,19 @@ def configure(
     except BaseException:
         atomic_write(cap.config, old)
         raise
+
+
+def boot_notes(paths: Paths, name: str) -> list[str]:
+    """What `vnfs show` / import / configure say about how the capsule's 1.x settings are applied."""
+    cfg = CapsuleConfig.load(Store(paths).existing(name).config)
+    override = paths.config_dir / GLOBAL_OVERRIDE
+    notes: list[str] = []
+    if override.is_file():
+        notes.append(f"{override} applies (its assignments override this capsule's config)")
+    notes += cfg.merged(paths.config_dir).kexec().notes()
+    notes += [f"{p}: per-node/group vnfs.config overrides are NOT applied yet (put the keys in the capsule or "
+              f"{GLOBAL_OVERRIDE})" for p in scoped_overrides(paths.config_dir)]  # fmt: skip
+    return notes
 
 
 # ---------------------------------------------------------------------------------------------- delete / gc

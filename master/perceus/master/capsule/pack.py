@@ -132,7 +132,7 @@ def pack(
     started = time.monotonic()
     name = name or cap.name
     store.ensure()
-    cfg = CapsuleConfig.load(cap.config)
+    cfg = CapsuleConfig.load(cap.config).effective(store.paths.config_dir)  # global-vnfs.config, KEXEC_ARGS
     kind = cfg.type
     if not cap.rootfs.is_dir():
         raise CapsuleError(f"capsule {name!r} has no rootfs/ directory")

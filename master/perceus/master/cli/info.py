@@ -13,7 +13,7 @@ import zmq
 
 from perceus.agent import __version__
 from perceus.errors import ConfigError
-from perceus.master.cli import output
+from perceus.master.cli import info_config, output
 from perceus.master.cli.context import CliContext
 from perceus.master.multimaster.info import masters_lines, masters_section
 from perceus.master.netinfo import interface_ipv4
@@ -102,28 +102,18 @@ def about(ctx: CliContext, ns: argparse.Namespace) -> int:
 
 
 def config(ctx: CliContext, ns: argparse.Namespace) -> int:
-    cfg = ctx.config
-    paths = {
-        "statedir": str(ctx.paths.state_dir),
-        "sysconfdir": str(ctx.paths.config_dir),
-        "configdir": str(ctx.paths.config_dir),
-    }
+    """One key's effective value (set or default), or every documented key with `info config` alone."""
     key = " ".join(ns.key)
     if not key:
-        data = {k: ",".join(v) for k, v in cfg.raw.items()}
+        data = info_config.every(ctx)
         if ctx.json:
             ctx.emit_json(data)
         else:
-            for k, v in sorted(data.items()):
+            for k, v in data.items():
                 ctx.out(f"{k} = {v}")
         return 0
-    if key in paths:
-        value = paths[key]
-    elif key == "vnfs transfer master":
-        value = cfg.raw.get(key, [interface_ipv4(cfg.master_device)])[0]
-    elif key in cfg.raw:
-        value = cfg.raw[key][0]
-    else:
+    value = info_config.value(ctx, key)
+    if value is None:
         # Perceus 1.x printed a warning and exited 0 (spec §13); an unknown key is an error here.
         raise ConfigError(f"no such configuration key {key!r}", path=str(ctx.paths.perceus_conf))
     if ctx.json:

@@ -121,6 +121,9 @@ def add(ctx: CliContext, ns: argparse.Namespace) -> int:
         raise UsageError(f"invalid hostname {ns.hostname!r}")
     group = parse_value("group", ns.group) if ns.group is not None else defaults.group
     vnfs = parse_value("vnfs", ns.vnfs) if ns.vnfs is not None else defaults.vnfs
+    if vnfs and not (ctx.paths.vnfs / str(vnfs)).is_dir():  # 1.x warned and added the node anyway
+        where = "" if ns.vnfs is not None else f" (Vnfs Name in {ctx.paths.defaults_conf})"
+        ctx.warn(f"VNFS '{vnfs}'{where} does not exist; the node waits until it is imported")
     ip = parse_value("ip", ns.ip)
     if ns.hostname:
         node = ctx.store.add(

@@ -9,6 +9,7 @@ VERBS = (
     "import_",
     "export",
     "list_",
+    "show",
     "delete",
     "mount",
     "umount",

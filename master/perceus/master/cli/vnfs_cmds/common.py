@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from perceus.errors import UsageError
 from perceus.master.capsule.importer import Settings
 from perceus.master.capsule.pack import PackResult
 from perceus.master.capsule.progress import ProgressLine
@@ -31,13 +32,37 @@ def mib(n: int) -> str:
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--type", choices=TYPES, help="stateless (RAM root), stateful (installed to disk) or hybrid")
-    p.add_argument("--console", help="console device(s) for the runtime kernel, e.g. ttyS0,115200")
+    p.add_argument("--console", help="console device(s) for the runtime kernel: tty0, ttyS0 (gets ,115200) …")
     p.add_argument("--kernel-args", help="KERNEL_ARGS: the runtime kernel command line")
     p.add_argument("--kexec-args", help="KEXEC_ARGS: extra kexec flags")
 
 
+HYBRID_REFUSED = (
+    "--type hybrid: hybrid capsules (parts of the root mounted over NFS) are not built yet; "
+    "use stateless (root in RAM) or stateful (installed to disk)"
+)
+
+
+def console(value: str | None) -> str | None:
+    """As 1.x's configure: a serial device without settings gets `,115200`; `console=` prefixes are dropped."""
+    if value is None:
+        return None
+    devices = [d.removeprefix("console=") for d in value.split()]
+    return " ".join(d + ",115200" if d.startswith("ttyS") and "," not in d else d for d in devices if d)
+
+
 def settings(ns: argparse.Namespace) -> Settings:
-    return Settings(type=ns.type, console=ns.console, kernel_args=ns.kernel_args, kexec_args=ns.kexec_args)
+    if ns.type == "hybrid":
+        raise UsageError(HYBRID_REFUSED)
+    return Settings(type=ns.type, console=console(ns.console), kernel_args=ns.kernel_args, kexec_args=ns.kexec_args)
+
+
+def ask_console(ctx: CliContext, current: str) -> str | None:
+    """The 1.x import question (FAQ: "Perceus will ask where it should send the terminal output")."""
+    default = current or "tty0"
+    print(f"Console device for the runtime kernel (tty0, ttyS0 …) [{default}]: ", end="", file=ctx.stdout, flush=True)
+    answer = ctx.stdin.readline().strip()
+    return console(answer or default)
 
 
 def describe(result: PackResult) -> str:

@@ -13,7 +13,7 @@ from perceus.errors import UsageError
 from perceus.master.capsule.config import CapsuleConfig
 from perceus.master.capsule.importer import Settings
 from perceus.master.capsule.layout import Store
-from perceus.master.capsule.manage import configure
+from perceus.master.capsule.manage import boot_notes, configure
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.vnfs_cmds.common import add_config_flags, describe, progress, settings
 
@@ -28,6 +28,7 @@ PROMPTS = (
 def add(verbs: Any) -> None:
     p = verbs.add_parser("configure", help="change console, kernel/kexec arguments or type")
     p.add_argument("name")
+    p.add_argument("--kernel", metavar="VERSION", help="boot this kernel of the capsule (/boot/vmlinuz-VERSION)")
     add_config_flags(p)
     p.set_defaults(func=run)
 
@@ -45,16 +46,18 @@ def _ask(ctx: CliContext, cfg: CapsuleConfig) -> Settings:
 
 def run(ctx: CliContext, ns: argparse.Namespace) -> int:
     wanted = settings(ns)
-    if wanted == Settings():
+    if wanted == Settings() and ns.kernel is None:
         if not ctx.stdin.isatty():
-            raise UsageError("nothing to change: give --console, --kernel-args, --kexec-args or --type")
+            raise UsageError("nothing to change: give --console, --kernel-args, --kexec-args, --type or --kernel")
         cap = Store(ctx.paths).existing(ns.name)
         wanted = _ask(ctx, CapsuleConfig.load(cap.config))
     with progress(ctx) as bar:
-        result = configure(ctx.paths, ns.name, wanted, progress=bar)
+        result = configure(ctx.paths, ns.name, wanted, kernel=ns.kernel, progress=bar)
     if result is None:
         ctx.out(f"VNFS '{ns.name}' is unchanged.")
     else:
+        for note in boot_notes(ctx.paths, ns.name):
+            ctx.info(f"note: {note}")
         ctx.info(describe(result))
         ctx.out(f"VNFS '{ns.name}' has been configured.")
     return 0

@@ -4,13 +4,15 @@ image archive from `podman save` / `docker save`."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from perceus.master.capsule.importer import import_capsule
+from perceus.master.capsule.manage import boot_notes
 from perceus.master.capsule.sources import KINDS
 from perceus.master.cli.context import CliContext
-from perceus.master.cli.vnfs_cmds.common import add_config_flags, describe, progress, settings
+from perceus.master.cli.vnfs_cmds.common import add_config_flags, ask_console, describe, progress, settings
 
 
 def add(verbs: Any) -> None:
@@ -26,9 +28,12 @@ def add(verbs: Any) -> None:
 
 
 def run(ctx: CliContext, ns: argparse.Namespace) -> int:
+    wanted = settings(ns)
+    if ns.console is None and ctx.stdin.isatty() and not ctx.yes:
+        wanted = dataclasses.replace(wanted, console=ask_console(ctx, ""))  # as 1.x's import asked
     with progress(ctx) as bar:
         result = import_capsule(
-            ctx.paths, ns.source, name=ns.name, kind=ns.format, settings=settings(ns), kernel=ns.kernel, progress=bar,
+            ctx.paths, ns.source, name=ns.name, kind=ns.format, settings=wanted, kernel=ns.kernel, progress=bar,
             with_provisiond=not ns.no_provisiond,
         )  # fmt: skip
     if ctx.json:
@@ -42,7 +47,7 @@ def run(ctx: CliContext, ns: argparse.Namespace) -> int:
             }
         )
         return 0
-    for note in result.source.notes:
+    for note in result.source.notes + boot_notes(ctx.paths, result.name):
         ctx.info(f"note: {note}")
     if result.skipped_devices:
         ctx.warn(f"{result.skipped_devices} device node(s) skipped (not root); /dev basics are added at boot")
