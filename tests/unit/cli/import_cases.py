@@ -79,3 +79,69 @@ CASES += [
         skipped=5,  # class, subclass, the BMC, 'deny booting', the DUID client-id
     ),
 ]
+
+CASES += [
+    Case(
+        "rocks-list-host-interface",
+        ("rocks/quirks/list-host-interface-bond",),
+        (
+            ("00:25:90:A0:00:01", "compute-0-0", "10.1.255.254"),
+            ("00:25:90:A1:00:01", "compute-0-1", "10.1.255.253"),
+            ("00:25:90:A2:00:01", "compute-0-2", "10.1.255.252"),
+        ),
+        skipped=3,  # the frontend, the host with only an IPMI interface, the switch
+    ),
+]
+
+CASES += [
+    Case(
+        "rocks-dump",
+        ("rocks/quirks/dump-escapes",),
+        (
+            ("00:25:90:B0:00:01", "compute-0-0", "10.1.255.254"),
+            ("00:25:90:B1:00:01", "compute-0-1", "10.1.255.253"),
+            ("00:25:90:B2:00:01", "compute-0-2", "10.1.255.252"),
+        ),
+        errors=("invalid MAC address '00:25:90:b3:00:0x'",),
+        skipped=2,  # the frontend, the PDU
+    ),
+]
+
+CASES += [
+    Case(
+        "rocks-cluster-sqldump",
+        ("rocks/quirks/cluster-bond.sql",),
+        (
+            ("00:30:48:C0:00:01", "compute-0-0", "10.1.255.254"),
+            ("00:30:48:C1:00:01", "compute-0-1", "10.1.255.253"),
+            ("00:30:48:C2:00:01", "compute-0-2", "10.1.255.252"),
+        ),
+        skipped=2,  # the frontend, the switch
+    ),
+]
+
+CASES += [
+    Case(
+        "xcat-lsdef",
+        ("xcat/quirks/lsdef-l.txt",),
+        (
+            ("52:54:00:50:01:01", "r1n01", "10.5.1.1"),
+            ("52:54:00:50:01:02", "r1n02", ""),
+            ("52:54:00:50:01:03", "r1n03", "10.5.1.3"),
+        ),
+        errors=("duplicate IP 10.5.1.3",),
+        skipped=3,  # the management node, the switch, the PDU
+        bmc=(("10.6.1.1", "ADMIN"), ("r1n02-bmc", ""), None),
+    ),
+    Case(
+        "xcat-stanza",
+        ("xcat/quirks/stanza-defaults.txt",),
+        (
+            ("52:54:00:80:00:01", "s01", "10.8.0.1"),
+            ("52:54:00:80:00:02", "s02", "10.8.0.2"),
+            ("52:54:00:80:00:03", "s03", "10.8.0.3"),
+        ),
+        skipped=2,  # the group object, the node without a MAC
+        bmc=(None, ("10.9.0.2", "USERID"), None),
+    ),
+]

@@ -33,12 +33,11 @@ CASES = [
         "rocks-list-host-interface",
         ["rocks/list-host-interface"],
         [
-            ("00:0C:29:AA:00:01", "frontend-0", "10.1.1.1", "", ""),
             ("00:0C:29:5B:7E:A1", "compute-0-0", "10.1.255.254", "", ""),
             ("00:0C:29:5B:7E:B1", "compute-0-1", "10.1.255.253", "", ""),
         ],
         [],
-        1,
+        2,
     ),
     (
         "rocks-dump",

@@ -1,18 +1,27 @@
-"""Rocks / Platform OCS: `rocks list host interface`, `rocks dump`, and the MySQL dump of the cluster DB."""
+"""Rocks / Platform OCS: `rocks list host interface`, `rocks dump`, and the MySQL dump of the cluster DB.
+
+A Rocks host boots over its interface on the `private` subnet; interfaces on other subnets (public, ipmi,
+ib …) are not the node.  A bonded private interface (`bond0`, module `bonding`, no MAC of its own) is the
+node by its first slave's MAC (the slaves name it in their `channel`) with the bond's IP.  The frontend (its
+own name, not appliance-rack-rank, and an interface on `public`), switches, PDUs and remote-management
+appliances are not compute nodes.
+"""
 
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 
 from perceus.importers.records import Collector, Location, ParseOptions
+from perceus.importers.shellwords import shell_words
 from perceus.importers.sniffing import has
 from perceus.importers.source import Source
 from perceus.importers.sqldump import Row, read_dump
 
 # Appliances that are in the Rocks database but are not compute nodes Perceus could boot.
-_NOT_NODES = re.compile(r"frontend|switch|power|remote management|pdu", re.IGNORECASE)
+_NOT_NODES = re.compile(r"frontend|switch|power|remote management|pdu|^network$|^manager$", re.IGNORECASE)
+_RACK_RANK = re.compile(r"^.+-\d+-\d+$")  # compute-0-3, login-1-0: every host Rocks installs
+_PRIVATE = "private"
 _EMPTY = re.compile(r"^-+$")  # Rocks prints an unset column as dashes
 
 
@@ -23,6 +32,8 @@ class _Iface:
     mac: str = ""
     ip: str = ""
     subnet: str = ""
+    module: str = ""
+    channel: str = ""
 
 
 @dataclass
@@ -33,54 +44,87 @@ class _Host:
     ifaces: dict[str, _Iface] = field(default_factory=dict)
 
 
-def _boot_iface(host: _Host) -> _Iface | None:
-    """The interface on the `private` subnet (the one Rocks installs over), else the first with a MAC."""
-    with_mac = [i for i in host.ifaces.values() if i.mac]
-    private = [i for i in with_mac if i.subnet == "private"]
-    chosen = private or with_mac
-    return chosen[0] if chosen else None
+def _boot_iface(host: _Host) -> tuple[str, str] | str:
+    """(MAC, IP) of the interface the host installs over, or why there is none."""
+    ifaces = list(host.ifaces.values())
+    if not any(i.subnet for i in ifaces):  # no subnets listed at all: the first interface with a MAC
+        with_mac = [i for i in ifaces if i.mac]
+        return (with_mac[0].mac, with_mac[0].ip) if with_mac else "no interface with a MAC"
+    for iface in (i for i in ifaces if i.subnet == _PRIVATE):
+        if iface.mac:
+            return iface.mac, iface.ip
+        if iface.device.startswith("bond") or iface.module == "bonding":
+            slaves = [i for i in ifaces if i.channel == iface.device and i.mac]
+            if slaves:
+                return slaves[0].mac, iface.ip
+            return f"bond {iface.device} on the private subnet has no slave with a MAC"
+    return "no interface with a MAC on the private subnet"
+
+
+def _not_a_node(host: _Host) -> str | None:
+    if host.group and _NOT_NODES.search(host.group):
+        return f"appliance {host.group!r} is not a compute node"
+    appliance = host.name.split("-", 1)[0]
+    if not host.group and _RACK_RANK.match(host.name) and _NOT_NODES.search(appliance):
+        return f"a {appliance} appliance (by its name), not a compute node"
+    public = any(i.subnet == "public" for i in host.ifaces.values())
+    if public and not _RACK_RANK.match(host.name):
+        return "the frontend (on the public subnet), not a compute node"
+    return None
 
 
 def _emit(hosts: list[_Host], out: Collector, *, at_interface: bool = False) -> None:
     """One node per host; `at_interface` reports the interface row (SQL), else the host's lines."""
     for host in hosts:
-        iface = _boot_iface(host)
         last = max([host.where.last or host.where.line, *(i.where.line for i in host.ifaces.values())])
         where = host.where if at_interface else host.where.span(last)
-        if host.group and _NOT_NODES.search(host.group):
-            out.skip(where, f"{host.name}: appliance {host.group!r} is not a compute node")
-        elif iface is None:
-            out.skip(where, f"{host.name}: no interface with a MAC")
+        reason = _not_a_node(host)
+        boot = _boot_iface(host)
+        if reason is not None:
+            out.skip(where, f"{host.name}: {reason}")
+        elif isinstance(boot, str):
+            out.skip(where, f"{host.name}: {boot}")
         else:
-            at = iface.where if at_interface else where
-            out.node(at, iface.mac, hostname=host.name, ip=iface.ip, group=host.group)
+            out.node(where, boot[0], hostname=host.name, ip=boot[1], group=host.group)
 
 
 def _clean(value: str | None) -> str:
     return "" if value is None or _EMPTY.match(value.strip()) else value.strip()
 
 
+def _columns(line: str, starts: list[int]) -> list[str] | None:
+    """The line cut at the header's column starts (Rocks pads every column); None when a cut hits a value."""
+    if any(0 < at < len(line) and not line[at - 1].isspace() for at in starts[1:]):
+        return None
+    bounds = [*starts, max(len(line), starts[-1]) + 1]
+    return [line[bounds[i] : bounds[i + 1]].strip() for i in range(len(starts))]
+
+
 def parse_list_host_interface(sources: list[Source], out: Collector, options: ParseOptions) -> None:
-    """Columns are named by the header; a blank HOST column (Rocks trims repeats) means the host above."""
+    """Columns are named and placed by the header; a blank HOST column (Rocks trims repeats) means the host above."""
     for src in sources:
         header: list[str] = []
+        starts: list[int] = []
         hosts: dict[str, _Host] = {}
         current: _Host | None = None
         for number, line in enumerate(src.lines, 1):
-            fields = line.split()
-            if not fields:
+            if not line.strip():
                 continue
-            if fields[0] == "HOST":
-                header = [f.lower() for f in fields]
+            if line.split()[0] == "HOST":
+                header = [f.lower() for f in line.split()]
+                starts = [m.start() for m in re.finditer(r"\S+", line)]
                 continue
             if not header:
                 out.error(src.at(number), "data before the 'HOST SUBNET IFACE MAC ...' header")
                 continue
-            if fields[0].endswith(":"):
-                name = fields[0][:-1]
+            fields = _columns(line, starts)
+            if fields is None:  # not aligned with the header: white space separates the columns
+                fields = line.split()
+                if line[:1].isspace() or len(fields) == len(header) - 1:
+                    fields = ["", *fields]
+            if fields[0]:
+                name = fields[0].removesuffix(":")
                 current = hosts.setdefault(name, _Host(name, src.at(number)))
-            elif current is not None and len(fields) == len(header) - 1:
-                fields = ["", *fields]
             if current is None:
                 out.error(src.at(number), "interface line without a host")
                 continue
@@ -92,8 +136,13 @@ def parse_list_host_interface(sources: list[Source], out: Collector, options: Pa
                 _clean(row.get("mac")),
                 _clean(row.get("ip")),
                 _clean(row.get("subnet")),
+                _clean(row.get("module")),
+                _clean(row.get("channel")),
             )
         _emit(list(hosts.values()), out)
+
+
+_IFACE_KEYS = ("mac", "ip", "subnet", "module", "channel")
 
 
 def _kwargs(args: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -115,10 +164,9 @@ def parse_dump(sources: list[Source], out: Collector, options: ParseOptions) -> 
                 number += 1
                 text = text[:-1] + " " + lines[number]
             number += 1
-            try:
-                words = shlex.split(text, comments=True)
-            except ValueError as err:
-                out.error(src.at(start, number), f"cannot split shell command: {err}")
+            words = shell_words(text)
+            if words is None:
+                out.error(src.at(start, number), "cannot split shell command: unclosed quote")
                 continue
             if not words or not words[0].endswith("rocks"):
                 continue
@@ -137,10 +185,10 @@ def parse_dump(sources: list[Source], out: Collector, options: ParseOptions) -> 
                 iface = host.ifaces.setdefault(device, _Iface(device, where))
                 iface.where = where
                 value = named.get(action, args[2] if len(args) > 2 else "")
-                for key in ("mac", "ip", "subnet"):
+                for key in _IFACE_KEYS:
                     if key in named:
                         setattr(iface, key, _clean(named[key]))
-                if action in ("mac", "ip", "subnet"):
+                if action in _IFACE_KEYS:
                     setattr(iface, action, _clean(value))
             elif verb[:2] == ["add", "host"] and (positional := _kwargs(words[3:])[0]):
                 named = _kwargs(words[3:])[1]
@@ -182,6 +230,8 @@ def parse_sqldump(sources: list[Source], out: Collector, options: ParseOptions) 
                     _clean(row.values.get("mac")),
                     _clean(row.values.get("ip")),
                     subnets.get(subnet, subnet),
+                    _clean(row.values.get("module")),
+                    _clean(row.values.get("channel")),
                 ),
             )
         _emit(list(hosts.values()), out, at_interface=True)

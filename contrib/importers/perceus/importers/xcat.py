@@ -1,4 +1,10 @@
-"""xCAT: `tabdump` CSV tables (mac, hosts, nodelist, joined by node), `lsdef` output and stanza files."""
+"""xCAT: `tabdump` CSV tables (mac, hosts, nodelist, ipmi, joined by node), `lsdef` output and stanza files.
+
+Attributes split at their first `=` (values carry `=` themselves: `addkcmdline=console=ttyS0`).  The node IP
+is `ip` only; `nicips.<nic>` are other interfaces.  Switches, PDUs, hardware-management points and the
+management node are node objects in xCAT but not nodes to provision.  `bmc`/`bmcusername` are carried as
+the node's BMC.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import csv
 import re
 from dataclasses import dataclass, field
 
-from perceus.importers.records import Collector, Location, ParseOptions
+from perceus.importers.records import Bmc, Collector, Location, ParseOptions
 from perceus.importers.sniffing import has
 from perceus.importers.source import Source
 from perceus.importers.stanza import read
@@ -19,6 +25,27 @@ def group_of(groups: str) -> str:
     return next((g for g in names if g != "all"), "")
 
 
+_NOT_NODE_TYPES = {"switch", "pdu", "hmc", "ivm", "fsp", "bpa", "cec", "frame", "rack", "mp", "cmm", "ppc"}
+_NOT_NODE_GROUPS = {"__mgmtnode", "switch", "switches", "pdu", "pdus"}
+
+
+def not_a_node(attrs: dict[str, str]) -> str | None:
+    """Why an xCAT node object is no node to provision (by nodetype, mgt or group), or None."""
+    types = {t.strip().lower() for t in attrs.get("nodetype", "").split(",") if t.strip()}
+    if types & _NOT_NODE_TYPES and "osi" not in types:
+        return f"nodetype={attrs['nodetype']}, not a node to provision"
+    if attrs.get("mgt", "").lower() in ("switch", "pdu"):
+        return f"mgt={attrs['mgt']}, not a node to provision"
+    groups = {g.strip().lower() for g in attrs.get("groups", "").split(",")}
+    if groups & _NOT_NODE_GROUPS:
+        return f"in group {sorted(groups & _NOT_NODE_GROUPS)[0]}, not a node to provision"
+    return None
+
+
+def bmc_of(address: str, username: str) -> Bmc | None:
+    return Bmc(address.strip(), username.strip()) if address.strip() else None
+
+
 def install_mac(value: str, node: str) -> str:
     """The install MAC out of `mac!host|mac!host`: the entry bound to the node itself (or the first)."""
     entries = [e.strip() for e in value.split("|") if e.strip()]
@@ -27,6 +54,9 @@ def install_mac(value: str, node: str) -> str:
         if not host or host == node:
             return mac
     return entries[0].partition("!")[0] if entries else ""
+
+
+_TABLE_KINDS = (("mac", "mac"), ("hosts", "ip"), ("nodelist", "groups"), ("ipmi", "bmc"))
 
 
 @dataclass
@@ -43,7 +73,7 @@ def _read_table(src: Source, out: Collector) -> tuple[str, _Table] | None:
         out.error(src.at((head or 0) + 1), "tabdump output must start with its '#column,...' header")
         return None
     columns = [c.strip() for c in lines[head][1:].split(",")]
-    kind = "mac" if "mac" in columns else "hosts" if "ip" in columns else "nodelist" if "groups" in columns else ""
+    kind = next((k for k, column in _TABLE_KINDS if column in columns), "")
     table = _Table(columns)
     for number in range(head + 2, len(lines) + 1):
         line = lines[number - 1]
@@ -102,12 +132,18 @@ def parse_tabdump(sources: list[Source], out: Collector, options: ParseOptions) 
         if nodelist is not None and key not in nodelist.rows:
             out.skip(where, f"{key}: a group row, not a node")
             continue
+        reason = not_a_node({"groups": ",".join(groups)})
+        if reason is not None:
+            out.skip(where, f"{key}: {reason}")
+            continue
         mac = install_mac(expand(row.get("mac", ""), key), key)
         if not mac:
             out.skip(where, f"{key}: no MAC")
             continue
         ip = _lookup(tables.get("hosts"), key, groups, "ip")
-        out.node(where, mac, hostname=key, ip=ip, group=group_of(",".join(groups)))
+        ipmi = tables.get("ipmi")
+        bmc = bmc_of(_lookup(ipmi, key, groups, "bmc"), _lookup(ipmi, key, groups, "username"))
+        out.node(where, mac, hostname=key, ip=ip, group=group_of(",".join(groups)), bmc=bmc)
 
 
 _STANZA_HEADER = re.compile(r"^(\S+):$")
@@ -132,6 +168,10 @@ def _parse_objects(sources: list[Source], out: Collector, header: re.Pattern[str
                 out.skip(where, f"{item.name}: objtype={objtype}, not a node")
                 continue
             attrs = {k: v for k, v in {**defaults.get("node", {}), **item.attrs}.items() if v.strip()}
+            reason = not_a_node(attrs)
+            if reason is not None:
+                out.skip(where, f"{item.name}: {reason}")
+                continue
             mac = install_mac(attrs.get("mac", ""), item.name)
             if not mac:
                 out.skip(where, f"{item.name}: no mac attribute (hardware-less definition)")
@@ -142,6 +182,7 @@ def _parse_objects(sources: list[Source], out: Collector, header: re.Pattern[str
                 hostname=item.name,
                 ip=attrs.get("ip", ""),
                 group=group_of(attrs.get("groups", "")),
+                bmc=bmc_of(attrs.get("bmc", ""), attrs.get("bmcusername", "")),
             )
 
 
