@@ -10,8 +10,10 @@ may lose packets (iptables statistic).  Ctrl-C or any error stops the nodes, the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -108,6 +110,18 @@ class Zygote:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
+
+    def stop_all(self, sig: int = signal.SIGKILL, timeout: float = 10) -> None:
+        """Signal every node (by pid) and wait until the zygote has reaped them all."""
+        with self._cond:
+            pids = list(self.pids.values())
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        with self._cond:
+            self._cond.wait_for(lambda: not self.pids, timeout=timeout)
 
     def close(self) -> None:
         with self._cond:
@@ -227,12 +241,18 @@ class FleetRun:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def settings(self, pacing: bool) -> MasterSettings:
+        o = self.options
+        return MasterSettings(self.net.addressing, o.uplink.mbit, o.node_rate.mbit, pacing=pacing)
+
     def start(self) -> None:
         o = self.options
         self.workdir.mkdir(parents=True, exist_ok=True)
-        settings = MasterSettings(self.net.addressing, o.uplink.mbit, o.node_rate.mbit, pacing=o.pacing)
-        prepare(self.paths, settings, int(o.capsule_mb * (1 << 20)), self.workdir.parent / "fleet-cache")
+        prepare(self.paths, self.settings(o.pacing), int(o.capsule_mb * (1 << 20)), self.workdir.parent / "fleet-cache")
         self.capsule_bytes = capsule_wire_bytes(self.paths)
+        pristine = self.workdir / "var.pristine"
+        shutil.rmtree(pristine, ignore_errors=True)
+        shutil.copytree(self.paths.state_dir, pristine, symlinks=True)
         self.net.create()
         self.start_bus()
         self.net.add_nodes(o.nodes)
@@ -246,6 +266,23 @@ class FleetRun:
         if self.bus is not None:
             self.bus.stop()
             self.bus = None
+
+    def new_round(self, *, pacing: bool) -> None:
+        """Power every node off and start over against a fresh master state (same keys, capsule, network),
+        with pacing on or off: the benchmark compares both in one emulator run."""
+        assert self.zygote is not None
+        self.zygote.stop_all()
+        self.stop_bus()
+        shutil.rmtree(self.paths.state_dir)
+        shutil.copytree(self.workdir / "var.pristine", self.paths.state_dir, symlinks=True)
+        self.paths.perceus_conf.write_text(self.settings(pacing).perceus_conf())
+        for i in range(len(self.net.nodes)):  # a powered-off node keeps no address
+            ns = self.net.node_ns(i)
+            subprocess.run(["ip", "-n", ns, "addr", "flush", "dev", "eth0"], capture_output=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", "eth0", "down"], capture_output=True)
+        self.options = dataclasses.replace(self.options, pacing=pacing)
+        self.tracks, self.rate_samples, self.wire_bytes = [], [], 0
+        self.start_bus()
 
     def close(self) -> None:
         if self.zygote is not None:

@@ -21,6 +21,7 @@ from perceus.master.cli import (
     import_,
     info,
     init,
+    lab,
     module,
     node,
     stage1,
@@ -31,7 +32,7 @@ from perceus.master.cli.info import ABOUT
 from perceus.master.config import Paths
 
 # The noun modules, in `perceus --help` order; each has `register(subparsers)`.
-NOUNS = (node, group, vnfs, module, info, configure, contact, init, import_, stage1, demo)
+NOUNS = (node, group, vnfs, module, info, configure, contact, init, import_, stage1, demo, lab)
 _FLAGS = {
     "i": "by_nodeid",
     "y": "yes",
