@@ -145,3 +145,18 @@ CASES += [
         bmc=(None, ("10.9.0.2", "USERID"), None),
     ),
 ]
+
+CASES += [
+    Case(
+        "warewulf4-nodes-conf",
+        ("warewulf/quirks/nodes-legacy.conf",),
+        (
+            ("52:54:00:60:01:01", "w001", "10.60.0.1"),
+            ("52:54:00:60:02:01", "w002", "10.60.0.2"),
+            ("52:54:00:60:03:02", "w003", "10.60.0.3"),
+            ("00:02:C9:03:00:7D:4E:55", "w005", "10.63.0.5"),
+        ),
+        skipped=1,  # the discoverable node without a hwaddr
+        bmc=(("10.61.0.1", "ADMIN"), ("10.61.0.2", "gpuadmin"), None, None),
+    ),
+]

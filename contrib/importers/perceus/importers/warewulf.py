@@ -1,11 +1,17 @@
-"""Warewulf: v4 nodes.conf and `wwctl node export` (YAML), v3 `wwsh node print` output."""
+"""Warewulf: v4 nodes.conf and `wwctl node export` (YAML), v3 `wwsh node print` output.
+
+The provisioning NIC is chosen as Warewulf chooses it (`wwctl upgrade nodes` and the node merge): the node's
+`primary network`; else, in legacy files, the netdev flagged `primary` or `default` (Go's ParseBool truth);
+else the first netdev by sorted name.  The IPMI address and user (`ipmi: {ipaddr, username}` or the legacy
+`ipmi ipaddr` / `ipmi username` keys, from the node or its profiles) are carried as the node's BMC.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from perceus.importers.records import Collector, ParseOptions
+from perceus.importers.records import Bmc, Collector, ParseOptions
 from perceus.importers.sniffing import has
 from perceus.importers.source import Source
 from perceus.importers.yamlnodes import Located, YamlError, load
@@ -16,21 +22,37 @@ _IMAGE = ("image name", "container name", "image", "container", "ContainerName")
 _PROFILES = ("profiles", "Profiles")
 
 
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}  # strconv.ParseBool
+
+
 def _primary(node: Located) -> tuple[str, Located] | None:
-    """The netdev that boots: `primary network`, a netdev marked primary, `default`, else the first."""
+    """The netdev that provisions: `primary network`, a netdev flagged primary/default, else sorted first."""
     devs = node.get(*_NETDEVS)
     if devs is None or not devs.items:
         return None
-    wanted = node.text("primary network", "primarynetwork")
+    wanted = node.text("primary network", "primarynetwork", "PrimaryNetDev")
     if wanted in devs.items:
         return wanted, devs.items[wanted]
     for name, dev in devs.items.items():
-        if dev.text("primary").lower() == "true":
+        if dev.text("primary", "Primary") in _TRUE or dev.text("default", "Default") in _TRUE:
             return name, dev
-    if "default" in devs.items:
-        return "default", devs.items["default"]
-    name = next(iter(devs.items))
+    name = sorted(devs.items)[0]
     return name, devs.items[name]
+
+
+def _bmc(node: Located, profiles: list[Located]) -> Bmc | None:
+    """IPMI address and user name from the node, else from its profiles in order."""
+
+    def value(key: str) -> str:
+        for scope in (node, *profiles):
+            ipmi = scope.get("ipmi", "Ipmi")
+            found = (ipmi.text(key, key.capitalize()) if ipmi is not None else "") or scope.text(f"ipmi {key}")
+            if found:
+                return found
+        return ""
+
+    address = value("ipaddr")
+    return Bmc(address, value("username")) if address else None
 
 
 def _profiles(node: Located) -> list[str]:
@@ -66,13 +88,18 @@ def _nodes(src: Source, out: Collector, *, wrapped: bool) -> None:
             out.skip(where, f"{name}: no network device with a hwaddr")
             continue
         names = _profiles(node)
-        vnfs = node.text(*_IMAGE)
-        for profile in names:  # the image may come from a profile, first profile first
-            prof = profiles.items.get(profile) if profiles else None
-            if not vnfs and prof is not None:
-                vnfs = prof.text(*_IMAGE)
+        found = [profiles.items[p] for p in names if profiles is not None and p in profiles.items]
+        vnfs = node.text(*_IMAGE) or next((p.text(*_IMAGE) for p in found if p.text(*_IMAGE)), "")
         ip = chosen[1].text("ipaddr", "IpAddr").split("/", 1)[0]
-        out.node(where, hwaddr, hostname=name, ip=ip, group=names[0] if names else "", vnfs=vnfs)
+        out.node(
+            where,
+            hwaddr,
+            hostname=name,
+            ip=ip,
+            group=names[0] if names else "",
+            vnfs=vnfs,
+            bmc=_bmc(node, found),
+        )
 
 
 def parse_nodes_conf(sources: list[Source], out: Collector, options: ParseOptions) -> None:
@@ -129,6 +156,7 @@ def parse_ww3(sources: list[Source], out: Collector, options: ParseOptions) -> N
                 ip=node.attrs.get(f"{dev.upper()}.IPADDR", ""),
                 group=groups[0] if groups else "",
                 vnfs=node.attrs.get("VNFS", ""),
+                bmc=Bmc(ipmi, node.attrs.get("IPMI_USERNAME", "")) if (ipmi := node.attrs.get("IPMI_IPADDR")) else None,
             )
 
 
