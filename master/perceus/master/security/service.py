@@ -151,7 +151,12 @@ def prepare(
     # The public keys reach PXE-booted stage one as a second initrd next to the image (boot.ipxe loads it
     # when present), so a fresh master works end to end without a manual `perceus configure keys`.
     write_overlay(paths, keys)
-    gate = Gate(audit=audit, limiter=RateLimiter(settings.rate, settings.burst), require_key=settings.curve)
+    gate = Gate(
+        audit=audit,
+        limiter=RateLimiter(settings.rate, settings.burst),
+        require_key=settings.curve,
+        probe_seconds=settings.session_probe,
+    )
     security = BusSecurity(settings=settings, keys=keys, gate=gate, audit=audit)
     if settings.curve:
         limiter = RateLimiter(settings.handshake_rate, settings.handshake_burst)

@@ -5,6 +5,7 @@ bus rate limit = 500        # requests per second per source (curve key, else IP
 bus rate burst = 2000       # requests a quiet source may send at once
 bus handshake limit = 50    # new CurveZMQ sessions per second per IP address; 0 = off
 bus handshake burst = 500
+bus session probe = 20      # seconds a live session has to answer when another key claims its node
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class SecuritySettings:
     burst: float = 2000.0
     handshake_rate: float = 50.0
     handshake_burst: float = 500.0
+    session_probe: float = 20.0
 
     @property
     def curve(self) -> bool:
@@ -56,4 +58,5 @@ def load(config: MasterConfig, override: str | None = None) -> SecuritySettings:
         burst=max(1.0, _number(raw, "bus rate burst", max(SecuritySettings.burst, rate * 4))),
         handshake_rate=hs,
         handshake_burst=max(1.0, _number(raw, "bus handshake burst", max(SecuritySettings.handshake_burst, hs * 4))),
+        session_probe=max(0.5, _number(raw, "bus session probe", SecuritySettings.session_probe)),
     )
