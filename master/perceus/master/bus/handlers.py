@@ -17,10 +17,11 @@ import structlog
 
 from perceus.errors import PerceusError, ProtocolError
 from perceus.master.config import MasterConfig, NodeDefaults, Paths
+from perceus.master.inventory import Inventory
 from perceus.master.netinfo import interface_ipv4
 from perceus.master.nodescripts import NodeScripts, environment
 from perceus.master.store.base import NodeStore
-from perceus.master.store.models import ContactUpdate, EnrollRequest, Node, PhaseEvent
+from perceus.master.store.models import ContactUpdate, EnrollRequest, InventoryReport, Node, PhaseEvent
 from perceus.protocol import hwaddr
 from perceus.protocol.enums import ErrorCode, Phase, Stage, WaitReason
 from perceus.protocol.messages import (
@@ -135,6 +136,7 @@ class Dispatcher:
     unavailable: str = ""
     contacts: dict[str, ContactUpdate] = field(default_factory=dict)
     events: list[PhaseEvent] = field(default_factory=list)
+    inventories: dict[str, InventoryReport] = field(default_factory=dict)  # hello's hardware, per node
     deferred: list[tuple[Incoming, Node]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -172,7 +174,7 @@ class Dispatcher:
         )
 
     def pending_writes(self) -> int:
-        return len(self.contacts) + len(self.events)
+        return len(self.contacts) + len(self.events) + len(self.inventories)
 
     def flush(self) -> None:
         """Group commit of queued check-in effects."""
@@ -180,6 +182,13 @@ class Dispatcher:
             batch = list(self.contacts.values())
             self.contacts.clear()
             self.store.record_contacts(batch)
+        if self.inventories:  # a change from an earlier boot becomes a timeline event (issue 17)
+            reports, self.inventories = list(self.inventories.values()), {}
+            for rep, change in self.store.record_inventories(reports):
+                log.warning("inventory_changed", node=rep.nodeid, item=change.item, kind=change.kind)
+                self.events.append(
+                    PhaseEvent(rep.nodeid, rep.boot_id, "inventory", change.since, ok=False, detail=change.describe())
+                )
         if self.events:
             events, self.events = self.events, []
             self.store.record_events(events)
@@ -322,6 +331,10 @@ class Dispatcher:
     def _welcome(self, item: Incoming, msg: Hello, node: Node) -> Outgoing | None:
         if self.bind is not None:
             self.bind(item, msg, node)
+        if msg.inventory:
+            self.inventories[node.nodeid] = InventoryReport(
+                node.nodeid, msg.stage.value, msg.boot_id, self.clock(), Inventory.from_wire(msg.inventory)
+            )
         self._contact(
             node,
             msg.state,

@@ -12,11 +12,13 @@ from types import TracebackType
 from typing import Any, Self
 
 from perceus.master.config import NodeDefaults
+from perceus.master.inventory import Change, NodeInventory
 from perceus.master.store.models import (
     Activation,
     ContactUpdate,
     EnrollRequest,
     ImportOutcome,
+    InventoryReport,
     MasterInfo,
     NewNode,
     Node,
@@ -24,7 +26,7 @@ from perceus.master.store.models import (
     PhaseEvent,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Events kept per node (every backend); older ones are pruned so the table cannot grow without bound.
 EVENTS_PER_NODE = 200
 
@@ -113,6 +115,16 @@ class NodeStore(abc.ABC):
     @abc.abstractmethod
     def events(self, nodeid: str, boot_id: str = "") -> list[PhaseEvent]:
         """A node's boot timeline (latest boot when boot_id is empty), oldest first."""
+
+    # -- hardware inventory (issue 17)
+    @abc.abstractmethod
+    def record_inventories(self, reports: Sequence[InventoryReport]) -> list[tuple[InventoryReport, Change]]:
+        """Keep each node's latest inventory per stage; returns the changes from earlier boots first seen now.
+        Reports of unknown nodes are dropped."""
+
+    @abc.abstractmethod
+    def inventories(self, nodeids: Sequence[str] | None = None) -> dict[str, NodeInventory]:
+        """The newest inventory (of either stage) and the changes that hold, per nodeid (every node if None)."""
 
     # -- enrollment approval
     @abc.abstractmethod

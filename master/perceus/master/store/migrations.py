@@ -77,6 +77,28 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 served INTEGER NOT NULL DEFAULT 0)""",
         ],
     ),
+    (
+        3,
+        [
+            # Hardware inventory from hello (issue 17): the latest per node and stage, as JSON.
+            """CREATE TABLE node_inventory (
+                node_id INTEGER NOT NULL REFERENCES node (id) ON DELETE CASCADE,
+                stage TEXT NOT NULL,
+                boot_id TEXT NOT NULL DEFAULT '',
+                t REAL NOT NULL,
+                data TEXT NOT NULL,
+                PRIMARY KEY (node_id, stage))""",
+            # Differences from earlier boots that still hold ("disk sdb missing since …").
+            """CREATE TABLE node_hwchange (
+                node_id INTEGER NOT NULL REFERENCES node (id) ON DELETE CASCADE,
+                item TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                since REAL NOT NULL,
+                was TEXT NOT NULL DEFAULT '',
+                now TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (node_id, item))""",
+        ],
+    ),
 ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from perceus.master.inventory import Inventory
+
 # Node attributes that `perceus node set` may change (plus free-form extra attributes).
 SETTABLE = ("hostname", "group", "vnfs", "enabled", "debug", "desc", "ip", "status", "lastcontact")
 # Attributes perceus-bus owns; setting them by hand draws a warning as in Perceus 1.x.
@@ -153,3 +155,14 @@ class MasterInfo:
     started: float = 0.0
     heartbeat: float = 0.0
     served: int = 0
+
+
+@dataclass(frozen=True)
+class InventoryReport:
+    """The hardware a node's hello described (one per node and stage is kept)."""
+
+    nodeid: str
+    stage: str  # "stage1" or "runtime": their kernels may see different hardware, so each is compared to itself
+    boot_id: str
+    t: float
+    inventory: Inventory

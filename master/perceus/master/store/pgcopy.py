@@ -31,6 +31,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "event": ("id", "nodeid", "boot_id", "phase", "t", "ok", "done", "detail"),
     "pending": ("nodeid", "macs", "ip", "first_seen", "last_seen", "nodename"),
     "module_activation": ("module", "state", "scope", "target", "created"),
+    "node_inventory": ("node_id", "stage", "boot_id", "t", "data"),
+    "node_hwchange": ("node_id", "item", "kind", "since", "was", "now"),
 }  # fmt: skip
 _IDENTITY = ("node", "event")
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, TypeVar
 
 from perceus.errors import AlreadyExistsError, ConflictError, NotFoundError
 from perceus.master.config import NodeDefaults
+from perceus.master.inventory import Change, Inventory, NodeInventory, compare
 from perceus.master.store.base import EVENTS_PER_NODE, NodeStore
 from perceus.master.store.dialect import Dialect, Tx
 from perceus.master.store.models import (
@@ -23,6 +24,7 @@ from perceus.master.store.models import (
     Activation,
     EnrollRequest,
     ImportOutcome,
+    InventoryReport,
     MasterInfo,
     NewNode,
     Node,
@@ -328,6 +330,9 @@ class SQLStore(NodeStore):
             if old_row[0] == new_row[0]:
                 raise ConflictError(f"cannot replace node {old!r} with itself")
             new_macs = [r[0] for r in tx.execute("SELECT mac FROM node_mac WHERE node_id = ?", (new_row[0],))]
+            for table in ("node_inventory", "node_hwchange"):  # the hardware's inventory goes with it
+                tx.execute(f"DELETE FROM {table} WHERE node_id = ?", (old_row[0],))
+                tx.execute(f"UPDATE {table} SET node_id = ? WHERE node_id = ?", (old_row[0], new_row[0]))
             tx.execute("DELETE FROM node WHERE id = ?", (new_row[0],))
             tx.execute("DELETE FROM node_mac WHERE node_id = ?", (old_row[0],))
             tx.executemany("INSERT INTO node_mac (mac, node_id) VALUES (?, ?)", [(m, old_row[0]) for m in new_macs])
@@ -384,6 +389,71 @@ class SQLStore(NodeStore):
                 PhaseEvent(nodeid=r[0], boot_id=r[1], phase=r[2], t=r[3], ok=bool(r[4]), done=bool(r[5]), detail=r[6])
                 for r in rows
             ]
+
+        return self._read(run)
+
+    # ------------------------------------------------------------------ hardware inventory
+    def record_inventories(self, reports: Sequence[InventoryReport]) -> list[tuple[InventoryReport, Change]]:
+        if not reports:
+            return []
+
+        def run(tx: Tx) -> list[tuple[InventoryReport, Change]]:
+            fresh: list[tuple[InventoryReport, Change]] = []
+            for report in reports:
+                row = tx.execute("SELECT node_id FROM node_mac WHERE mac = ?", (report.nodeid,)).fetchone()
+                if row is None:
+                    continue
+                node_id = row[0]
+                before = tx.execute(
+                    "SELECT data FROM node_inventory WHERE node_id = ? AND stage = ?", (node_id, report.stage)
+                ).fetchone()
+                held = {
+                    r[0]: Change(*r)
+                    for r in tx.execute(
+                        "SELECT item, kind, since, was, now FROM node_hwchange WHERE node_id = ?", (node_id,)
+                    )
+                }
+                previous = Inventory.from_json(before[0]) if before else None
+                changes = compare(previous, report.inventory, held, report.t)
+                fresh += [(report, c) for c in changes if held.get(c.item) != c]
+                tx.execute("DELETE FROM node_hwchange WHERE node_id = ?", (node_id,))
+                tx.executemany(
+                    "INSERT INTO node_hwchange (node_id, item, kind, since, was, now) VALUES (?,?,?,?,?,?)",
+                    [(node_id, c.item, c.kind, c.since, c.was, c.now) for c in changes],
+                )
+                tx.execute(
+                    "INSERT INTO node_inventory (node_id, stage, boot_id, t, data) VALUES (?,?,?,?,?)"
+                    " ON CONFLICT (node_id, stage) DO UPDATE SET boot_id = excluded.boot_id, t = excluded.t,"
+                    " data = excluded.data",
+                    (node_id, report.stage, report.boot_id, report.t, report.inventory.to_json()),
+                )
+            return fresh
+
+        return self._write(run, Write.OTHER)
+
+    def inventories(self, nodeids: Sequence[str] | None = None) -> dict[str, NodeInventory]:
+        def run(tx: Tx) -> dict[str, NodeInventory]:
+            where = ""
+            args: tuple[Any, ...] = ()
+            if nodeids is not None:
+                condition, arg = tx.any_of("n.nodeid", list(nodeids))
+                where, args = f" WHERE {condition}", (arg,)
+            changes: dict[str, list[Change]] = {}
+            for r in tx.execute(
+                "SELECT n.nodeid, c.item, c.kind, c.since, c.was, c.now FROM node_hwchange c"
+                f" JOIN node n ON n.id = c.node_id{where} ORDER BY c.since, c.item",
+                args,
+            ):
+                changes.setdefault(r[0], []).append(Change(*r[1:]))
+            out: dict[str, NodeInventory] = {}
+            for nodeid, stage, boot_id, t, data in tx.execute(
+                "SELECT n.nodeid, i.stage, i.boot_id, i.t, i.data FROM node_inventory i"
+                f" JOIN node n ON n.id = i.node_id{where} ORDER BY i.t, i.stage",
+                args,
+            ):  # newest last, so it wins
+                inventory = Inventory.from_json(data)
+                out[nodeid] = NodeInventory(inventory, stage, boot_id, t, tuple(changes.get(nodeid, ())))
+            return out
 
         return self._read(run)
 
