@@ -160,3 +160,25 @@ CASES += [
         bmc=(("10.61.0.1", "ADMIN"), ("10.61.0.2", "gpuadmin"), None, None),
     ),
 ]
+
+_Q = "syslog/quirks/"
+CASES += [
+    Case(
+        "syslog",
+        (f"{_Q}numbered/messages", f"{_Q}numbered/messages.1", f"{_Q}numbered/messages.2.gz"),
+        macs("52:54:00:70:00:0", "3", "1", "2", "4"),
+        errors=("invalid MAC address '52:54:00:70:00:zz'",),
+    ),
+    Case(
+        "syslog",
+        (f"{_Q}dated/daemon.log", f"{_Q}dated/daemon.log-20240225", f"{_Q}dated/daemon.log-20240218.gz"),
+        macs("52:54:00:71:00:0", "1", "4", "2", "3"),
+    ),
+    Case("syslog", (f"{_Q}rfc5424.log",), macs("52:54:00:72:00:0", "1", "2")),
+    Case(
+        "syslog",
+        (f"{_Q}dnsmasq.log",),
+        (("52:54:00:73:00:01", "n0000", ""), ("00:02:C9:03:00:7D:4E:88", "n0001", "")),
+    ),
+    Case("syslog", (f"{_Q}journal-short.txt",), macs("52:54:00:74:00:0", "1", "2", "3", "4"), skipped=1),
+]

@@ -181,4 +181,8 @@ def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
 
 
 def sniff(text: str) -> int:
-    return has(text, r"^\s*host\s+\S+\s*\{", 50) + has(text, r"hardware\s+ethernet|fixed-address|subnet\s", 40)
+    return (
+        has(text, r"^\s*host\s+\S+\s*\{", 50)
+        + has(text, r"hardware\s+ethernet|fixed-address|subnet\s", 40)
+        + has(text, r"^\s*subnet\s+[\d.]+\s+netmask\s+[\d.]+\s*\{", 15)
+    )

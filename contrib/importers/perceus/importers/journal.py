@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 
 from perceus.importers.dhcplog import Sighting, first_seen, request_mac
@@ -21,6 +22,16 @@ def _message(value: object) -> str:
     if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
         return bytes(value).decode("utf-8", errors="replace")
     return ""
+
+
+_DHCP_SERVERS = re.compile(r"^(dhcpd\d?|dnsmasq(-dhcp)?)$")
+
+
+def _from_dhcp_server(identifier: object) -> bool:
+    """SYSLOG_IDENTIFIER names the program; entries without one are judged by their message alone."""
+    if isinstance(identifier, bytes):
+        identifier = identifier.decode("utf-8", "replace")
+    return not isinstance(identifier, str) or not identifier or bool(_DHCP_SERVERS.match(identifier))
 
 
 def _time(value: object, fallback: float) -> float:
@@ -50,7 +61,8 @@ def parse_json(sources: list[Source], out: Collector, options: ParseOptions) -> 
                 pos = nl
                 continue
             if isinstance(entry, dict):
-                mac = request_mac(_message(entry.get("MESSAGE")))
+                ours = _from_dhcp_server(entry.get("SYSLOG_IDENTIFIER"))
+                mac = request_mac(_message(entry.get("MESSAGE"))) if ours else None
                 if mac is not None:
                     stamp = _time(entry.get("__REALTIME_TIMESTAMP"), float(len(sightings)))
                     sightings.append(Sighting(stamp, len(sightings), src.at(line), mac))
@@ -106,6 +118,8 @@ def parse_export(sources: list[Source], out: Collector, options: ParseOptions) -
     sightings: list[Sighting] = []
     for src in sources:
         for line, fields in _export_entries(src, out):
+            if not _from_dhcp_server(fields.get("SYSLOG_IDENTIFIER")):
+                continue
             mac = request_mac(fields.get("MESSAGE", b"").decode("utf-8", "replace"))
             if mac is not None:
                 stamp = _time(fields.get("__REALTIME_TIMESTAMP", b"").decode("ascii", "replace"), 0.0)

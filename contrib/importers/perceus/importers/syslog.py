@@ -12,7 +12,11 @@ from perceus.importers.sniffing import has
 from perceus.importers.source import Source
 
 # RFC 5424: <PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA [BOM]MSG
-_RFC5424 = re.compile(r"^(?:<\d{1,3}>)\d{1,2} \S+ \S+ \S+ \S+ \S+ ")
+_RFC5424 = re.compile(r"^(?:<\d{1,3}>)\d{1,2} \S+ \S+ (\S+) \S+ \S+ ")
+# RFC 3164 / journalctl short / ISO stamps: TIMESTAMP [HOST] TAG[PID]: MSG (dnsmasq's own log file has no HOST)
+_STAMP = re.compile(r"^(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) ")
+_TAG = re.compile(r"^([^\s\[:]+)(?:\[\d+\])?:(?: |$)")
+_DHCP_SERVERS = re.compile(r"^(dhcpd\d?|dnsmasq(-dhcp)?)$")
 _MARKER = re.compile(r"^-- (Logs begin|Journal begins|Boot |Reboot|No entries|Subject:|Defined-By:)")
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4")
 _NUMBERED = re.compile(r"^(.*)\.(\d+)$")
@@ -60,12 +64,30 @@ def _skip_structured_data(line: str, at: int) -> int:
     return at
 
 
-def message(line: str) -> str:
-    """The message part of an RFC 5424 line (header and structured data dropped, BOM removed); other lines whole."""
+def message(line: str) -> tuple[str | None, str]:
+    """(program, message) of a syslog line; program None (and the line whole) when the header is unknown."""
     match = _RFC5424.match(line)
-    if match is None:
-        return line
-    return line[_skip_structured_data(line, match.end()) :].lstrip(" ").removeprefix("\ufeff")
+    if match is not None:
+        text = line[_skip_structured_data(line, match.end()) :].lstrip(" ").removeprefix("\ufeff")
+        return match.group(1), text
+    stamp = _STAMP.match(line)
+    if stamp is None:
+        return None, line
+    rest = line[stamp.end() :].lstrip()
+    for _ in range(2):  # the tag, or a host name and then the tag
+        tag = _TAG.match(rest)
+        if tag is not None:
+            return tag.group(1), rest[tag.end() :]
+        rest = rest.split(" ", 1)[1] if " " in rest else ""
+    return None, line
+
+
+def dhcp_message(line: str) -> str | None:
+    """The message of a DHCP server's line (dhcpd, dnsmasq), None for other programs' lines."""
+    program, text = message(line)
+    if program is not None and not _DHCP_SERVERS.match(program):
+        return None
+    return text
 
 
 def _messages(src: Source) -> list[tuple[int, int, str]]:
@@ -87,7 +109,8 @@ def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
     sightings: list[Sighting] = []
     for src in oldest_first(sources):
         for first, last, text in _messages(src):
-            mac = request_mac(message(text))
+            body = dhcp_message(text)
+            mac = request_mac(body) if body is not None else None
             if mac is not None:
                 sightings.append(Sighting(len(sightings), len(sightings), src.at(first, last), mac))
     first_seen(sightings, out)
