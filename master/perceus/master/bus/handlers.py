@@ -20,6 +20,7 @@ from perceus.master.config import MasterConfig, NodeDefaults, Paths
 from perceus.master.inventory import Inventory
 from perceus.master.netinfo import interface_ipv4
 from perceus.master.nodescripts import NodeScripts, environment
+from perceus.master.security import policy as admission
 from perceus.master.store.base import NodeStore
 from perceus.master.store.models import ContactUpdate, EnrollRequest, InventoryReport, Node, PhaseEvent
 from perceus.protocol import hwaddr
@@ -250,17 +251,18 @@ class Dispatcher:
             return self._welcome(item, msg, node)
         request = EnrollRequest(nodeid=macs[0], macs=tuple(macs), nodename=_safe_name(msg.nodename))
         policy = self.config.enrollment_policy
+        decision = admission.unknown(policy, msg.state, stage_one=msg.stage == Stage.STAGE1)
         if msg.state != "init" or msg.stage != Stage.STAGE1:
             # Only stage one's `init` enrolls, as in Perceus 1.x; others are told they are unknown.
             return Outgoing(
                 item.identity,
                 Error(code=ErrorCode.UNKNOWN_NODE, rid=msg.rid, message=f"{macs[0]} is not a known node"),
             )
-        if policy == "open":
+        if decision is admission.Unknown.ENROLL:
             enroll.append((item, request))
             return None
-        if policy == "approve":
-            if self._pending_full(request.nodeid):
+        if decision is admission.Unknown.PENDING:
+            if self.pending_full(request.nodeid):
                 log.warning("node_pending_refused", nodeid=request.nodeid, peer=item.peer, cap=MAX_PENDING_NODES)
                 self.publish(Event(event="node_pending_refused", node=request.nodeid, at=self.clock(),
                                    data={"peer": item.peer}))  # fmt: skip
@@ -286,7 +288,7 @@ class Dispatcher:
             Error(code=ErrorCode.UNKNOWN_NODE, rid=msg.rid, message=f"{macs[0]} is not on the allowlist"),
         )
 
-    def _pending_full(self, nodeid: str) -> bool:
+    def pending_full(self, nodeid: str) -> bool:
         """The pending table is bounded: a flood of invented MACs under `approve` must not fill the store."""
         now = time.monotonic()
         if now - self._pending_checked > 2.0:
@@ -329,6 +331,9 @@ class Dispatcher:
         return out
 
     def _welcome(self, item: Incoming, msg: Hello, node: Node) -> Outgoing | None:
+        refused = admission.refusal(node)  # the same rules as the legacy listener (security/policy.py)
+        if refused is not None and refused[0] == "revoked":
+            return Outgoing(item.identity, Error(code=ErrorCode.REVOKED, rid=msg.rid, message=refused[1]))
         if self.bind is not None:
             self.bind(item, msg, node)
         if msg.inventory:
@@ -357,8 +362,8 @@ class Dispatcher:
                          message=why)  # fmt: skip
             return Outgoing(item.identity, reply)
 
-        if not node.enabled:
-            return wait(WaitReason.DISABLED, RETRY_DISABLED, f"node {node.hostname} is not enabled")
+        if refused is not None:
+            return wait(WaitReason.DISABLED, RETRY_DISABLED, refused[1])
         capsule = ""
         if msg.stage == Stage.STAGE1 and not (self.stays_in_stage1 is not None and self.stays_in_stage1(node)):
             if not node.vnfs:

@@ -9,7 +9,8 @@ small pool whose worker then owns the socket until the reply is written; replies
 
 Deliberate differences from perceusd: requests are framed on newline and bounded; unresolvable, unknown or
 malformed requests are closed at once instead of hanging until the 15 s reaper; node IDs are validated
-before use (1.x put them into a shell command line); auto-add obeys `enrollment policy`.
+before use (1.x put them into a shell command line); revocation, `enabled` and the enrollment policy are the
+bus's own rules (security/policy.py), and every refusal leaves an audit line.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from perceus.master.config import MasterConfig
 from perceus.master.legacy import arp, wire
 from perceus.master.netinfo import interface_ipv4
 from perceus.master.nodescripts import Plan, environment
+from perceus.master.security import policy as admission
+from perceus.master.security.audit import AuditLog
 from perceus.master.store.models import ContactUpdate, EnrollRequest, Node
 from perceus.protocol import hwaddr
 
@@ -90,6 +93,7 @@ class LegacyListener:
         self.address: tuple[str, int] = self.sock.getsockname()
         self.conns: dict[int, Conn] = {}
         self.counters = Counters()
+        self.audit = AuditLog.for_paths(dispatcher.paths)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="legacy")
         # Auto-adds are batched: requests queued during one loop pass are enrolled in one transaction on the
         # next, woken through a pipe (a boot storm of N new nodes costs N/32-ish transactions, not N).
@@ -219,10 +223,18 @@ class LegacyListener:
         if node is None:
             if state != "init":  # only init auto-adds, as in 1.x; others get nothing
                 log.info("legacy_unknown_node", nodeid=nodeid, peer=conn.peer, state=state)
+                self.audit.refusal("refused_unknown_node", conn.peer, node=nodeid, state=state, via="legacy")
                 self.counters.closed_early += 1
                 _drain_and_close(conn.sock)
                 return
             self._enroll(conn, nodeid, request)
+            return
+        refused = admission.refusal(node)  # revoked or disabled: the bus's rules (security/policy.py)
+        if refused is not None:
+            kind, text = refused
+            log.warning("legacy_refused", node=node.hostname, reason=kind, peer=conn.peer)
+            self.audit.refusal(f"refused_{kind}", conn.peer, node=nodeid, state=state, via="legacy")
+            self._reply(conn, wire.script_reply([wire.shell_message(text)]))
             return
         self._serve(conn, node, state)
 
@@ -242,7 +254,13 @@ class LegacyListener:
         policy = self.dispatcher.config.enrollment_policy
         wish = request.args.get("nodename", "")
         enroll = EnrollRequest(nodeid=nodeid, macs=(nodeid,), nodename=wish if _label(wish) else "")
-        if policy == "open":
+        decision = admission.unknown(policy, "init")
+        if decision is admission.Unknown.PENDING and self.dispatcher.pending_full(nodeid):
+            log.warning("node_pending_refused", nodeid=nodeid, peer=conn.peer, via="legacy")
+            self.audit.refusal("refused_pending_full", conn.peer, node=nodeid, via="legacy")
+            self._reply(conn, wire.script_reply([wire.shell_message("too many nodes waiting for approval")]))
+            return
+        if decision is admission.Unknown.ENROLL:
             self._enroll_queue.append((conn, enroll))
             if len(self._enroll_queue) == 1:
                 try:
@@ -250,12 +268,14 @@ class LegacyListener:
                 except BlockingIOError:
                     pass
             return
-        if policy == "approve":
+        if decision is admission.Unknown.PENDING:
             self.dispatcher.store.note_pending(enroll, conn.peer, time.time())
             log.info("node_pending", nodeid=nodeid, peer=conn.peer, via="legacy")
+            self.audit.record("pending", node=nodeid, via="legacy")
             text = f"{nodeid} is waiting for approval (perceus node approve)"
         else:
             log.warning("node_refused", nodeid=nodeid, peer=conn.peer, policy=policy, via="legacy")
+            self.audit.refusal("refused_unknown_node", conn.peer, node=nodeid, policy=policy, via="legacy")
             text = f"{nodeid} is not on this master's allowlist"
         self._reply(conn, wire.script_reply([wire.shell_message(text)]))
 
@@ -282,6 +302,7 @@ class LegacyListener:
                 continue
             self.counters.enrolled += 1
             log.info("node_enrolled", node=node.hostname, nodeid=node.nodeid, peer=conn.peer, via="legacy")
+            self.audit.record("enrolled", node=node.nodeid, hostname=node.hostname, via="legacy")
             try:
                 self._serve(conn, node, "init")
             except Exception:

@@ -22,6 +22,7 @@ from perceus.master.security.audit import AuditLog
 from perceus.master.security.gate import Gate
 from perceus.master.security.hostkeys import HostKeyDelivery
 from perceus.master.security.overlay import write_overlay
+from perceus.master.security.policy import REVOKED_ATTR
 from perceus.master.security.ratelimit import RateLimiter
 from perceus.master.security.signing import sign_all
 from perceus.master.security.zap import ZapPolicy, ZapThread
@@ -31,7 +32,6 @@ from perceus.protocol.messages import Event, Hello, Message
 
 log = structlog.get_logger("perceus.security")
 
-REVOKED_ATTR = "revoked"
 AUDITED_EVENTS = ("node_enrolled", "node_pending")
 
 
