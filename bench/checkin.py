@@ -395,7 +395,7 @@ def main() -> int:
         Row(
             "server CPU per check-in",
             "echo CPU per message",
-            [b / e for b, e in zip(bus_cpu, echo_cpu, strict=True)],
+            [b / e if e else float("nan") for b, e in zip(bus_cpu, echo_cpu, strict=True)],  # CPU ticks: 10 ms
             bus_cpu,
             "µs",
             "(info)",
@@ -413,7 +413,7 @@ def main() -> int:
         Row(
             f"bus peak RSS, {storm_nodes} nodes enrolled",
             "echo peak RSS after the same storm",
-            [b / e for b, e in zip(rss, echo_rss, strict=True)],
+            [b / e if e else float("nan") for b, e in zip(rss, echo_rss, strict=True)],
             rss,
             "MB",
             "≤ 200 MB (10k)",

@@ -8,7 +8,7 @@
   capsule  — one node fetches a ~48 MB capsule (verified chunks) with and without Curve; MB/s.
 
 Rate limits stay at their defaults; loopback peers are exempt (docs/security.md), so the numbers measure the
-crypto, ZAP and gate, not the limiter.  Usage: bench/curve.py [--quick]
+crypto, ZAP and gate, not the limiter.  Usage: python -m bench.curve [--quick | --smoke]
 """
 
 from __future__ import annotations
@@ -199,14 +199,15 @@ def capsule_rate(mode: str, size_mb: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="bench/curve.py", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="small sizes (CI smoke)")
+    p = argparse.ArgumentParser(prog="python -m bench.curve", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small sizes")
+    p.add_argument("--smoke", action="store_true", help="seconds: tiny sizes, one round")
     p.add_argument("--rounds", type=int, default=0)
     p.add_argument("--storm-nodes", type=int, default=0)
     a = p.parse_args(argv)
-    rounds = a.rounds or (2 if a.quick else 5)
-    storm_nodes = a.storm_nodes or (2000 if a.quick else 10_000)
-    procs, nodes, reps = (4, 32, 10) if a.quick else (8, 64, 20)
+    rounds = a.rounds or (1 if a.smoke else 2 if a.quick else 5)
+    storm_nodes = a.storm_nodes or (100 if a.smoke else 2000 if a.quick else 10_000)
+    procs, nodes, reps = (2, 8, 3) if a.smoke else (4, 32, 10) if a.quick else (8, 64, 20)
     rows: list[tuple[str, str, str, str]] = []
     rates: dict[str, list[float]] = {"none": [], "curve": []}
     for _ in range(rounds):
@@ -219,14 +220,15 @@ def main(argv: list[str] | None = None) -> int:
     s_curve, lost_curve = storm("curve", storm_nodes)
     rows.append((f"storm {storm_nodes} nodes (s, lost)", f"{s_none:.2f} ({lost_none})", f"{s_curve:.2f} ({lost_curve})",
                  f"{s_none / s_curve:.2f}×"))  # fmt: skip
-    size = 8 if a.quick else 48
+    size = 2 if a.smoke else 8 if a.quick else 48
     mb_none, mb_curve = capsule_rate("none", size), capsule_rate("curve", size)
     rows.append((f"capsule fetch {size} MB (MB/s)", f"{mb_none:.0f}", f"{mb_curve:.0f}", f"{mb_curve / mb_none:.2f}×"))
     print(f"{'workload':<32} {'security=none':>16} {'security=curve':>16} {'curve/none':>11}")
     for r in rows:
         print(f"{r[0]:<32} {r[1]:>16} {r[2]:>16} {r[3]:>11}")
     print(
-        f"checkin_curve_ratio={statistics.median(ratios):.2f} storm_curve_s={s_curve:.2f} storm_curve_lost={lost_curve}"
+        f"checkin_curve_ratio={statistics.median(ratios):.2f} storm_curve_s={s_curve:.2f} "
+        f"storm_curve_lost={lost_curve} storm_nodes={storm_nodes}"
     )
     return 0
 

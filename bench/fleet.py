@@ -10,7 +10,8 @@ which is what Perceus 1.x's `provisiond -i 300` did.  Reported per run: the mast
 /proc/<pid>/stat over the measuring window), p50/p99 reply time, and the check-in spread = max per-second rate /
 mean rate (goal ≤ 2 with jitter).
 
-Usage: bench/fleet.py [--quick] [--agents N] [--interval S] [--duration S] [--procs P]
+Curve on (every agent its own key), the product's default.
+Usage: python -m bench.fleet [--quick | --smoke] [--agents N] [--interval S] [--duration S] [--procs P]
        (--quick: 1,000 agents × 30 s interval × 60 s; default 10,000 × 60 s × 180 s)
 """
 
@@ -31,9 +32,11 @@ from typing import Any
 
 import zmq
 
+from perceus.agent.bus import CurveClient
 from perceus.agent.runtime import first_delay, next_delay
 from perceus.lab.bus import start_local_bus
 from perceus.master.config import Paths
+from perceus.master.security import keys as master_keys
 from perceus.master.store.models import Activation, NewNode
 from perceus.master.store.sqlite import SQLiteStore
 from perceus.protocol import codec
@@ -50,7 +53,7 @@ def mac(i: int) -> str:
     return f"0E:01:00:{i >> 16 & 0xFF:02X}:{i >> 8 & 0xFF:02X}:{i & 0xFF:02X}"
 
 
-def worker(endpoint: str, first: int, count: int, jitter: bool, start: float, end: float, seed: int,
+def worker(endpoint: str, key: bytes, first: int, count: int, jitter: bool, start: float, end: float, seed: int,
            out: mp.Queue) -> None:  # type: ignore[type-arg]  # fmt: skip
     """`count` agents in one process; returns send-second counts, reply latencies and lost requests."""
     rng = random.Random(seed)
@@ -62,6 +65,7 @@ def worker(endpoint: str, first: int, count: int, jitter: bool, start: float, en
     for i in range(count):
         s = ctx.socket(zmq.DEALER)
         s.setsockopt(zmq.LINGER, 0)
+        CurveClient(key)(s)  # every agent its own keypair, as every booted node has
         s.connect(endpoint)
         socks.append(s)
         index[s] = i
@@ -155,18 +159,20 @@ def run(agents: int, interval: int, duration: float, procs: int, jitter: bool) -
                                 for i in range(agents)], update=True)  # fmt: skip
             store.activate([Activation("masterauth", "ready", "all"), Activation("hostname", "init", "all"),
                             Activation("syncnodes", "ready", "all")])  # fmt: skip
-        bus = start_local_bus(paths)
+        keys, _ = master_keys.ensure(paths)
+        bus = start_local_bus(paths, security="curve")
         try:
             q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
-            start = time.time() + 2.0 + agents / 5000
+            start = time.time() + 2.0 + agents / 1000  # time for every agent's Curve handshake
             end = start + duration
             per = -(-agents // procs)
-            workers = [mp.Process(target=worker, args=(bus.endpoint, p * per, min(per, agents - p * per), jitter,
+            key = keys.bus_public
+            workers = [mp.Process(target=worker, args=(bus.endpoint, key, p * per, min(per, agents - p * per), jitter,
                                                        start, end, 1000 + p, q))
                        for p in range(procs) if p * per < agents]  # fmt: skip
             for w in workers:
                 w.start()
-            while time.time() < start + 5:  # the hellos are over; measure the steady state from here
+            while time.time() < start + min(5, duration / 2):  # the hellos are over; measure the steady state from here
                 time.sleep(0.1)
             cpu0, t0 = cpu_seconds(bus.proc.pid), time.time()
             results = [q.get(timeout=duration + 120) for _ in workers]
@@ -201,14 +207,15 @@ def run(agents: int, interval: int, duration: float, procs: int, jitter: bool) -
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="1,000 agents, 30 s interval, 60 s")
+    ap.add_argument("--smoke", action="store_true", help="seconds: 40 agents, 2 s interval, 4 s")
     ap.add_argument("--agents", type=int)
     ap.add_argument("--interval", type=int)
     ap.add_argument("--duration", type=float)
     ap.add_argument("--procs", type=int, default=4)
     args = ap.parse_args(argv)
-    agents = args.agents or (1000 if args.quick else 10_000)
-    interval = args.interval or (30 if args.quick else 60)
-    duration = args.duration or (60.0 if args.quick else 180.0)
+    agents = args.agents or (40 if args.smoke else 1000 if args.quick else 10_000)
+    interval = args.interval or (2 if args.smoke else 30 if args.quick else 60)
+    duration = args.duration or (4.0 if args.smoke else 60.0 if args.quick else 180.0)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
     except (ValueError, OSError):
@@ -231,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nspread goal ≤ 2: {'met' if j.spread <= 2 else 'NOT met'} ({j.spread:.2f} with jitter, {n.spread:.2f} "
           f"without; mean rate {j.rate:.0f}/s)")  # fmt: skip
     print(f"fleet_spread={j.spread:.2f} fleet_spread_nojitter={n.spread:.2f} fleet_p99_ms={j.p99_ms:.2f} "
-          f"fleet_master_cpu={j.cpu_share * 100:.1f}%")  # fmt: skip
+          f"fleet_master_cpu={j.cpu_share * 100:.1f}% fleet_agents={j.agents} security=curve")  # fmt: skip
     return 0
 
 

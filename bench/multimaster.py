@@ -9,10 +9,12 @@ Workloads (issue 9), all in the same run on the same machine:
   time from first send to the answer from another master, p50/p99/max.  Peer: the agents' own timeout, the
   floor any failover by silence has.
 
-Usage: bench/multimaster.py [--backend postgresql] [--masters 1,2,3] [--rounds N] [--quick] [--agents N]
-(also reached as bench/checkin.py --backend postgresql --masters 1,2,3).  Needs the PostgreSQL server
+Usage: python -m bench.multimaster [--backend postgresql] [--masters 1,2,3] [--rounds N] [--quick | --smoke]
+[--agents N] (also: python -m bench.checkin --backend postgresql --masters 1,2,3).  Needs the PostgreSQL server
 binaries (apt-get install postgresql) and psycopg; the cluster is a throwaway one in a temp dir.
-The last line is exactly: pg_1m=<ratio> pg_3m=<ratio> failover_p50_s=<s> failover_p99_s=<s> lost=<n>
+Check-ins run the default configuration, Curve on (every node its own key); the failover masters run without
+Curve because the simulated agents speak plaintext.  The last line is exactly:
+  pg_1m=<ratio> pg_3m=<ratio> pg_3m_cpu_us=<µs> failover_p50_s=<s> failover_p99_s=<s> lost=<n> security=curve
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pathlib import Path
 from bench import REPO, checkin
 from perceus.lab.bus import RunningBus, namespace_roots, start_local_bus
 from perceus.master.config import Paths
+from perceus.master.security import keys as master_keys
 
 PG_BIN = Path(os.environ.get("PERCEUS_PG_BIN", "/usr/lib/postgresql/15/bin"))
 AGENTS = REPO / "tests" / "integration" / "multimaster" / "agents.py"
@@ -111,35 +114,51 @@ def create_database(admin: str, name: str) -> str:
 # ---------------------------------------------------------------------------------------------- masters
 
 
-def configure(paths: Paths, database: str) -> None:
+def configure(paths: Paths, database: str, security: str) -> None:
     paths.ensure()
-    # Plaintext, no per-IP rate limit (every client is 127.0.0.1): the same for every setup in the table.
+    # No per-IP rate limit (every client is 127.0.0.1): the same for every setup in the table.
     paths.perceus_conf.write_text(
-        f"database type = {database}\nbus security = none\nbus rate limit = 0\ncheckin interval = 60\n"
+        f"database type = {database}\nbus security = {security}\nbus rate limit = 0\ncheckin interval = 60\n"
     )
     paths.defaults_conf.write_text("Node Name = n#####\nGroup Name = bench\n")
 
 
-def start_masters(work: Path, tag: str, database: str, count: int) -> list[RunningBus]:
+def start_masters(work: Path, tag: str, database: str, count: int, security: str = "curve") -> list[RunningBus]:
+    """`count` masters on `database`; Curve on (the default) unless `security` says otherwise."""
     buses = []
     for i in range(count):
         paths = Paths(work / f"{tag}-{i}" / "etc", work / f"{tag}-{i}" / "var")
-        configure(paths, database)
-        buses.append(start_local_bus(paths, bind=f"tcp://127.0.0.1:{_free_port()}"))
+        configure(paths, database, security)
+        if security == "curve":
+            master_keys.ensure(paths)
+        buses.append(start_local_bus(paths, bind=f"tcp://127.0.0.1:{_free_port()}", security=security))
     return buses
 
 
-def split_bench(buses: list[RunningBus], round_no: int, data: Path | None) -> tuple[float, float, int]:
-    """checkin.daemon_bench's shape with the 32 clients split round-robin over `buses`."""
+def server_of(bus: RunningBus) -> checkin.Server:
+    keys = master_keys.load(bus.paths)
+    assert keys is not None
+    return checkin.Server(bus.endpoint, keys.bus_public)
+
+
+def split_bench(
+    buses: list[RunningBus],
+    round_no: int,
+    data: Path | None,
+    clients: int = checkin.CLIENTS,
+    nodes: int = checkin.NODES_PER_CLIENT,
+) -> tuple[float, float, int]:
+    """checkin.daemon_bench's shape (Curve, a key per node) with the clients split round-robin over `buses`."""
+    servers = [server_of(b) for b in buses]
     mpc = mp.get_context("fork")
     start, out = mpc.Event(), mpc.Queue()
     procs = [
-        mpc.Process(target=checkin._bench_client, args=(buses[c % len(buses)].endpoint, round_no, c, start, out))
-        for c in range(checkin.CLIENTS)
+        mpc.Process(target=checkin._bench_client, args=(servers[c % len(servers)], round_no, c, start, out, nodes))
+        for c in range(clients)
     ]
     for p in procs:
         p.start()
-    time.sleep(0.3)
+    time.sleep(0.3 + clients * nodes / 1000)  # connected and handshaken before the clock
 
     def cpu() -> float:
         return sum(checkin.cpu_seconds(b.proc.pid) for b in buses) + (pg_cpu(data) if data else 0.0)
@@ -152,14 +171,16 @@ def split_bench(buses: list[RunningBus], round_no: int, data: Path | None) -> tu
     used = cpu() - cpu0
     for p in procs:
         p.join()
-    requests = checkin.CLIENTS * checkin.NODES_PER_CLIENT * 9
+    requests = clients * nodes * 9
     return requests / wall, used / requests * 1e6, sum(e for _, e in results)
 
 
 # ---------------------------------------------------------------------------------------------- failover
 
 
-def failover(buses: list[RunningBus], agents: int, procs: int = 3) -> tuple[list[float], int, int]:
+def failover(
+    buses: list[RunningBus], agents: int, procs: int = 3, duration: float = 12.0
+) -> tuple[list[float], int, int]:
     """Agents over every master; the first master SIGKILLed 4 s in.  Returns (outages, lost, errors)."""
     addresses = [b.endpoint.removeprefix("tcp://") for b in buses]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([namespace_roots(), str(REPO)])}
@@ -175,7 +196,7 @@ def failover(buses: list[RunningBus], agents: int, procs: int = 3) -> tuple[list
                 str(per),
                 str(p),
                 str(start_at),
-                "12",
+                str(duration),
                 "1.0",
                 str(AGENT_TIMEOUT),
             ],
@@ -218,10 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--agents", type=int, default=600, help="simulated agents in the failover run")
     ap.add_argument("--quick", action="store_true", help="one round, 300 agents")
+    ap.add_argument("--smoke", action="store_true", help="seconds: one round of 4 clients × 4 nodes, 60 agents")
     args = ap.parse_args(argv)
     counts = sorted({int(c) for c in args.masters.split(",") if c.strip()})
-    rounds = 1 if args.quick else max(1, args.rounds)
-    agents = 300 if args.quick else args.agents
+    rounds = 1 if args.quick or args.smoke else max(1, args.rounds)
+    agents = 60 if args.smoke else 300 if args.quick else args.agents
+    shape = (4, 4) if args.smoke else (checkin.CLIENTS, checkin.NODES_PER_CLIENT)
     if not (PG_BIN / "initdb").exists():
         print(f"bench/multimaster.py: error: PostgreSQL server binaries not found in {PG_BIN}", file=sys.stderr)
         return 1
@@ -236,13 +259,15 @@ def main(argv: list[str] | None = None) -> int:
                 setups[f"postgresql ×{n}"] = start_masters(work, f"pg{n}", create_database(admin, f"bench{n}"), n)
             running = [b for buses in setups.values() for b in buses]
             print(f"# cpus {os.cpu_count()}, masters per setup: " + ", ".join(f"{k}" for k in setups), flush=True)
-            split_bench(sqlite, 250, None)  # warm-up (not counted)
+            split_bench(sqlite, 250, None, *shape)  # warm-up (not counted)
             rates: dict[str, list[float]] = {k: [] for k in setups}
             cpus: dict[str, list[float]] = {k: [] for k in setups}
             errors: dict[str, int] = {k: 0 for k in setups}
             for r in range(rounds):
                 for i, (name, buses) in enumerate(setups.items()):
-                    rate, cpu, err = split_bench(buses, r * 8 + i, data if name.startswith("postgresql") else None)
+                    rate, cpu, err = split_bench(
+                        buses, r * 8 + i, data if name.startswith("postgresql") else None, *shape
+                    )
                     rates[name].append(rate)
                     cpus[name].append(cpu)
                     errors[name] += err
@@ -252,9 +277,10 @@ def main(argv: list[str] | None = None) -> int:
                         ),
                         flush=True,
                     )
-            fail_buses = start_masters(work, "failover", create_database(admin, "failover"), 3)
+            # The failover agents (tests/integration/multimaster/agents.py) speak plaintext: these masters too.
+            fail_buses = start_masters(work, "failover", create_database(admin, "failover"), 3, security="none")
             running += fail_buses
-            outages, lost, fail_errors = failover(fail_buses, agents)
+            outages, lost, fail_errors = failover(fail_buses, agents, duration=8.0 if args.smoke else 12.0)
         finally:
             for b in running:
                 b.stop()
@@ -283,9 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     pg1 = statistics.median(rates.get("postgresql ×1", [float("nan")])) / base
     pg3 = statistics.median(rates.get("postgresql ×3", [float("nan")])) / base
+    cpu3 = statistics.median(cpus.get("postgresql ×3", [float("nan")]))
     print(
-        f"pg_1m={pg1:.2f} pg_3m={pg3:.2f} failover_p50_s={pct(outages, 0.5):.2f} "
-        f"failover_p99_s={pct(outages, 0.99):.2f} lost={lost}"
+        f"pg_1m={pg1:.2f} pg_3m={pg3:.2f} pg_3m_cpu_us={cpu3:.0f} failover_p50_s={pct(outages, 0.5):.2f} "
+        f"failover_p99_s={pct(outages, 0.99):.2f} lost={lost} security=curve"
     )
     return 0
 
