@@ -182,3 +182,29 @@ CASES += [
     ),
     Case("syslog", (f"{_Q}journal-short.txt",), macs("52:54:00:74:00:0", "1", "2", "3", "4"), skipped=1),
 ]
+
+CASES += [
+    Case(
+        "switch-mac-table",
+        ("switch/quirks/cisco-stack.txt",),
+        macs("52:54:00:80:0", "1:01", "1:02", "1:10", "1:49", "2:10"),
+        errors=("Gi1/0/3: two MACs in the VLAN",),
+        skipped=3,  # Gi1/0/4 (three MACs: an uplink), Po1, a multicast address
+        args=("--vlan", "10"),
+    ),
+    Case(
+        "switch-mac-table",
+        ("switch/quirks/juniper-vlan-names.txt",),
+        macs("52:54:00:81:0", "0:01", "0:02", "0:10", "1:01"),
+        errors=("invalid MAC address '52:54:00:81:00:0z'",),
+        skipped=1,  # ae0.0
+        args=("--vlan", "prov"),
+    ),
+    Case(
+        "switch-snmpwalk",
+        ("snmp/quirks/qbridge-vlan-static.txt",),
+        macs("52:54:00:90:00:0", "1", "2", "3"),
+        skipped=1,  # the switch's own address
+        args=("--vlan", "prov"),
+    ),
+]
