@@ -208,3 +208,89 @@ CASES += [
         args=("--vlan", "prov"),
     ),
 ]
+
+# The first samples of each format (also read by tests/unit/importers/test_formats.py).
+CASES += [
+    Case(
+        "csm-nodedef",
+        ("csm/nodedef",),
+        (("00:02:55:C6:5A:0D", "node01", ""), ("00:02:55:C6:5A:0E", "node02", "")),
+        errors=("invalid MAC address '00:02:55:C6:5A:ZZ'",),
+        skipped=1,
+    ),
+    Case(
+        "csm-lsnode-long",
+        ("csm/lsnode-l",),
+        (("00:02:55:C6:5A:0D", "node01", ""), ("00:02:55:C6:5A:0E", "node02", "")),
+        skipped=1,
+    ),
+    Case(
+        "oscar-mac-file",
+        ("oscar/macs",),
+        (
+            ("00:16:3E:00:00:02", "n0000", ""),
+            ("00:16:3E:00:00:03", "oscarnode2", "10.0.0.3"),
+            ("00:16:3E:00:00:04", "n0001", "10.0.0.4"),
+        ),
+    ),
+    Case(
+        "oscar-oda-sqldump",
+        ("oscar/oda.sql",),
+        (("00:16:3E:00:00:02", "oscarnode1", "10.0.0.2"), ("00:16:3E:00:00:03", "oscarnode2", "10.0.0.3")),
+        skipped=2,
+    ),
+    Case(
+        "xcat-tabdump",
+        ("xcat/mac.csv", "xcat/hosts.csv", "xcat/nodelist.csv"),
+        (
+            ("00:1A:64:A1:00:01", "cn01", "10.1.0.101"),
+            ("00:1A:64:A1:00:02", "cn02", "10.1.0.102"),
+            ("00:1A:64:A1:00:04", "cn04", "10.1.9.4"),
+        ),
+        skipped=1,
+    ),
+    Case(
+        "warewulf4-node-export",
+        ("warewulf/node-export.yaml",),
+        (("00:11:22:33:44:01", "n0001", "10.0.2.1"), ("00:11:22:33:44:02", "n0002", "10.0.2.2")),
+    ),
+    Case(
+        "warewulf3-node-print",
+        ("warewulf/ww3-node-print",),
+        (("00:0C:29:AB:CD:01", "n0000", "10.0.1.10"), ("00:0C:29:AB:CD:02", "n0001", "10.0.1.11")),
+        skipped=1,
+    ),
+    Case(
+        "ethers",
+        ("ethers/ethers",),
+        (("08:00:20:00:61:CA", "pluto", ""), ("08:00:20:00:61:CB", "n0000", "10.0.0.12")),
+        errors=("no host name or address",),
+    ),
+    Case(
+        "ethers",
+        ("ethers/perceus-ethers",),
+        (*macs("00:0C:29:00:00:0", "1", "2"), ("00:0C:29:00:00:04", "n0003", "")),
+    ),
+    Case("journal-json", ("journal/dhcp.json",), macs("00:25:90:DD:00:0", "1", "2")),
+    Case("journal-export", ("journal/dhcp.export",), macs("00:25:90:EE:00:0", "1", "2")),
+    Case(
+        "journal-export",
+        ("journal/truncated.export",),
+        macs("00:25:90:EE:00:0", "1", "2"),
+        errors=("truncated input",),
+    ),
+    Case("switch-mac-table", ("switch/arista.txt",), macs("00:1C:73:00:00:", "01", "02", "49")),
+    Case("switch-mac-table", ("switch/juniper.txt",), macs("00:10:DB:C5:", "55:01", "55:02", "56:01"), skipped=1),
+    Case(
+        "isc-dhcpd-conf",
+        ("dhcpd/broken.conf",),
+        (("00:1E:67:00:00:02", "n2", ""),),
+        errors=("truncated input", "missing include", "invalid MAC address"),
+    ),
+    Case(
+        "auto",
+        ("switch/cisco-ios.txt",),
+        macs("00:25:90:00:0", "A:01", "A:02", "A:10"),
+        args=("--vlan", "100"),
+    ),
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from perceus.importers.records import Collector, ParseOptions
+from perceus.importers.records import Bmc, Collector, ParseOptions, is_ipv4
 from perceus.importers.sniffing import has
 from perceus.importers.source import Source
 from perceus.importers.stanza import Stanza, read
@@ -14,6 +14,7 @@ _NODEDEF_ATTR = re.compile(r"^(\w+)\s*=\s*(.*)$")
 _LSNODE_ATTR = re.compile(r"^(\w+)\s*=\s*(.*)$")
 _MAC_ATTR = "InstallAdapterMacaddr"
 _NODE_KEYS = ("Hostname", "Name")
+_BMC_POWER = ("bmc", "ipmi", "xseries", "blade")
 
 
 def _emit(src: Source, stanza: Stanza, hostname: str, out: Collector) -> None:
@@ -22,8 +23,14 @@ def _emit(src: Source, stanza: Stanza, hostname: str, out: Collector) -> None:
     if not mac:
         out.skip(where, f"{hostname or stanza.name}: no {_MAC_ATTR} (node without install adapter)")
         return
-    # CSM has no IP attribute: addresses come from name resolution, which an importer must not do.
-    out.node(where, mac, hostname=hostname)
+    # The install adapter's address when CSM was given a literal one; a name is never resolved.
+    adapter = stanza.attrs.get("InstallAdapterHostname", "").strip()
+    ip = adapter if is_ipv4(adapter) else ""
+    # The hardware control point of a BMC-powered node is its BMC (an HMC or MM manages many nodes).
+    point = stanza.attrs.get("HWControlPoint", "").strip()
+    power = stanza.attrs.get("PowerMethod", "").strip().lower()
+    bmc = Bmc(point, stanza.attrs.get("HWControlUserId", "").strip()) if point and power in _BMC_POWER else None
+    out.node(where, mac, hostname=hostname, ip=ip, bmc=bmc)
 
 
 def parse_nodedef(sources: list[Source], out: Collector, options: ParseOptions) -> None:
