@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Iterable, Sequence
-from itertools import chain
 from typing import Any
 
 from perceus.errors import NotFoundError, UsageError
-from perceus.master.cli import output
+from perceus.master.cli import node_inventory, output
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.nodespec import fold, select
 from perceus.master.cli.power import BMC_KEYS, set_bmc
@@ -41,6 +40,10 @@ def register(sub: Any) -> None:
         v = verbs.add_parser(name, help=hlp)
         v.add_argument("nodes", nargs="*", default=["*"], help="names, globs (n00*) or ranges (n[0001-0128])")
         v.set_defaults(func=func)
+        if name == "list":
+            v.add_argument("--columns", help=f"a table of these columns ({','.join(node_inventory.COLUMNS)})")
+        if name == "summary":
+            v.add_argument("--by", help="count nodes per value of one column instead (memory, cpu, vendor, …)")
 
     v = verbs.add_parser("set", help="set an attribute: set KEY VALUE NODES… (or KEY=VALUE NODES…)")
     v.add_argument("args", nargs="+", metavar="KEY VALUE NODE")
@@ -218,6 +221,9 @@ def timeline_data(events: Sequence[PhaseEvent]) -> list[dict[str, object]]:
 
 def list_(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _select(ctx, ns.nodes, required=False)
+    if ns.columns:
+        data, header, rows = node_inventory.table(ctx, nodes, ns.columns)
+        return render(ctx, nodes, data=lambda: data, header=header, rows=lambda: rows)
     return render(ctx, nodes, data=lambda: [n.as_dict() for n in nodes], rows=lambda: (n.hostname for n in nodes))
 
 
@@ -235,6 +241,9 @@ def status(ctx: CliContext, ns: argparse.Namespace) -> int:
 
 def summary(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _select(ctx, ns.nodes, required=False)
+    if ns.by:
+        data, header, rows = node_inventory.summary_by(ctx, nodes, ns.by)
+        return render(ctx, nodes, data=lambda: data, header=header, rows=lambda: rows)
     return render(
         ctx,
         nodes,
@@ -249,8 +258,8 @@ def show(ctx: CliContext, ns: argparse.Namespace) -> int:
     return render(
         ctx,
         nodes,
-        data=lambda: [n.as_dict() for n in nodes],
-        rows=lambda: chain.from_iterable(map(output.show_lines, nodes)),
+        data=lambda: node_inventory.show_data(ctx, nodes),
+        rows=lambda: node_inventory.show_rows(ctx, nodes, output.show_lines),
     )
 
 
