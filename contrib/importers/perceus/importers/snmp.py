@@ -15,6 +15,7 @@ VLAN_FDB_ID = "1.3.6.1.2.1.17.7.1.4.2.1.3"  # dot1qVlanFdbId.<time mark>.<vlan> 
 VLAN_NAME = "1.3.6.1.2.1.17.7.1.4.3.1.1"  # dot1qVlanStaticName.<vlan>
 _SELF, _INVALID = 4, 2  # mgmt (5) is a static entry (dot1qStaticUnicast): a configured node port, it counts
 OLD_FDB_PORT = "1.3.6.1.2.1.17.4.3.1.2"  # BRIDGE-MIB dot1dTpFdbPort.<mac> (switches without Q-BRIDGE)
+OLD_FDB_STATUS = "1.3.6.1.2.1.17.4.3.1.3"  # dot1dTpFdbStatus.<mac>, the same values
 BASE_PORT_IFINDEX = "1.3.6.1.2.1.17.1.4.1.2"  # dot1dBasePortIfIndex.<bridge port>
 IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
 IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
@@ -25,6 +26,7 @@ _SYMBOLS = {
     "Q-BRIDGE-MIB::dot1qVlanFdbId": VLAN_FDB_ID,
     "Q-BRIDGE-MIB::dot1qVlanStaticName": VLAN_NAME,
     "BRIDGE-MIB::dot1dTpFdbPort": OLD_FDB_PORT,
+    "BRIDGE-MIB::dot1dTpFdbStatus": OLD_FDB_STATUS,
     "BRIDGE-MIB::dot1dBasePortIfIndex": BASE_PORT_IFINDEX,
     "IF-MIB::ifName": IF_NAME,
     "IF-MIB::ifDescr": IF_DESCR,
@@ -33,7 +35,19 @@ _SYMBOLS = {
     "mib-2": "1.3.6.1.2.1",
     "iso": "1",
 }
-_TABLES = (FDB_PORT, FDB_STATUS, OLD_FDB_PORT, BASE_PORT_IFINDEX, IF_NAME, IF_DESCR, VLAN_FDB_ID, VLAN_NAME)
+_TABLES = (
+    FDB_PORT,
+    FDB_STATUS,
+    OLD_FDB_PORT,
+    OLD_FDB_STATUS,
+    BASE_PORT_IFINDEX,
+    IF_NAME,
+    IF_DESCR,
+    VLAN_FDB_ID,
+    VLAN_NAME,
+)
+_FDB_TABLES = (FDB_PORT, FDB_STATUS, OLD_FDB_PORT, OLD_FDB_STATUS)
+_OLD_TABLES = (OLD_FDB_PORT, OLD_FDB_STATUS)
 _LINE = re.compile(r"^\s*(\S+?)\s*(?:=\s*(?:([\w-]+):\s*)?(.*)|\s(.*))$")
 _BRACKETS = re.compile(r"\[([^\]]*)\]")
 
@@ -113,13 +127,13 @@ def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
                     break
             else:
                 continue
-            if table in (FDB_PORT, FDB_STATUS, OLD_FDB_PORT):
-                fdb = "" if table == OLD_FDB_PORT else index[0]
-                mac = _mac_of(index if table == OLD_FDB_PORT else index[1:])
+            if table in _FDB_TABLES:
+                fdb = "" if table in _OLD_TABLES else index[0]
+                mac = _mac_of(index if table in _OLD_TABLES else index[1:])
                 number_value = _integer(value)
                 if mac is None or number_value is None:
                     out.error(where, f"unreadable forwarding entry {name} = {value}")
-                elif table == FDB_STATUS:
+                elif table in (FDB_STATUS, OLD_FDB_STATUS):
                     status[(fdb, mac)] = number_value
                 else:
                     ports.append((fdb, number_value, mac, where))

@@ -12,8 +12,10 @@ from perceus.importers.source import Source
 # Shaped like a MAC (letters beyond f included, so a damaged address is reported instead of passed over).
 _MAC = re.compile(r"^([0-9A-Za-z]{4}\.[0-9A-Za-z]{4}\.[0-9A-Za-z]{4}|([0-9A-Za-z]{2}[:-]){5}[0-9A-Za-z]{2})$")
 # Physical interfaces: Gi1/0/1, Ethernet1/10, Et49/1, Fa0/1, ge-0/0/2.0, xe-0/0/0:1, Te1/1/1 (and Po1, ae0.0,
-# which are aggregates); CPU, Router, sup-eth1(R), vPC Peer-Link, Vx1 … are not.
-_PORT = re.compile(r"^(?!vx|vlan|tunnel|lo\d|nve|cpu|router)[A-Za-z][A-Za-z-]*\d+([/:.]\d+)*$", re.IGNORECASE)
+# which are aggregates), CatOS 3/1; CPU, Router, sup-eth1(R), vPC Peer-Link, Vx1 … are not.
+_PORT = re.compile(
+    r"^((?!vx|vlan|tunnel|lo\d|nve|cpu|router)[A-Za-z][A-Za-z-]*\d+([/:.]\d+)*|\d+(/\d+)+)$", re.IGNORECASE
+)
 _FLAGS = {"*", "+", "G", "R", "O", "C", "~", "E"}  # NX-OS / IOS line markers before the VLAN
 _VLAN_WORD = re.compile(r"^(?:vlan)?0*(\d+)$", re.IGNORECASE)
 
