@@ -55,10 +55,12 @@ def test_from_wire_accepts_the_agents_own_collection(tmp_path: Path) -> None:
     (nic / "speed").write_text("-1\n")
     (sys / "block/vda").mkdir(parents=True)
     (sys / "block/vda/size").write_text("2097152\n")
-    inv = Inventory.from_wire(agent_inventory.collect(proc=proc, sys=sys))
+    inv = Inventory.from_wire(agent_inventory.collect(proc=proc, sys=sys, ipmi=()))
     assert inv.cpu_model == "QEMU Virtual CPU version 2.5+" and inv.memory == 2030000 * 1024
     assert inv.nics == (Nic("ens3", "52:54:00:12:34:56", "", 0, True),)
     assert inv.disks == (Disk("vda", 1 * GIB, ""),) and inv.bmc == ""
+    lan = agent_inventory.parse_lan_print("IP Address              : 10.1.0.17\n")
+    assert Inventory.from_wire({"bmc": lan}).bmc == "10.1.0.17"
 
 
 @pytest.mark.parametrize(
