@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import structlog
+
 from perceus.errors import PerceusError
 from perceus.master.config import NodeDefaults
 from perceus.master.store.base import SCHEMA_VERSION
@@ -23,9 +25,12 @@ from perceus.master.store.dialect import SQLITE, Tx
 from perceus.master.store.migrations import MIGRATIONS
 from perceus.master.store.models import ContactUpdate, Node
 from perceus.master.store.naming import numbers_of
+from perceus.master.store.netfs import network_fs
 from perceus.master.store.rules import NODE_COLUMNS, SQLStore, Write, node_from_row
 
 T = TypeVar("T")
+log = structlog.get_logger("perceus.store")
+NETFS_HINT = "keep the SQLite store on a local disk (WAL is unsafe here); several masters share PostgreSQL"
 
 # NODE_COLUMNS plus MACs and attributes from correlated subqueries: one statement for a single lookup (the hot
 # path); listings load MACs and attributes in two batched queries instead (cheaper for thousands of rows).
@@ -64,6 +69,9 @@ class SQLiteStore(SQLStore):
         self._cache_version = -1
         self._cache_checked = -1e9
         path.parent.mkdir(parents=True, exist_ok=True)
+        fs = network_fs(path.parent)
+        if fs:  # WAL's shared-memory index and locks do not work across hosts (netfs.py)
+            log.warning("database_on_network_filesystem", path=str(path), fs=fs, hint=NETFS_HINT)
         try:
             self._db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._tx = Tx(self._db, SQLITE)
