@@ -10,10 +10,9 @@ import re
 from typing import Any
 
 from perceus.errors import PerceusError, UsageError
+from perceus.protocol import names
 
 ALIASES = {"ipaddr": "ip", "groupname": "group", "description": "desc"}
-_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-_.]{0,62})$")
-_WORD = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 _ATTR = re.compile(r"^[a-z][a-z0-9_\-]{0,31}$")
 
 
@@ -32,7 +31,7 @@ def canonical_key(key: str) -> str:
 
 
 def valid_hostname(value: str) -> bool:
-    return bool(_HOSTNAME.match(value))
+    return names.valid("node", value)
 
 
 def parse_value(key: str, value: str) -> Any:
@@ -44,8 +43,8 @@ def parse_value(key: str, value: str) -> Any:
     if key in ("group", "vnfs"):
         if value == "":
             return value
-        if not _WORD.match(value):
-            raise InvalidValue(key, value, "use letters, digits, '.', '_' or '-'")
+        if not names.valid(key, value):  # fullmatch, never '.' or '..' (one rule: perceus.protocol.names)
+            raise InvalidValue(key, value, names.rule(key))
         return value
     if key == "enabled":
         low = value.lower()

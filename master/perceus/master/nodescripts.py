@@ -21,6 +21,7 @@ import structlog
 
 from perceus.master.legacy import stock_generators
 from perceus.master.store.models import Node
+from perceus.protocol import names
 from perceus.protocol.messages import Script
 
 log = structlog.get_logger("perceus.nodescripts")
@@ -123,6 +124,8 @@ class NodeScripts:
 
     def plan(self, state: str, node: Node) -> Plan:
         """Which files apply, in execution order (cached for PLAN_TTL when a clock was given)."""
+        if not names.valid("state", state):  # `..` etc. must never become a path component under nodescripts/
+            return Plan(())
         if self._clock is None:
             return self._plan(state, node)
         now = self._clock()

@@ -194,3 +194,23 @@ def test_flood_from_unenrolled_keys_keeps_tables_and_memory_flat(secure_bus: Cal
     with SQLiteStore(bus.paths.database) as store:
         assert len(store.pending()) == MAX_PENDING_NODES
     assert audit_has(bus.paths, "refused_pending_full")
+
+
+def test_state_cannot_climb_out_of_nodescripts(secure_bus: Callable[..., RunningBus], paths: Paths) -> None:
+    """`state` names a directory under nodescripts/; `..` once made the master read (and run) files outside."""
+    paths.ensure()
+    outside = paths.nodescripts.parent / "all"
+    outside.mkdir(parents=True, exist_ok=True)
+    (outside / "10-outside.sh").write_text("#!/bin/sh\necho read-from-outside-nodescripts\n")
+    bus = secure_bus("open")
+    node = node_client(bus)
+    try:
+        assert isinstance(node.request(stage1_hello()), Wait)
+        for state in ("..", "ready\n", "../ready", "."):
+            assert refused(node, CheckIn(node=MAC, state=state, boot_id=BOOT), "BAD_MESSAGE"), state
+        assert refused(node, Hello(macs=(MAC,), state="..", stage=Stage.STAGE1, boot_id=BOOT), "BAD_MESSAGE")
+        ok = node.request(CheckIn(node=MAC, state="ready", boot_id=BOOT))
+        assert isinstance(ok, Ack) and not any("outside" in s.body for s in ok.scripts)
+    finally:
+        node.close()
+    assert audit_has(bus.paths, "refused_bad_name")

@@ -18,8 +18,9 @@ from perceus.errors import ConfigError
 from perceus.fsatomic import replace_file
 
 SYSTEM_MAX = 999
-_NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}\$?$")
-_FIELD = re.compile(r"^[^:\n]*$")
+# fullmatch, and no control characters: a `$` anchor let "name\n" (a second passwd line) through before issue 14.
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?", re.ASCII)
+_FIELD = re.compile(r"[^:\x00-\x1f\x7f]*")
 MAX_ENTRIES = 200_000
 
 
@@ -36,7 +37,7 @@ class Entry:
 
 
 def _check_name(name: str, what: str) -> None:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name) or name in (".", ".."):
         raise ConfigError(f"bad {what} name {name!r}")
 
 
@@ -48,8 +49,8 @@ def _passwd(fields: Sequence[Any]) -> Entry:
     if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 for v in (uid, gid)):
         raise ConfigError(f"user {name!r}: uid/gid must be numbers")
     texts = (str(pw), str(gecos), str(home), str(shell))
-    if not all(isinstance(v, str) and _FIELD.match(v) for v in (pw, gecos, home, shell)):
-        raise ConfigError(f"user {name!r}: a field contains ':' or a newline")
+    if not all(isinstance(v, str) and _FIELD.fullmatch(v) for v in (pw, gecos, home, shell)):
+        raise ConfigError(f"user {name!r}: a field contains ':', a newline or another control character")
     if texts[0] not in ("x", "*", "!", ""):
         raise ConfigError(f"user {name!r}: password hashes are never accepted in passwd")
     return Entry(str(name), int(uid), (str(name), texts[0], str(uid), str(gid), texts[1], texts[2], texts[3]))

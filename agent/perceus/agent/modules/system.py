@@ -13,17 +13,17 @@ import structlog
 
 from perceus.errors import ConfigError
 from perceus.fsatomic import replace_file
+from perceus.protocol import names
 
 log = structlog.get_logger("perceus.agent.modules")
 
-_HOSTNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _KMOD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MODPROBE_TIMEOUT = 60.0
 
 
 def set_hostname(root: Path, name: Any, *, live: bool) -> bool:
     """Write <root>/etc/hostname and, on a real node (root "/"), set the kernel's name; True if changed."""
-    if not isinstance(name, str) or not _HOSTNAME.match(name):
+    if not isinstance(name, str) or not names.valid("node", name):  # fullmatch: no newline into /etc/hostname
         raise ConfigError(f"refusing host name {name!r}")
     path = root / "etc" / "hostname"
     try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from perceus.importers.naming import NameTemplate
 from perceus.importers.records import NodeRecord, ParseResult, Problem, is_ipv4
+from perceus.protocol import names
 
 # RFC 1123 label; Perceus 1.x accepted anything, but a name that cannot be a DNS label breaks /etc/hosts.
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$")
@@ -93,8 +94,10 @@ def build(result: ParseResult, options: PlanOptions) -> Plan:
             reason = bad
         elif rec.ip and rec.ip in seen_ip:
             reason = f"duplicate IP {rec.ip} (first at {seen_ip[rec.ip].where})"
-        elif rec.hostname and not _LABEL.match(rec.hostname):
+        elif rec.hostname and not _LABEL.fullmatch(rec.hostname):
             reason = f"invalid host name {rec.hostname!r}"
+        elif bad_name := _bad_names(rec.group, rec.vnfs):
+            reason = bad_name
         elif rec.hostname and rec.hostname.lower() in seen_name:
             reason = f"duplicate hostname {rec.hostname} (first at {seen_name[rec.hostname.lower()].where})"
         else:
@@ -117,5 +120,16 @@ def build(result: ParseResult, options: PlanOptions) -> Plan:
             continue
         group = options.group if options.group is not None else rec.group
         vnfs = options.vnfs if options.vnfs is not None else rec.vnfs
+        if bad_name := _bad_names(group, vnfs):
+            plan.errors.append(Problem(rec.where, bad_name))
+            continue
         plan.nodes.append(PlannedNode(rec, hostname, group, vnfs))
     return plan
+
+
+def _bad_names(group: str, vnfs: str) -> str:
+    """The one name rule (perceus.protocol.names) for the group and vnfs an import would store."""
+    for kind, value in (("group", group), ("vnfs", vnfs)):
+        if value and not names.valid(kind, value):
+            return f"invalid {kind} name {value[:80]!r}: {names.rule(kind)}"
+    return ""

@@ -14,21 +14,20 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from perceus.errors import CapsuleError, NotFoundError
 from perceus.master.config import Paths
+from perceus.protocol import names
 from perceus.protocol.capsule import is_hash
 
-_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 TMP_PREFIX = ".tmp-"
 
 
 def check_name(name: str) -> str:
     """The original's rule (spec §4.6), plus: no leading dot (our temp dirs) and not `.`/`..`."""
-    if not _NAME.match(name) or name.startswith("."):
+    if not names.valid("vnfs", name):  # fullmatch: a trailing newline no longer passes (perceus.protocol.names)
         raise CapsuleError(f"VNFS name {name!r} contains illegal characters (allowed: A-Z a-z 0-9 . _ -)")
     return name
 

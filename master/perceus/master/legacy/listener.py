@@ -34,7 +34,7 @@ from perceus.master.nodescripts import Plan, environment
 from perceus.master.security import policy as admission
 from perceus.master.security.audit import AuditLog
 from perceus.master.store.models import ContactUpdate, EnrollRequest, Node
-from perceus.protocol import hwaddr
+from perceus.protocol import hwaddr, names
 
 log = structlog.get_logger("perceus.legacy")
 
@@ -219,6 +219,12 @@ class LegacyListener:
             _drain_and_close(conn.sock)
             return
         state = request.command
+        if not names.valid("state", state):  # \w is Unicode: the one ASCII rule before it names a directory
+            log.warning("legacy_bad_state", peer=conn.peer, state=state[:40])
+            self.audit.refusal("refused_bad_name", conn.peer, node=nodeid, state=state[:40], via="legacy")
+            self.counters.closed_early += 1
+            _drain_and_close(conn.sock)
+            return
         node = self.dispatcher.store.get(nodeid)
         if node is None:
             if state != "init":  # only init auto-adds, as in 1.x; others get nothing

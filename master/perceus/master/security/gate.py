@@ -35,7 +35,7 @@ from perceus.errors import PerceusError
 from perceus.master.bus.handlers import MAX_MACS, Incoming, Outgoing
 from perceus.master.security.audit import AuditLog
 from perceus.master.security.ratelimit import RateLimiter, is_loopback
-from perceus.protocol import hwaddr
+from perceus.protocol import hwaddr, names
 from perceus.protocol.enums import ErrorCode, Stage, WaitReason
 from perceus.protocol.messages import Error, Hello, Message, Wait
 
@@ -139,6 +139,11 @@ class Gate:
         if self.require_key and not key:
             # Curve is on but the request carries no ZAP-vouched key: the server was misconfigured.
             return self._refuse(item, ErrorCode.INTERNAL, "no authenticated key", source)
+        state = getattr(msg, "state", None)
+        if isinstance(state, str) and not names.valid("state", state):
+            # The state names a directory under nodescripts/: `..` once read files outside it (issue 14).
+            return self._refuse(item, ErrorCode.BAD_MESSAGE, f"invalid state {state[:40]!r}", source,
+                                "refused_bad_name")  # fmt: skip
         if isinstance(msg, Hello):
             return self._hello(item, msg, source)
         node = getattr(msg, "node", None)
