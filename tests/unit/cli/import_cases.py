@@ -294,3 +294,12 @@ CASES += [
         args=("--vlan", "100"),
     ),
 ]
+
+CASES += [
+    Case(
+        "warewulf3-node-print",
+        ("warewulf/quirks/ww3-fqdn-node-print",),
+        (("B4:96:91:34:0F:D0", "r7-c01", "172.29.5.240"), ("B4:96:91:31:CE:B8", "r7-c02", "172.29.5.241")),
+        bmc=(("172.29.9.1", "root"), None),
+    ),
+]

@@ -68,6 +68,10 @@ def test_import_through_perceus(case: Case, paths: Paths) -> None:
     if case.errors:
         assert "nothing imported" in strict.err
         assert stored(paths) == []
+        strict_json = perceus(paths, "import", case.fmt, *files, "--json", *case.args)
+        assert strict_json.code == 1
+        assert len(json.loads(strict_json.out)["errors"]) == len(case.errors)
+        assert stored(paths) == []
         real = perceus(paths, "import", case.fmt, *files, "--skip-invalid", *case.args)
         assert real.code == 0, real.err
     assert stored(paths) == sorted(case.nodes)

@@ -152,7 +152,8 @@ def parse_ww3(sources: list[Source], out: Collector, options: ParseOptions) -> N
             out.node(
                 where,
                 node.attrs[f"{dev.upper()}.HWADDR"],
-                hostname=node.attrs.get("NAME") or name,
+                # NODENAME is the short name; NAME lists the name and its FQDN (`n01,n01.hpc`)
+                hostname=node.attrs.get("NODENAME") or node.attrs.get("NAME", "").split(",")[0] or name,
                 ip=node.attrs.get(f"{dev.upper()}.IPADDR", ""),
                 group=groups[0] if groups else "",
                 vnfs=node.attrs.get("VNFS", ""),

@@ -57,6 +57,8 @@ def run(ctx: CliContext, ns: argparse.Namespace) -> int:
     plan, outcome = import_store.apply(ctx, result, options, strict=not ns.skip_invalid)
     _report(ctx, plan)
     if plan.errors and not ns.skip_invalid:
+        if as_json:  # the plan with its errors, for scripts; nothing was stored
+            _print(ctx, plan, None, as_json=True, dry_run=False)
         raise PerceusError(
             f"{len(plan.errors)} error(s) in the input; nothing imported (--skip-invalid stores the valid nodes)"
         )
