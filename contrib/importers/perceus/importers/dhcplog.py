@@ -15,9 +15,10 @@ from perceus.importers.records import Collector, Location
 
 # dhcpd: "DHCPDISCOVER from 00:11:22:33:44:55 (n01) via eth0", "DHCPREQUEST for 10.0.0.5 (10.0.0.1) from …",
 # "BOOTREQUEST from …"; dnsmasq: "DHCPDISCOVER(eth0) 00:11:22:33:44:55 ignored", "DHCPREQUEST(eth0) 10.0.0.5 …",
-# "BOOTP(eth0) 10.0.0.5 00:11:…" (with log-dhcp a transaction number comes first).
+# "BOOTP(eth0) 10.0.0.5 00:11:…", in proxy-DHCP mode "PXE(eth0) 00:11:… proxy" (with log-dhcp a transaction
+# number comes first).  DHCPv6 requests carry a DUID there, which is no hardware address (skipped).
 _DHCPD = re.compile(r"\b(?:DHCPDISCOVER|DHCPREQUEST|BOOTREQUEST)(?: for \S+(?: \([^)]*\))?)? from (\S+)")
-_DNSMASQ = re.compile(r"\b(?:DHCPDISCOVER|DHCPREQUEST|BOOTP)\([^)]*\)\s+(?:\d+\.\d+\.\d+\.\d+\s+)?(\S+)")
+_DNSMASQ = re.compile(r"\b(?:DHCPDISCOVER|DHCPREQUEST|BOOTP|PXE)\([^)]*\)\s+(?:\d+\.\d+\.\d+\.\d+\s+)?(\S+)")
 ELLIPSIS = "\u2026"  # journalctl and some viewers shorten long lines with it
 
 

@@ -209,13 +209,15 @@ def parse_sqldump(sources: list[Source], out: Collector, options: ParseOptions) 
             out.error(src.at(1), "no INSERT INTO nodes in this dump (is it the Rocks 'cluster' database?)")
             continue
         memberships = _by_id(dump.rows.get("memberships", []))
+        appliances = _by_id(dump.rows.get("appliances", []))
         subnets = _by_id(dump.rows.get("subnets", []))
         hosts: dict[str, _Host] = {}
         for row in dump.rows["nodes"]:
-            group = str(row.values.get("membership") or "")
-            hosts[str(row.values.get("id"))] = _Host(
-                str(row.values.get("name") or ""), src.at(row.first, row.last), memberships.get(group, group)
-            )
+            membership = str(row.values.get("membership") or "")  # Rocks 4-6
+            appliance = str(row.values.get("appliance") or "")  # Rocks 7: nodes point at appliances
+            group = memberships.get(membership, membership) if membership else appliances.get(appliance, appliance)
+            name = str(row.values.get("name") or "")
+            hosts[str(row.values.get("id"))] = _Host(name, src.at(row.first, row.last), group)
         for row in dump.rows.get("networks", []):
             host = hosts.get(str(row.values.get("node")))
             if host is None:
