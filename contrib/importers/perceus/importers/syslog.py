@@ -14,7 +14,11 @@ from perceus.importers.source import Source
 # RFC 5424: <PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA [BOM]MSG
 _RFC5424 = re.compile(r"^(?:<\d{1,3}>)\d{1,2} \S+ \S+ (\S+) \S+ \S+ ")
 # RFC 3164 / journalctl short / ISO stamps: TIMESTAMP [HOST] TAG[PID]: MSG (dnsmasq's own log file has no HOST)
-_STAMP = re.compile(r"^(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) ")
+_STAMP = re.compile(
+    r"^(?:<\d{1,3}>)?(?:(?:[A-Z][a-z]{2} )?(?:[A-Z][a-z]{2} [ \d]\d|\d{4}-\d\d-\d\d)"  # Apr  1, Mon 2024-04-01
+    r" \d\d:\d\d:\d\d(?:\.\d+)?(?: [A-Z]{2,5})?"  # 10:00:00[.123456][ UTC]
+    r"|\d{4}-\d\d-\d\dT\S+) "
+)
 _TAG = re.compile(r"^([^\s\[:]+)(?:\[\d+\])?:(?: |$)")
 _DHCP_SERVERS = re.compile(r"^(dhcpd\d?|dnsmasq(-dhcp)?)$")
 _MARKER = re.compile(r"^-- (Logs begin|Journal begins|Boot |Reboot|No entries|Subject:|Defined-By:)")
