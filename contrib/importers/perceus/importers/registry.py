@@ -46,7 +46,7 @@ def _formats(*formats: Format) -> dict[str, Format]:
     return {f.name: f for f in formats}
 
 
-# Other formats (e.g. `perceus1`, the 1.x database) register here the same way.
+# `perceus1` (the in-place 1.x upgrade) is no parser of files; the master's import verb adds it beside these.
 FORMATS: dict[str, Format] = _formats(
     Format("csm-nodedef", csm.parse_nodedef, csm.sniff_nodedef, "IBM CSM nodedef file (definenode -f)"),
     Format("csm-lsnode-long", csm.parse_lsnode, csm.sniff_lsnode, "IBM CSM `lsnode -l` output"),
@@ -65,7 +65,7 @@ FORMATS: dict[str, Format] = _formats(
     ),
     Format("oscar-mac-file", oscar.parse_mac_file, oscar.sniff_mac_file, "OSCAR exported MAC file"),
     Format("oscar-oda-sqldump", oscar.parse_oda_sqldump, oscar.sniff_oda_sqldump, "mysqldump of the OSCAR ODA DB"),
-    Format("xcat-tabdump", xcat.parse_tabdump, xcat.sniff_tabdump, "xCAT `tabdump mac` (+ hosts, nodelist)"),
+    Format("xcat-tabdump", xcat.parse_tabdump, xcat.sniff_tabdump, "xCAT `tabdump mac` (+ hosts, nodelist, ipmi)"),
     Format("xcat-lsdef", xcat.parse_lsdef, xcat.sniff_lsdef, "xCAT `lsdef -l` output"),
     Format("xcat-stanza", xcat.parse_stanza, xcat.sniff_stanza, "xCAT stanza file (`lsdef -z`)"),
     Format("warewulf4-nodes-conf", warewulf.parse_nodes_conf, warewulf.sniff_nodes_conf, "Warewulf 4 nodes.conf"),
