@@ -303,3 +303,20 @@ CASES += [
         bmc=(("172.29.9.1", "root"), None),
     ),
 ]
+
+CASES += [
+    Case(
+        "switch-mac-table",
+        ("switch/quirks/nxos.txt",),
+        macs("52:54:00:83:0", "0:01", "0:02", "0:12", "1:01"),
+        skipped=3,  # vPC peer link, the gateway MAC on sup-eth1, Po100
+        args=("--vlan", "30"),
+    ),
+    Case(
+        "switch-mac-table",
+        ("switch/quirks/arista.txt",),
+        macs("52:54:00:84:0", "0:01", "0:02", "0:03", "4:91"),
+        skipped=5,  # Router, the VXLAN tunnel, the multicast group, two on Po10
+        args=("--vlan", "VLAN0040"),
+    ),
+]
