@@ -320,3 +320,7 @@ CASES += [
         args=("--vlan", "VLAN0040"),
     ),
 ]
+
+CASES += [
+    Case("journal-json", ("journal/quirks/journal.json",), macs("52:54:00:75:00:0", "2", "1", "3")),
+]
