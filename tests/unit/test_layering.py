@@ -225,4 +225,4 @@ def test_the_checker_reads_the_real_tree() -> None:
     assert {layer(m) for m in MODULES} >= {"protocol", "agent", "stage1", "importers", "master", "lab", "neutral"}
     assert ("perceus.master.cli.main", "perceus.master.cli.node") in edges
     assert ("perceus.master.store", "perceus.master.store.postgres") in edges  # inside open_store()
-    assert ("perceus.master.cli.demo", "perceus.lab.demo") in edges  # a sanctioned lab door exists, so the exception is real
+    assert ("perceus.master.cli.demo", "perceus.lab.demo") in edges  # a lab door exists: the exception is real
