@@ -16,6 +16,7 @@ GUID = "00:02:C9:03:00:A1:B2:C3"
         ("00:1a:2b:3c:4d:5e", "00:1A:2B:3C:4D:5E"),
         ("001a.2b3c.4d5e", "00:1A:2B:3C:4D:5E"),
         ("001a:2b3c:4d5e", "00:1A:2B:3C:4D:5E"),
+        ("001a2b-3c4d5e", "00:1A:2B:3C:4D:5E"),  # HP ProCurve
         ("1:0:1a:2b:3c:4d:5e", "00:1A:2B:3C:4D:5E"),  # DHCP client-id, hardware type 1
         ('"00:1a:2b:3c:4d:5e"', "00:1A:2B:3C:4D:5E"),
         ("0002:c903:00a1:b2c3", GUID),  # port GUID as ibstat prints it

@@ -21,6 +21,7 @@ _INFINIBAND_ARP_TYPE = "20"  # dnsmasq prints ARPHRD_INFINIBAND (32) before an I
 _CLIENT_ID_DUID = "FF"  # RFC 4361: type 255, IAID, DUID
 _DUID_TYPES = ("0001", "0002", "0003", "0004")  # RFC 8415: LLT, EN, LL, UUID
 
+_GROUPS = {4: (3, 4, 10), 6: (2,)}  # digits per group → how many groups make an address
 _SEPARATORS = re.compile(r"[:\-.\s]")
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
 
@@ -46,7 +47,8 @@ def octets(value: str) -> list[str] | None:
         if len(digits) % 2:
             return None
         return [digits[i : i + 2].upper() for i in range(0, len(digits), 2)]
-    if all(len(p) == 4 for p in parts) and len(parts) in (3, 4):  # aabb.ccdd.eeff, 0002:c903:00a1:b2c3
+    width = len(parts[0])  # aabb.ccdd.eeff, 0002:c903:00a1:b2c3, HP's aabbcc-ddeeff
+    if all(len(p) == width for p in parts) and len(parts) in _GROUPS.get(width, ()):
         joined = "".join(parts)
         return [joined[i : i + 2].upper() for i in range(0, len(joined), 2)]
     if not all(1 <= len(p) <= 2 for p in parts):
