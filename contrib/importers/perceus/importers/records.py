@@ -109,6 +109,20 @@ def not_a_node(hostname: str) -> str | None:
     return None
 
 
+def drop_other_interfaces(result: ParseResult) -> None:
+    """`n01-ib0`, `n01-eth1` beside `n01`: another interface of that node (on another subnet), not a node."""
+    names = {rec.hostname.lower() for rec in result.nodes if rec.hostname}
+    kept: list[NodeRecord] = []
+    for rec in result.nodes:
+        base = re.split(r"[-_]", rec.hostname.lower())
+        owner = next(("-".join(base[:i]) for i in range(len(base) - 1, 0, -1) if "-".join(base[:i]) in names), "")
+        if owner and owner != rec.hostname.lower():
+            result.skipped.append(Problem(rec.where, f"{rec.hostname}: another interface of node {owner}, not a node"))
+        else:
+            kept.append(rec)
+    result.nodes = kept
+
+
 def first_label(name: str) -> str:
     """The host name's first DNS label: what Perceus calls a node name."""
     return name.strip().strip("\"'").split(".", 1)[0].strip()

@@ -22,7 +22,7 @@ from perceus.importers import (
     warewulf,
     xcat,
 )
-from perceus.importers.records import Collector, ParseOptions, ParseResult
+from perceus.importers.records import Collector, ParseOptions, ParseResult, drop_other_interfaces
 from perceus.importers.source import Source, open_sources
 
 Parser = Callable[[list[Source], Collector, ParseOptions], None]
@@ -40,6 +40,7 @@ class Format:
     sniff: Sniffer
     summary: str
     named: bool = True
+    reservations: bool = False  # a DHCP-style host list: a node's other interfaces are listed as hosts too
 
 
 def _formats(*formats: Format) -> dict[str, Format]:
@@ -76,10 +77,10 @@ FORMATS: dict[str, Format] = _formats(
         "Warewulf 4 `wwctl node export`",
     ),
     Format("warewulf3-node-print", warewulf.parse_ww3, warewulf.sniff_ww3, "Warewulf 3 `wwsh node print`"),
-    Format("isc-dhcpd-conf", dhcpd.parse, dhcpd.sniff, "ISC dhcpd.conf host declarations"),
-    Format("dnsmasq-conf", dnsmasq.parse, dnsmasq.sniff, "dnsmasq dhcp-host lines"),
-    Format("kea-dhcp4-conf", kea.parse, kea.sniff, "Kea kea-dhcp4.conf reservations"),
-    Format("ethers", ethers.parse, ethers.sniff, "ethers(5), /etc/perceus/ethers"),
+    Format("isc-dhcpd-conf", dhcpd.parse, dhcpd.sniff, "ISC dhcpd.conf host declarations", reservations=True),
+    Format("dnsmasq-conf", dnsmasq.parse, dnsmasq.sniff, "dnsmasq dhcp-host lines", reservations=True),
+    Format("kea-dhcp4-conf", kea.parse, kea.sniff, "Kea kea-dhcp4.conf reservations", reservations=True),
+    Format("ethers", ethers.parse, ethers.sniff, "ethers(5), /etc/perceus/ethers", reservations=True),
     Format("syslog", syslog.parse, syslog.sniff, "dhcpd/dnsmasq DHCP requests in syslog", named=False),
     Format("journal-json", journal.parse_json, journal.sniff_json, "journalctl -o json", named=False),
     Format("journal-export", journal.parse_export, journal.sniff_export, "journalctl -o export", named=False),
@@ -105,4 +106,6 @@ def parse(fmt: str, paths: list[str], options: ParseOptions) -> tuple[Format, Pa
     sources = open_sources(paths, out)
     chosen = detect(sources[0]) if fmt == "auto" else FORMATS[fmt]
     chosen.parse(sources, out, options)
+    if chosen.reservations:
+        drop_other_interfaces(out.result)
     return chosen, out.result
