@@ -105,12 +105,12 @@ def test_global_vnfs_config_overrides_every_capsule(paths: Paths, small: Path) -
     assert "global-vnfs.config applies" in shown and "(effective: quiet panic=30)" in shown
 
 
-def test_node_and_group_vnfs_config_reported_not_applied(paths: Paths, small: Path) -> None:
+def test_node_and_group_vnfs_config_named_at_import(paths: Paths, small: Path) -> None:
     (paths.config_dir / "groups" / "gpu").mkdir(parents=True)
     (paths.config_dir / "groups" / "gpu" / "vnfs.config").write_text('KERNEL_ARGS="nouveau.modeset=0"\n')
     result = run(paths, "vnfs", "import", str(small), "--name", "c1")
     assert result.code == 0
-    assert "groups/gpu/vnfs.config: per-node/group vnfs.config overrides are NOT applied yet" in result.out
+    assert "groups/gpu/vnfs.config applies to its node/group (a signed manifest variant" in result.out
 
 
 def test_configure_kernel_version(paths: Paths, small: Path) -> None:

@@ -74,6 +74,12 @@ class CapsuleIndex(Protocol):
     def manifest_hash(self, name: str) -> str | None: ...
 
 
+def capsule_for(index: CapsuleIndex, node: Node) -> str | None:
+    """The manifest `node` boots: a per-node/group variant when the index makes them (capsule/variants.py)."""
+    for_node = getattr(index, "manifest_for", None)
+    return for_node(node) if for_node is not None else index.manifest_hash(node.vnfs)
+
+
 ExtraHandler = Callable[["Dispatcher", Incoming], Outgoing | None]
 
 
@@ -368,7 +374,7 @@ class Dispatcher:
         if msg.stage == Stage.STAGE1 and not (self.stays_in_stage1 is not None and self.stays_in_stage1(node)):
             if not node.vnfs:
                 return wait(WaitReason.NO_CAPSULE, RETRY_NO_CAPSULE, f"no VNFS configured for {node.hostname}")
-            capsule = (self.capsules.manifest_hash(node.vnfs) if self.capsules else None) or ""
+            capsule = (capsule_for(self.capsules, node) if self.capsules else None) or ""
             if not capsule:
                 return wait(
                     WaitReason.NO_CAPSULE, RETRY_NO_CAPSULE, f"VNFS {node.vnfs!r} is not available on this master"
@@ -409,7 +415,7 @@ class Dispatcher:
         if isinstance(msg, Hello):
             capsule = ""
             if msg.stage == Stage.STAGE1 and self.capsules is not None:
-                capsule = self.capsules.manifest_hash(node.vnfs) or ""
+                capsule = capsule_for(self.capsules, node) or ""
             return Outgoing(item.identity, self._welcome_msg(msg, node, capsule, env, scripts))
         interval = float(self.config.checkin_interval)
         return Outgoing(

@@ -154,7 +154,7 @@ class CapsuleConfig:
 
 
 def scoped_overrides(config_dir: Path) -> list[Path]:
-    """1.x's per-node and per-group `vnfs.config` files present under `config_dir` (not applied: docs)."""
+    """1.x's per-node and per-group `vnfs.config` files present under `config_dir` (capsule/variants.py)."""
     found: list[Path] = []
     for scope in SCOPED_OVERRIDES:
         base = config_dir / scope

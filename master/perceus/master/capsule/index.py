@@ -10,7 +10,9 @@ import os
 
 from perceus.errors import CapsuleError
 from perceus.master.capsule.layout import Store
+from perceus.master.capsule.variants import Variants
 from perceus.master.config import Paths
+from perceus.master.store.models import Node
 from perceus.protocol.capsule import digest, is_hash
 
 
@@ -20,6 +22,7 @@ class CapsuleStoreIndex:
     def __init__(self, paths: Paths) -> None:
         self.store = Store(paths)
         self._cache: dict[str, tuple[tuple[int, int], str]] = {}
+        self.variants = Variants(paths)
 
     def manifest_hash(self, name: str) -> str | None:
         """The current manifest hash of capsule `name`, or None when it does not exist / was never packed."""
@@ -43,6 +46,11 @@ class CapsuleStoreIndex:
         h = digest(data)
         self._cache[name] = (stamp, h)
         return h
+
+    def manifest_for(self, node: Node) -> str | None:
+        """The manifest hash `node` gets: its capsule's, or the per-node/group variant (capsule/variants.py)."""
+        base = self.manifest_hash(node.vnfs) if node.vnfs else None
+        return self.variants.manifest_for(node, base) if base else base
 
     def manifest_bytes(self, ref: str) -> tuple[str, bytes] | None:
         """(hash, bytes) of a manifest named by hash (content-addressed) or by capsule name (current)."""

@@ -178,8 +178,8 @@ def boot_notes(paths: Paths, name: str) -> list[str]:
     if override.is_file():
         notes.append(f"{override} applies (its assignments override this capsule's config)")
     notes += cfg.merged(paths.config_dir).kexec().notes()
-    notes += [f"{p}: per-node/group vnfs.config overrides are NOT applied yet (put the keys in the capsule or "
-              f"{GLOBAL_OVERRIDE})" for p in scoped_overrides(paths.config_dir)]  # fmt: skip
+    notes += [f"{p} applies to its node/group (a signed manifest variant; KERNEL_ARGS, KEXEC_ARGS and CONSOLE "
+              "only)" for p in scoped_overrides(paths.config_dir)]  # fmt: skip
     return notes
 
 
