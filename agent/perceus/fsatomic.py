@@ -4,6 +4,7 @@ directory."""
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -13,8 +14,8 @@ def replace_file(path: Path, data: bytes, *, mode: int | None = None) -> None:
     owner unless `mode` is given (passwd must stay 0644 root:root, whatever umask the daemon has)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        st = path.stat()
-        keep_mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
+        st = path.lstat()  # never the mode/owner of whatever a symlink put here points to
+        keep_mode, owner = (st.st_mode & 0o7777, (st.st_uid, st.st_gid)) if stat.S_ISREG(st.st_mode) else (0o644, None)
     except FileNotFoundError:
         keep_mode, owner = 0o644, None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.perceus.", dir=path.parent)

@@ -14,6 +14,7 @@ needs no libsodium binding, only signature checks do).
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +153,8 @@ def verify_manifest(data: bytes, signature: bytes, value: Trust | None = None) -
 def apply_host_keys(data: Mapping[str, Any], root: Path = Path("/")) -> list[str]:
     """Install the cluster SSH host keys of an `sshkeys`/`host_keys` action under `root`/etc/ssh.
 
-    Only the six known file names are written (secret keys 0600, public 0644), each via temp + rename.
+    Only the six known file names are written (secret keys 0600, public 0644), each via a fresh temp file
+    (O_CREAT|O_EXCL|O_NOFOLLOW, random name: a planted file or symlink is never written through) + rename.
     """
     files = data.get("files")
     if not isinstance(files, Mapping):
@@ -164,12 +166,16 @@ def apply_host_keys(data: Mapping[str, Any], root: Path = Path("/")) -> list[str
             log.warning("host_key_ignored", name=str(name)[:64])
             continue
         target.mkdir(parents=True, exist_ok=True)
-        tmp = target / f".{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644 if name.endswith(".pub") else 0o600)
-        os.replace(tmp, target / name)
+        tmp = target / f".{name}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(text)
+            os.chmod(tmp, 0o644 if name.endswith(".pub") else 0o600)
+            os.replace(tmp, target / name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         written.append(name)
     log.info("host_keys_installed", files=len(written))
     return written

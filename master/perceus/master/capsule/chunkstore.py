@@ -26,6 +26,19 @@ from perceus.protocol.capsule import Blob, ChunkRef, digest, is_hash
 LEVEL = 3
 log = structlog.get_logger("perceus.capsule")
 Progress = Callable[[int], None]
+TOP_MODE = 0o750  # chunks/ and manifests/: root and the bus's group (perceus-bus --user) only, never world
+SUB_MODE = 0o711  # chunks/xx/: traverse only; the chunk files themselves are 0444
+
+
+def protect(store: Store) -> None:
+    """Make the chunk and manifest stores not world-readable (0444 chunks in 0755 dirs were, before issue 14).
+
+    Capsule directories are 0700; a node may fetch only its assigned capsule's chunks (capsule/serve.py), so no
+    local user may read them all either.  Idempotent; the group is kept (privileges.py may have set it)."""
+    for top in (store.chunks, store.manifests):
+        top.mkdir(parents=True, exist_ok=True)
+        if os.stat(top).st_mode & 0o7777 != TOP_MODE and os.access(top, os.W_OK):
+            os.chmod(top, TOP_MODE)
 
 
 class ChunkStore:
@@ -37,6 +50,7 @@ class ChunkStore:
         self.level = level
         self.workers = workers or min(4, os.cpu_count() or 1)
         self.written: list[Path] = []  # chunk files this instance created (removed again if a build fails)
+        protect(store)
 
     # ------------------------------------------------------------------ writing
     def _put(self, raw: bytes, cache: dict[str, ChunkRef]) -> ChunkRef:
@@ -51,7 +65,7 @@ class ChunkStore:
             log.warning("chunk_repaired", chunk=ref.hash[:16])
             path.unlink()
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=SUB_MODE, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
             try:
                 with os.fdopen(fd, "wb") as fh:

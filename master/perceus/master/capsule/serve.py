@@ -8,6 +8,11 @@ libzmq may still hold a view of it (the mmap is freed when the last frame using 
 
 Protocol v1 rule: one hash per `get_chunks`; the agent's credit is the number of requests it keeps in
 flight (performance-notes.md §4), and each request gets exactly one reply.
+
+Access follows assignment (issue 14): a node gets the manifest of its assigned vnfs (by name or by its current
+hash) and only the chunks that manifest lists; anything else is NOT_FOUND (an attacker learns nothing about
+what else exists) and an audit line.  The grant — manifest hash and chunk set — is looked up at most every
+NODE_TTL per node, so the hot path is a dict lookup and a set membership.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from perceus.master.capsule import pacing
 from perceus.master.capsule.index import CapsuleStoreIndex
 from perceus.master.capsule.layout import Store
 from perceus.master.config import Paths
+from perceus.master.security.audit import AuditLog
 from perceus.protocol import hwaddr
-from perceus.protocol.capsule import digest, is_hash
+from perceus.protocol.capsule import decode_manifest, digest, is_hash
 from perceus.protocol.enums import ErrorCode
 from perceus.protocol.messages import Chunk, Error, GetChunks, GetManifest, Manifest
 
@@ -35,7 +41,19 @@ log = structlog.get_logger("perceus.capsule")
 
 MAX_MAPPED = 512  # chunk mappings kept (address space only: ~1 GiB of 2 MiB chunks)
 MAX_VERIFIED = 1 << 18
-NODE_TTL = 5.0  # a node's enrollment is re-checked in the store at most this often (not per chunk)
+NODE_TTL = 5.0  # a node's enrollment and assignment are re-checked in the store at most this often
+MAX_GRANTS = 100_000
+MAX_MANIFESTS = 64  # decoded chunk sets kept (one per capsule version in use)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one node may fetch now: its assigned capsule's name, current manifest hash and chunk hashes."""
+
+    expires: float
+    vnfs: str
+    manifest: str
+    chunks: frozenset[str]
 
 
 @dataclass
@@ -47,7 +65,8 @@ class ChunkServer:
     max_mapped: int = MAX_MAPPED
     _maps: OrderedDict[str, mmap.mmap] = field(default_factory=OrderedDict)
     _verified: set[tuple[str, int, int, int]] = field(default_factory=set)
-    _known: dict[str, float] = field(default_factory=dict)
+    _grants: dict[str, Grant] = field(default_factory=dict)
+    _chunk_sets: OrderedDict[str, frozenset[str]] = field(default_factory=OrderedDict)
     sent_bytes: int = 0
     sent_chunks: int = 0
     # Boot-storm pacing (pacing.py): a `wait` instead of the transfer while the node has no slot.
@@ -55,26 +74,57 @@ class ChunkServer:
 
     def __post_init__(self) -> None:
         self.store = Store(self.paths)
+        self.audit = AuditLog.for_paths(self.paths)
+        self.refused = 0
 
     # ------------------------------------------------------------------ helpers
-    def _node_ok(self, disp: Dispatcher, item: Incoming, node: str) -> Outgoing | None:
+    def _grant(self, disp: Dispatcher, item: Incoming, node: str) -> Grant | Outgoing:
         try:
             mac = hwaddr.normalize(node)
         except PerceusError:
             raise ProtocolError(f"invalid node id {node!r}") from None
         now = disp.clock()
-        if self._known.get(mac, 0.0) > now:
-            return None
-        if disp.store.get(mac) is None:
+        grant = self._grants.get(mac)
+        if grant is not None and grant.expires > now:
+            return grant
+        found = disp.store.get(mac)
+        if found is None:
             # Capsules can hold secrets (host keys …): only enrolled nodes get them.
             return Outgoing(
                 item.identity,
                 Error(code=ErrorCode.UNKNOWN_NODE, rid=item.msg.rid, message=f"{mac} is not a known node"),
             )
-        if len(self._known) > 100_000:
-            self._known.clear()
-        self._known[mac] = now + NODE_TTL
-        return None
+        h = (self.index.manifest_for(found) if found.vnfs else None) or ""  # per-node/group variants
+        if len(self._grants) >= MAX_GRANTS:
+            self._grants.clear()
+        grant = self._grants[mac] = Grant(now + NODE_TTL, found.vnfs, h, self._chunks_of(h))
+        return grant
+
+    def _chunks_of(self, h: str) -> frozenset[str]:
+        if not h:
+            return frozenset()
+        hit = self._chunk_sets.get(h)
+        if hit is not None:
+            self._chunk_sets.move_to_end(h)
+            return hit
+        found = self.index.manifest_bytes(h)
+        try:
+            chunks = frozenset(c.hash for c in decode_manifest(found[1], h).all_chunks()) if found else frozenset()
+        except PerceusError as exc:
+            log.error("manifest_unreadable", manifest=h, error=str(exc))
+            chunks = frozenset()
+        self._chunk_sets[h] = chunks
+        while len(self._chunk_sets) > MAX_MANIFESTS:
+            self._chunk_sets.popitem(last=False)
+        return chunks
+
+    def _not_assigned(self, item: Incoming, node: str, what: str, ref: str) -> Outgoing:
+        self.refused += 1
+        log.warning("capsule_access_refused", node=node, what=what, ref=ref[:80], peer=item.peer)
+        self.audit.refusal("refused_capsule_access", item.key or item.peer, node=node, what=what, ref=ref[:80])
+        return Outgoing(
+            item.identity, Error(code=ErrorCode.NOT_FOUND, rid=item.msg.rid, message=f"no {what} {ref[:80]!r} for you")
+        )
 
     def _map(self, h: str) -> mmap.mmap | None:
         m = self._maps.get(h)
@@ -109,10 +159,15 @@ class ChunkServer:
     def get_manifest(self, disp: Dispatcher, item: Incoming) -> Outgoing | None:
         msg = item.msg
         assert isinstance(msg, GetManifest)
-        refused = self._node_ok(disp, item, msg.node) or self.pace(item, msg.node)
+        grant = self._grant(disp, item, msg.node)
+        if isinstance(grant, Outgoing):
+            return grant
+        if not grant.manifest or msg.capsule not in (grant.vnfs, grant.manifest):
+            return self._not_assigned(item, msg.node, "manifest", msg.capsule)
+        refused = self.pace(item, msg.node)
         if refused is not None:
             return refused
-        found = self.index.manifest_bytes(msg.capsule)
+        found = self.index.manifest_bytes(grant.manifest)
         if found is None:
             return Outgoing(
                 item.identity,
@@ -136,7 +191,12 @@ class ChunkServer:
         h = msg.hashes[0]
         if not is_hash(h):
             raise ProtocolError(f"not a chunk hash: {h[:80]!r}")
-        refused = self._node_ok(disp, item, msg.node) or self.pace(item, msg.node)
+        grant = self._grant(disp, item, msg.node)
+        if isinstance(grant, Outgoing):
+            return grant
+        if h not in grant.chunks:
+            return self._not_assigned(item, msg.node, "chunk", h)
+        refused = self.pace(item, msg.node)
         if refused is not None:
             return refused
         m = self._map(h)
@@ -151,6 +211,9 @@ class ChunkServer:
 
 def install(dispatcher: Dispatcher, paths: Paths) -> ChunkServer:
     """Register capsule delivery on a Dispatcher (perceus-bus calls this at start-up)."""
+    from perceus.master.capsule.chunkstore import protect
+
+    protect(Store(paths))  # a store made before issue 14 had world-readable chunk directories
     index = dispatcher.capsules if isinstance(dispatcher.capsules, CapsuleStoreIndex) else CapsuleStoreIndex(paths)
     dispatcher.capsules = index
     server = ChunkServer(paths, index)

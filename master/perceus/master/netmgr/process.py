@@ -68,7 +68,8 @@ class DnsmasqProcess:
         """Spawn dnsmasq; with `wait`, wait until it wrote its pid file (or died). True when it runs."""
         self.pidfile.unlink(missing_ok=True)
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
-        with self.logfile.open("ab") as out:
+        fd = os.open(self.logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o640)
+        with os.fdopen(fd, "ab") as out:  # O_NOFOLLOW: the dnsmasq dir may belong to perceus-bus's user
             self.proc = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,

@@ -21,6 +21,9 @@ from perceus.master.config import Paths
 
 log = structlog.get_logger("perceus.security")
 
+# O_NOFOLLOW: log/ belongs to perceus-bus's user after `--user`; root (the CLI) must never follow a symlink
+# that user put in place of the audit log (issue 14).
+_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
 REFUSAL_EVERY = 60.0  # seconds between two audit lines for the same refusal from the same source
 MAX_THROTTLE = 100_000
 
@@ -46,10 +49,10 @@ class AuditLog:
         line = json.dumps({"t": round(self.clock(), 3), "event": event, **fields}, sort_keys=False, default=str)
         try:
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+                fd = os.open(self.path, _FLAGS, 0o640)
             except FileNotFoundError:  # first record in a fresh state dir (not a mkdir per event)
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+                fd = os.open(self.path, _FLAGS, 0o640)
             try:
                 os.write(fd, (line + "\n").encode())
             finally:
