@@ -324,3 +324,16 @@ CASES += [
 CASES += [
     Case("journal-json", ("journal/quirks/journal.json",), macs("52:54:00:75:00:0", "2", "1", "3")),
 ]
+
+CASES += [
+    Case(
+        "csm-nodedef",
+        ("csm/quirks/nodedef-defaults",),
+        (
+            ("00:02:55:6A:1B:01", "x01", "10.90.0.1"),
+            ("00:02:55:6A:1B:02", "x02", ""),  # an install adapter name is never resolved
+            ("00:02:55:6A:1B:11", "p01", "10.90.1.1"),
+        ),
+        bmc=(("10.91.0.1", "USERID"), None, None),  # x02 unsets PowerMethod; p01 is powered by an HMC
+    ),
+]
