@@ -43,7 +43,7 @@ CASES += [
             ("52:54:00:1A:00:08", "c008", "10.20.1.8"),
         ),
         errors=("invalid MAC address '52:54:00:1a:00:zz'",),
-        skipped=5,
+        skipped=6,
     ),
 ]
 

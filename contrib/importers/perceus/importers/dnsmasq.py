@@ -84,10 +84,11 @@ def dhcp_host(value: str, src: Source, line: int, out: Collector) -> None:
     where = src.at(line)
     macs: list[str] = []
     client_id = ip = name = ""
-    ignore = False
+    ignore = tagged = False
     for item in _fields(value):
         low = item.lower()
         if low.startswith(_TAGS) or item.startswith("["):
+            tagged = tagged or low.startswith(_TAGS)
             continue
         if low.startswith("id:"):
             client_id = item[3:]
@@ -106,6 +107,8 @@ def dhcp_host(value: str, src: Source, line: int, out: Collector) -> None:
         out.skip(where, f"dhcp-host {value}: 'ignore' entry, not a node")
     elif any("*" in m for m in macs):
         out.skip(where, f"dhcp-host {value}: wildcard MAC is a match rule, not a node")
+    elif tagged and not (ip or name):
+        out.skip(where, f"dhcp-host {value}: only tags a client (no address, no name), not a reservation")
     elif macs:
         out.host(where, macs[0], hostname=name, ip=ip)
     elif client_id and client_id != "*" and ":" in client_id:
