@@ -34,14 +34,15 @@ def dry_run(ctx: CliContext, result: ParseResult, options: PlanOptions) -> Plan:
         store.close()
 
 
-def apply(ctx: CliContext, result: ParseResult, options: PlanOptions, *, strict: bool) -> tuple[Plan, ImportOutcome]:
-    """Plan against the store and, unless strict with errors, store the nodes in one transaction."""
+def apply(
+    ctx: CliContext, result: ParseResult, options: PlanOptions, *, strict: bool
+) -> tuple[Plan, ImportOutcome | None]:
+    """Plan against the store and store the nodes in one transaction; strict with errors: nothing (None)."""
     store = ctx.store
     plan = build(result, _with_store(options, store))
     if plan.errors and strict:
-        return plan, ImportOutcome(added=0, updated=0, unchanged=0)
-    outcome = store.import_nodes(new_nodes(plan), update=options.update)
-    return plan, outcome
+        return plan, None
+    return plan, store.import_nodes(new_nodes(plan), update=options.update)
 
 
 def _with_store(options: PlanOptions, store: NodeStore) -> PlanOptions:
