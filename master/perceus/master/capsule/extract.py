@@ -9,6 +9,11 @@ targets are allowed: they resolve inside the capsule on the node (every Debian r
 follow them here.  Device nodes are created only when running as root; otherwise they are skipped and
 counted (the packed stream adds /dev/console, null, zero, random, urandom and tty itself).
 Whiteouts (`.wh.<name>`, `.wh..wh..opq`) are applied for OCI image layers.
+
+Caps (issue 14), checked on each member's declared size *before* anything of it is written: total bytes,
+file count, the ratio of unpacked bytes to the archive's size (a decompression bomb), and sparse files (a
+10 TB hole that would be unpacked as zeros).  Each is a one-line CapsuleError; the importer then removes
+everything the import wrote.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import stat
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,6 +35,21 @@ from perceus.errors import CapsuleError
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one import may unpack.  The defaults fit any real root filesystem with room to spare."""
+
+    max_bytes: int = 64 << 30  # 64 GiB unpacked
+    max_files: int = 4_000_000
+    max_ratio: float = 200.0  # unpacked bytes per archive byte (zstd/xz of real roots: 3-10)
+    ratio_slack: int = 256 << 20  # small archives may expand this much regardless of the ratio
+    sparse_min: int = 1 << 20  # a file this large with < 1/8 of it allocated (or a tar sparse member) is refused
+
+
+class ImportLimitExceeded(CapsuleError):
+    """An archive that would unpack beyond a cap: refused before the member is written."""
 
 
 class UnsafeEntry(CapsuleError):
@@ -57,10 +78,19 @@ class Extractor:
     """Writes members into `root` (an existing, empty directory we own)."""
 
     def __init__(
-        self, root: Path, *, source: str, allow_devices: bool | None = None, keep_owner: bool | None = None
+        self,
+        root: Path,
+        *,
+        source: str,
+        allow_devices: bool | None = None,
+        keep_owner: bool | None = None,
+        limits: Limits | None = None,
+        source_bytes: int = 0,
     ) -> None:
         self.root = root
         self.source = source
+        self.limits = limits or Limits()
+        self.source_bytes = source_bytes  # the archive's size on disk; 0 = not an archive (no ratio check)
         self.allow_devices = os.geteuid() == 0 if allow_devices is None else allow_devices
         self.keep_owner = os.geteuid() == 0 if keep_owner is None else keep_owner
         self.skipped_devices = 0
@@ -138,6 +168,7 @@ class Extractor:
                 self._dirs[""] = member
             return
         self.count += 1
+        self._check_caps(member, data)
         if self._layer is not None:
             self._layer.add(rel)
         if member.isdev() and not member.isfifo() and not self.allow_devices:
@@ -179,6 +210,28 @@ class Extractor:
                 kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
                 os.mknod(base, kind | 0o600, os.makedev(member.devmajor, member.devminor), dir_fd=fd)
                 self._owner_times(fd, base, member)
+
+    def _check_caps(self, member: tarfile.TarInfo, data: BinaryIO | None) -> None:
+        lim = self.limits
+        if self.count > lim.max_files:
+            raise ImportLimitExceeded(f"{self.source}: more than {lim.max_files:,} files; refusing the import")
+        if not member.isreg() or member.islnk():
+            return
+        total = self.bytes + member.size
+        if total > lim.max_bytes:
+            raise ImportLimitExceeded(
+                f"{self.source}: unpacks to more than {lim.max_bytes:,} bytes (at {member.name!r}); refusing the import"
+            )
+        if self.source_bytes and total > lim.max_ratio * self.source_bytes + lim.ratio_slack:
+            raise ImportLimitExceeded(
+                f"{self.source}: {total:,} bytes unpacked from a {self.source_bytes:,}-byte archive (more than"
+                f" {lim.max_ratio:g}x at {member.name!r}): a decompression bomb? refusing the import"
+            )
+        if member.size >= lim.sparse_min and _sparse(member, data):
+            raise ImportLimitExceeded(
+                f"{self.source}: {member.name!r} is a sparse file of {member.size:,} bytes; refusing the import"
+                " (it would be unpacked as zeros)"
+            )
 
     def _file(self, fd: int, base: str, member: tarfile.TarInfo, data: BinaryIO | None) -> None:
         out = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=fd)
@@ -260,6 +313,17 @@ class Extractor:
                 os.utime(dfd, (member.mtime, member.mtime))
             finally:
                 os.close(dfd)
+
+
+def _sparse(member: tarfile.TarInfo, data: BinaryIO | None) -> bool:
+    """A tar sparse member, or a source file (directory import) with less than 1/8 of its size allocated."""
+    if member.issparse():
+        return True
+    try:
+        st = os.fstat(data.fileno()) if data is not None else None
+    except (AttributeError, OSError, ValueError):  # a tar stream member has no descriptor of its own
+        return False
+    return st is not None and stat.S_ISREG(st.st_mode) and st.st_blocks * 512 < st.st_size // 8
 
 
 def _is_link(fd: int, name: str) -> bool:

@@ -17,7 +17,7 @@ import structlog
 from perceus.errors import AlreadyExistsError, CapsuleError
 from perceus.master.capsule.chunkstore import ChunkStore
 from perceus.master.capsule.config import CapsuleConfig, new_config
-from perceus.master.capsule.extract import Extractor
+from perceus.master.capsule.extract import Extractor, Limits
 from perceus.master.capsule.layout import TMP_PREFIX, CapsuleDir, Store, check_name
 from perceus.master.capsule.pack import PackResult, ProgressFactory, find_initrd, find_kernel, pack
 from perceus.master.capsule.sources import Source, detect
@@ -116,6 +116,7 @@ def import_capsule(
     kernel: Path | None = None,
     progress: ProgressFactory | None = None,
     with_provisiond: bool = True,
+    limits: Limits | None = None,
 ) -> ImportResult:
     """Import `src` (chroot dir, tar, .vnfs, image archive) as capsule `name` and pack it.
 
@@ -127,7 +128,8 @@ def import_capsule(
     source = detect(src, kind)
     build = _Build(store, name)
     try:
-        with Extractor(build.tmp.rootfs, source=str(src)) as ex:
+        archive = src.stat().st_size if src.is_file() else 0  # the ratio cap applies to archives only
+        with Extractor(build.tmp.rootfs, source=str(src), limits=limits, source_bytes=archive) as ex:
             source.feed(ex)
         if source.config_text is not None:
             cfg = CapsuleConfig.parse(source.config_text, f"{src}:config")
