@@ -15,6 +15,7 @@ from perceus.importers.records import Collector, Location
 
 _AGGREGATE = re.compile(r"^(po|port-channel|ae|bundle-ether|lag|trk|bond|vpc)\d", re.IGNORECASE)
 _NUMBERS = re.compile(r"\d+")
+_LOGICAL = re.compile(r"^(vlan|cpu|router|sup-|lo\d|loopback|tunnel|vx|nve|mgmt|management)", re.IGNORECASE)
 UPLINK_MACS = 3  # this many MACs on one port (in any VLAN) and it is an uplink, not a node port
 
 
@@ -25,6 +26,11 @@ def port_key(port: str) -> tuple[tuple[int, ...], str]:
 
 def is_aggregate(port: str) -> bool:
     return bool(_AGGREGATE.match(port))
+
+
+def is_logical(port: str) -> bool:
+    """VLAN interfaces, the CPU, tunnels, the management port: no node is plugged into them."""
+    return bool(_LOGICAL.match(port))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from perceus.importers.ports import Entry, emit, is_multicast
+from perceus.importers.ports import Entry, emit, is_logical, is_multicast
 from perceus.importers.records import Collector, Location, ParseOptions
 from perceus.importers.sniffing import has
 from perceus.importers.source import Source
@@ -165,6 +165,10 @@ def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
         # Without dot1dBasePortIfIndex, take bridge port = ifIndex, as on most switches.
         if_index = ifindex.get(bridge_port, bridge_port)
         port = names.get(if_index) or descrs.get(if_index) or f"port{bridge_port:05d}"
+        if is_logical(port):
+            if in_vlan:
+                out.skip(where, f"{mac}: on {port}, not a front port")
+            continue
         entries.append(Entry(port, mac, where, in_vlan))
     emit(entries, out)
 
