@@ -125,6 +125,7 @@ def test_a_declared_runtime_stage_gets_no_secrets(secure_bus: Callable[..., Runn
         liar.close()
     stats = poke(bus.paths.control_socket, "security")
     assert stats is not None and stats["host_keys_sent"] == 0
+    assert audit_has(bus.paths, "secrets_withheld")
 
 
 def test_event_channel_refuses_strangers_and_never_carries_commands(secure_bus: Callable[..., RunningBus]) -> None:

@@ -217,7 +217,7 @@ class Gate:
             log.warning("session_probe", node=mac, source=source, bound_stage=b.stage.value)
             self.audit.refusal("session_probe", source, node=mac, type=msg.TYPE, stage=msg.stage.value)
             return self._busy(item, msg, self.probe_seconds)
-        if b.seen >= started:
+        if b.seen > started:
             # The bound session answered the probe (or kept talking): it is alive; this is not its boot.
             return self._refuse(item, ErrorCode.REPLAYED, "this node has a live session with another key", source,
                                 "refused_takeover", node=mac)  # fmt: skip

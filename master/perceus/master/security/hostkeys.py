@@ -73,7 +73,11 @@ class HostKeyDelivery:
     def __call__(self, node: Node, state: str) -> tuple[Action, ...]:
         actions = self.previous(node, state) if self.previous is not None else ()
         binding = self.gate.bound(node.nodeid)
-        if binding is None or not binding.key or not binding.proven or binding.stage != Stage.RUNTIME:
+        if binding is None or not binding.key or binding.stage != Stage.RUNTIME:
+            return actions
+        if not binding.proven:
+            if self._action is not None:  # there was a secret to give: say who did not get it, and why
+                self.gate.audit.refusal("secrets_withheld", binding.key, node=node.nodeid, reason="session not proven")
             return actions
         if not node.enabled:
             return actions
@@ -82,6 +86,8 @@ class HostKeyDelivery:
         action = self._load()
         if action is None:
             return actions
+        if len(self._delivered) >= 1 << 20:
+            self._delivered.clear()
         self._delivered[node.nodeid] = binding.boot_id
         self.sent += 1
         log.info("host_keys_sent", node=node.hostname, boot_id=binding.boot_id)
