@@ -337,3 +337,12 @@ CASES += [
         bmc=(("10.91.0.1", "USERID"), None, None),  # x02 unsets PowerMethod; p01 is powered by an HMC
     ),
 ]
+
+CASES += [
+    Case(
+        "switch-mac-table",
+        ("switch/quirks/cisco-vlan-brief.txt",),
+        macs("52:54:00:85:00:0", "1", "2", "3"),
+        args=("--vlan", "prov"),  # named in the `show vlan brief` printed with the table
+    ),
+]

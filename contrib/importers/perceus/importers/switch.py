@@ -30,8 +30,25 @@ def vlan_matches(vlan: str, wanted: str | None) -> bool:
     return have is not None and want is not None and have.group(1) == want.group(1)
 
 
+# `show vlan brief` (IOS, EOS, NX-OS) printed with the table: "10   prov   active   Gi1/0/1, …"
+_VLAN_BRIEF = re.compile(r"^\s*(\d{1,4})\s+(\S+)\s+(active|act/lshut|act/unsup|suspended|sus/lshut)\b", re.I)
+
+
+def _wanted(sources: list[Source], wanted: str | None) -> str | None:
+    """`--vlan NAME` as its number when a `show vlan brief` in the files names it; else as given."""
+    if wanted is None or wanted.isdigit():
+        return wanted
+    for src in sources:
+        for line in src.lines:
+            match = _VLAN_BRIEF.match(line)
+            if match is not None and match.group(2).lower() == wanted.lower():
+                return match.group(1)
+    return wanted
+
+
 def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
     entries: list[Entry] = []
+    wanted = _wanted(sources, options.vlan)
     for src in sources:
         for number, line in enumerate(src.lines, 1):
             tokens = line.split()
@@ -47,7 +64,7 @@ def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
             nodeid = out.nodeid(where, tokens[at])
             if nodeid is None:
                 continue
-            in_vlan = vlan_matches(vlan, options.vlan)
+            in_vlan = vlan_matches(vlan, wanted)
             if port is None:
                 if in_vlan:
                     out.skip(where, f"{tokens[at]}: not on a front port ({' '.join(after)[:40]})")
