@@ -39,6 +39,9 @@ def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
             continue
         for res in _all_reservations(dhcp4, []):
             hwaddr = res.text("hw-address") or res.text("client-id")
+            if hwaddr.startswith("'"):  # a client-id written as 'text': no hardware address in it
+                out.skip(res.where, f"reservation by text client-id {hwaddr}, no hardware address")
+                continue
             if not hwaddr:
                 ident = next((k for k in ("duid", "circuit-id", "flex-id") if k in res.items), "no identifier")
                 out.skip(res.where, f"reservation by {ident}, no hardware address (hardware-less host)")
