@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from perceus.importers.records import Collector, ParseOptions
@@ -53,7 +54,9 @@ def _tokens(src: Source, out: Collector) -> list[_Token]:
             start_line, i, chars = line, i + 1, []
             while i < len(text) and text[i] != '"':
                 if text[i] == "\\" and i + 1 < len(text):
-                    i += 1
+                    char, i = _escape(text, i + 1)
+                    chars.append(char)
+                    continue
                 line += text[i] == "\n"
                 chars.append(text[i])
                 i += 1
@@ -71,6 +74,20 @@ def _tokens(src: Source, out: Collector) -> list[_Token]:
                 i += 1
             tokens.append(_Token(text[start:i], line))
     return tokens
+
+
+_C_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "a": "\a"}
+
+
+def _escape(text: str, at: int) -> tuple[str, int]:
+    """The character of the escape after a backslash at `at - 1` (dhcpd: octal \\ooo, \\xHH, C letters)."""
+    octal = re.match(r"[0-7]{1,3}", text[at : at + 3])
+    if octal is not None:
+        return chr(int(octal.group(), 8) & 0xFF), at + len(octal.group())
+    hexa = re.match(r"x([0-9A-Fa-f]{1,2})", text[at : at + 3])
+    if hexa is not None:
+        return chr(int(hexa.group(1), 16)), at + len(hexa.group())
+    return _C_ESCAPES.get(text[at], text[at]), at + 1
 
 
 def _block(tokens: list[_Token], at: int, src: Source, out: Collector, depth: int) -> tuple[list[_Statement], int]:
@@ -132,6 +149,8 @@ def _host(stmt: _Statement, src: Source, out: Collector) -> None:
             token = value[-1] if value else None
             if token is not None and not token.quoted:
                 client_id = token.text
+            elif token is not None and len(token.text) == 7 and token.text[0] == "\x01":
+                client_id = ":".join(f"{ord(c):02x}" for c in token.text)  # "\001\000\036…": type 1 + MAC
     if not (mac or client_id):
         out.skip(where, f"host {name}: no hardware address or client identifier (hardware-less host)")
         return
