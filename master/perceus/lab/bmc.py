@@ -24,9 +24,9 @@ from pathlib import Path
 
 from perceus.lab.netns import LabError, exec_prefix
 
-IPMI_USER, IPMI_PASSWORD = "admin", "password"
+IPMI_USER, IPMI_PASSWORD = "admin", "Qz7-bmc-secret"
 SOL_USER = "sol"  # SOL gets its own user: pyghmi shares one session per (bmc, user) and the two hang
-REDFISH_USER, REDFISH_PASSWORD = "admin", "password"
+REDFISH_USER, REDFISH_PASSWORD = "admin", "Qz7-bmc-secret"
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

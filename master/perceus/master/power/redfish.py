@@ -71,7 +71,8 @@ def _root(record: BmcRecord, timeout: float) -> Any:
             auth=BasicAuth(username=record.user, password=record.password),
             read_timeout=timeout,
             connect_timeout=min(timeout, 5.0),
-            server_side_retries=0,  # our runner retries, within the node's deadline
+            # One attempt per call: our runner retries within the node's deadline.  (sushy reads 0 as "3").
+            server_side_retries=1,
             server_side_retries_delay=0,
         )
         with _lock:

@@ -57,7 +57,7 @@ def default_driver(record: BmcRecord, action: str, timeout: float) -> str:
     if record.protocol == "ipmi":
         from perceus.master.power import ipmi
 
-        return ipmi.power(record, action)
+        return ipmi.power(record, action, timeout)
     from perceus.master.power import redfish
 
     return redfish.power(record, action, timeout)
@@ -85,6 +85,11 @@ def run(
         if job.record is None:
             results[i] = Outcome(job.node, "", action, False, error=job.problem or "no BMC", kind="config")
     todo = [i for i in todo if i not in results]
+    ipmi_jobs = sum(1 for i in todo if (r := jobs[i].record) is not None and r.protocol == "ipmi")
+    if ipmi_jobs and driver is default_driver:
+        from perceus.master.power import ipmi
+
+        ipmi.prepare(min(ipmi_jobs, parallel))  # worker processes forked now, before this function's threads
 
     while todo or active:
         while todo and len(active) < max(1, parallel):
