@@ -347,3 +347,18 @@ CASES += [
         args=("--vlan", "prov"),  # named in the `show vlan brief` printed with the table
     ),
 ]
+
+_T = "xcat/quirks/tabdump/"
+CASES += [
+    Case(
+        "xcat-tabdump",
+        (f"{_T}mac.csv", f"{_T}nodelist.csv", f"{_T}hosts.csv", f"{_T}ipmi.csv"),
+        (
+            ("52:54:00:A0:00:01", "t01", "10.100.0.1"),
+            ("52:54:00:A0:00:02", "t02", "10.100.0.2"),
+            ("52:54:00:A0:00:03", "t03", "10.100.0.3"),
+        ),
+        skipped=1,  # the switch
+        bmc=(("10.101.0.1", "ADMIN"), ("10.101.0.2", "ADMIN"), ("10.101.9.3", "root")),
+    ),
+]
