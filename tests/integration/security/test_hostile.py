@@ -83,7 +83,7 @@ def test_secrets_go_only_to_the_session_stage_one_handed_over(
     secure_bus: Callable[..., RunningBus], paths: Paths
 ) -> None:
     write_host_keys(paths)
-    bus = secure_bus("open", bus_session_probe=PROBE)
+    bus = secure_bus("open", bus_session_probe=PROBE, bus_kexec_window="3")
     public, secret = new_keypair()
     stage1, _ = _enrolled(bus, "open", next_key=public.hex())
     stage1.close()  # stage one kexecs: silent from now on
@@ -95,6 +95,9 @@ def test_secrets_go_only_to_the_session_stage_one_handed_over(
         first = attacker.request(runtime_hello())
         assert isinstance(first, Wait) and first.reason == WaitReason.BUSY
         time.sleep(float(PROBE) + 0.2)
+        again = attacker.request(runtime_hello())  # still the kexec window: provisiond has precedence
+        assert isinstance(again, Wait) and again.reason == WaitReason.BUSY
+        time.sleep(3 - float(PROBE))
         taken = attacker.request(runtime_hello())
         assert isinstance(taken, Welcome) and not has_secrets(taken)
         # provisiond with the key stage one announced continues the boot: proven, it gets the host keys …

@@ -103,3 +103,14 @@ def test_unwelcomed_hellos_leave_no_state(tmp_path: Path) -> None:
         gate.check(Incoming(b"x", Hello(macs=macs, state="ready", stage=Stage.RUNTIME, boot_id=str(i)), "", K1))
         gate.check(_hello(f"{i:064x}", mac=macs[0]))
     assert gate.sizes()["bound"] == 0 and not gate.keys and not gate.probes and not gate.continuations
+
+
+def test_kexec_window_gives_the_hand_over_key_precedence(tmp_path: Path) -> None:
+    gate, clock, _ = _gate(tmp_path, kexec_window=20.0)
+    _welcomed(gate, _hello(K1, next_key=K2))  # stage one announced provisiond's key, then kexecs (silent)
+    assert isinstance(_code(gate.check(_hello(K3, Stage.RUNTIME, boot="b9"))), Wait)
+    clock.t += 6  # past the probe, inside the kexec window: still no way in
+    assert isinstance(_code(gate.check(_hello(K3, Stage.RUNTIME, boot="b9"))), Wait)
+    _welcomed(gate, _hello(K2, Stage.RUNTIME, boot="b2"))  # provisiond arrives and continues the boot
+    clock.t += 1
+    assert _code(gate.check(_hello(K3, Stage.RUNTIME, boot="b9"))) == ErrorCode.REPLAYED

@@ -47,6 +47,10 @@ BINDING_TTL = 7 * 86_400.0  # a binding unused this long is forgotten (the node 
 MAX_PENDING = 65_536  # continuations and probes kept at once
 CONTINUATION_TTL = 6 * 3600.0  # stage one → provisiond hand-over must happen within this
 PROBE_SECONDS = 20.0  # how long a bound session has to show life when another key claims its node
+# Stage one announced provisiond's key and went silent (kexec): a foreign key waits this long, not PROBE_SECONDS,
+# so the runtime that holds the hand-over key arrives first; a stateful node's provisiond (no hand-over file)
+# is let in, unproven, after it.
+KEXEC_WINDOW = 120.0
 KEY_HEX = 64
 
 
@@ -84,6 +88,7 @@ class Gate:
     push: Callable[[bytes, Message], None] | None = None
     max_bindings: int = MAX_BINDINGS
     probe_seconds: float = PROBE_SECONDS
+    kexec_window: float = KEXEC_WINDOW
     refused: int = 0
 
     # ------------------------------------------------------------------ revocation
@@ -209,21 +214,24 @@ class Gate:
             # Someone else claims a boot that another key already opened: a replay or a hijack.
             return self._refuse(item, ErrorCode.REPLAYED, "this boot is bound to another key", source,
                                 "refused_takeover", node=mac)  # fmt: skip
+        window = self.probe_seconds
+        if b.stage == Stage.STAGE1 and self._continuation(b.nodeid):
+            window = max(window, self.kexec_window)  # provisiond with the hand-over key is on its way
         started = self.probes.get(mac)
-        if started is None or now - started > 3 * self.probe_seconds:
+        if started is None or now - started > window + 2 * self.probe_seconds:
             self._remember(self.probes, mac, now)
             self._probe(b)
             self.refused += 1
             log.warning("session_probe", node=mac, source=source, bound_stage=b.stage.value)
             self.audit.refusal("session_probe", source, node=mac, type=msg.TYPE, stage=msg.stage.value)
-            return self._busy(item, msg, self.probe_seconds)
+            return self._busy(item, msg, min(window, self.probe_seconds))
         if b.seen > started:
             # The bound session answered the probe (or kept talking): it is alive; this is not its boot.
             return self._refuse(item, ErrorCode.REPLAYED, "this node has a live session with another key", source,
                                 "refused_takeover", node=mac)  # fmt: skip
-        left = started + self.probe_seconds - now
+        left = started + window - now
         if left > 0:
-            return self._busy(item, msg, left)
+            return self._busy(item, msg, min(left, self.probe_seconds))
         self.probes.pop(mac, None)
         log.warning("session_replaced", node=mac, old_key=b.key, new_key=item.key, stage=msg.stage.value)
         self.audit.record("session_replaced", node=mac, old_key=b.key, new_key=item.key, stage=msg.stage.value,
@@ -331,7 +339,7 @@ class Gate:
             self._unbind(oldest)
         while self.probes:
             mac, started = next(iter(self.probes.items()))
-            if now - started <= 3 * self.probe_seconds:
+            if now - started <= max(self.kexec_window, self.probe_seconds) + 2 * self.probe_seconds:
                 break
             del self.probes[mac]
 

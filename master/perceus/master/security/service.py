@@ -156,6 +156,7 @@ def prepare(
         limiter=RateLimiter(settings.rate, settings.burst),
         require_key=settings.curve,
         probe_seconds=settings.session_probe,
+        kexec_window=settings.kexec_window,
     )
     security = BusSecurity(settings=settings, keys=keys, gate=gate, audit=audit)
     if settings.curve:
