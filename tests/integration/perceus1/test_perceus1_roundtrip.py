@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from tests.integration.perceus1 import fixture
 
+from perceus.master.cli import import_perceus1 as perceus1_cli
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.main import main
 from perceus.master.config import NodeDefaults, Paths
-from perceus.master.cli import import_perceus1 as perceus1_cli
 from perceus.master.store.models import EnrollRequest
 from perceus.master.store.sqlite import SQLiteStore
 
