@@ -114,3 +114,11 @@ def test_kexec_window_gives_the_hand_over_key_precedence(tmp_path: Path) -> None
     _welcomed(gate, _hello(K2, Stage.RUNTIME, boot="b2"))  # provisiond arrives and continues the boot
     clock.t += 1
     assert _code(gate.check(_hello(K3, Stage.RUNTIME, boot="b9"))) == ErrorCode.REPLAYED
+
+
+def test_one_source_beyond_the_rate_limit_is_refused_and_audited(tmp_path: Path) -> None:
+    gate, _, _ = _gate(tmp_path)
+    gate.limiter = RateLimiter(1, 2, clock=lambda: 0.0)
+    codes = [_code(gate.check(_hello(K1))) if i >= 2 else gate.check(_hello(K1)) for i in range(4)]
+    assert codes[:2] == [None, None] and codes[2:] == [ErrorCode.RATE_LIMITED, ErrorCode.RATE_LIMITED]
+    assert '"refused_rate_limited"' in (tmp_path / "audit.log").read_text()
