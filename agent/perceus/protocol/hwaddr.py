@@ -1,10 +1,12 @@
 """Hardware address (NodeID) normalisation shared by master, agent and importers.
 
 A NodeID is the upper-case, colon-separated hardware address, as in Perceus 1.x.  Unlike the original
-(spec §3.3, §13) we accept only hex digits and never strip a leading ``01`` octet from a real 6-octet MAC:
-``01:`` is removed only from a 7-octet DHCP client-id (hardware type 1 + MAC).  InfiniBand (IPoIB) uses
-20-octet addresses; their client-ids (``ff:00:00:00:00:00:02:00:00:02:c9:00:`` + 8-octet GUID, 19+ octets)
-are recognised too, and the port GUID's 20-octet form is kept whole.
+(docs/perceus1-reference.md) we accept only hex digits and never strip a leading ``01`` octet from a real
+6-octet MAC: ``01:`` is removed only from a 7-octet DHCP client-id (hardware type 1 + MAC).  InfiniBand has no
+6-octet MAC: what names a port for good is its 8-octet port GUID, and every form a node or a tool writes carries
+it in its last 8 octets (the 20-octet IPoIB address: queue pair number + GID, whose interface id is the GUID;
+the RFC 4390 client-id, 20 octets from type 255 on).  So an IB NodeID is the GUID, the same one the importers
+produce from an xCAT GUID or a dhcpd.conf client-id.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from perceus.errors import InvalidHardwareAddress
 
 _SEPARATORS = re.compile(r"[:\-.\s]")
 # Already canonical (the hot path: agents send NodeIDs in this form).
-_CANONICAL = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}(?:(?::[0-9A-F]{2}){14})?")
+_CANONICAL = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){5}(?:(?::[0-9A-F]{2}){2})?")
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
 
 ETHER_LEN = 6
+GUID_LEN = 8  # InfiniBand port GUID: the NodeID of an IB port
 IPOIB_LEN = 20
 
 
@@ -40,7 +43,7 @@ def _octets(value: str) -> list[str]:
 
 
 def normalize(value: str) -> str:
-    """Return the canonical NodeID (``AA:BB:CC:DD:EE:FF`` or 20 octets) or raise InvalidHardwareAddress."""
+    """Return the canonical NodeID (a 6-octet MAC or an 8-octet IB port GUID) or raise InvalidHardwareAddress."""
     if _CANONICAL.fullmatch(value):
         return value
     octets = _octets(value)
@@ -48,7 +51,9 @@ def normalize(value: str) -> str:
         raise InvalidHardwareAddress(value)
     if len(octets) == ETHER_LEN + 1 and octets[0] == "01":
         octets = octets[1:]  # DHCP client-id: hardware type 1 (Ethernet) + MAC
-    if len(octets) not in (ETHER_LEN, IPOIB_LEN):
+    elif len(octets) == IPOIB_LEN:
+        octets = octets[-GUID_LEN:]  # IPoIB address or RFC 4390 client-id: the port GUID at the end
+    if len(octets) not in (ETHER_LEN, GUID_LEN):
         raise InvalidHardwareAddress(value)
     return ":".join(o.upper() for o in octets)
 
