@@ -15,6 +15,7 @@ from starlette.routing import Route
 from perceus.errors import PerceusError
 from perceus.master.capsule.manage import infos
 from perceus.master.cli.node import pending_data, status_data, summary_data, timeline_data
+from perceus.master.cli.node_inventory import show_records
 from perceus.master.cli.vnfs_cmds.list_ import capsule_users, list_data
 from perceus.master.store.models import Node
 from perceus.web import writes
@@ -42,6 +43,7 @@ class Api:
             Route("/api/v1/session", self.session),
             Route("/api/v1/fleet", self.fleet),
             Route("/api/v1/nodes", self.nodes),
+            Route("/api/v1/show", self.show),
             Route("/api/v1/status", self.status),
             Route("/api/v1/summary", self.summary),
             Route("/api/v1/nodes/{hostname}", self.node),
@@ -96,7 +98,7 @@ class Api:
         return _json({"role": who.actor, "csrf": csrf})
 
     async def nodes(self, request: Request) -> Response:
-        """= `perceus node list --json` (and `node show --json`)."""
+        """= `perceus node list --json`."""
         return await self._cached(request, "nodes", lambda ns: [n.as_dict() for n in ns])
 
     async def status(self, request: Request) -> Response:
@@ -124,13 +126,29 @@ class Api:
             {"version": snap.version, "t": snap.taken, "counts": snap.counts, "groups": snap.groups, "rows": rows}
         )
 
+    async def _show(self, nodes: list[Node]) -> list[dict[str, object]]:
+        ids = [n.nodeid for n in nodes]
+        inventories = await self.state.read(lambda s: s.inventories(ids) if ids else {})
+        return show_records(nodes, inventories)
+
+    async def show(self, request: Request) -> Response:
+        """= `perceus node show --json` (every field plus the inventory)."""
+        who = check_read(request, self.state.tokens)
+        if isinstance(who, Response):
+            return who
+        try:
+            nodes, _ = await self._nodes(request)
+        except PerceusError as exc:
+            return denied(400, str(exc))
+        return _json(await self._show(nodes))
+
     async def node(self, request: Request) -> Response:
         """= the one element of `perceus node show NAME --json`."""
         who = check_read(request, self.state.tokens)
         if isinstance(who, Response):
             return who
         node = await self._node(request)
-        return node if isinstance(node, Response) else _json(node.as_dict())
+        return node if isinstance(node, Response) else _json((await self._show([node]))[0])
 
     async def timeline(self, request: Request) -> Response:
         """= `perceus node timeline NAME --json`."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from perceus.master.cli import output
 from perceus.master.cli.nodespec import select
+from perceus.master.inventory import Inventory, human_bytes
 from perceus.master.store.models import Node, Pending
 
 # Node attributes that describe hardware (importers and the inventory set them), in one-liner order.
@@ -22,24 +23,16 @@ HW_KEYS = ("vendor", "product", "model", "cpu", "cpus", "cores", "memory", "mem"
 HISTORY = 3600  # samples of nodes-per-phase kept for the boot progress plot (one per refresh)
 
 
-def hardware_line(attrs: Mapping[str, str], inventory: Mapping[str, Any] | None = None) -> str:
-    """`2×Xeon 6248 · 192 GiB · 2 disks`-style summary: the node's inventory if the bus sent one, else its
-    hardware attributes, else ''."""
-    if inventory:
-        parts: list[str] = []
-        cpu = inventory.get("cpu")
-        if isinstance(cpu, Mapping):
-            model = str(cpu.get("model", "")).strip()
-            count = cpu.get("count") or cpu.get("cpus")
-            parts.append(f"{count}× {model}".strip() if count else model)
-        elif cpu:
-            parts.append(str(cpu))
-        mem = inventory.get("memory")
-        if isinstance(mem, int | float) and mem > 0:
-            parts.append(f"{mem / 2**30:.1f} GiB")
-        disks = inventory.get("disks")
-        if isinstance(disks, Sequence) and disks:
-            parts.append(f"{len(disks)} disk" + ("s" if len(disks) > 1 else ""))
+def hardware_line(attrs: Mapping[str, str], inventory: Inventory | None = None) -> str:
+    """`2× Xeon 6248 · 192.0 GiB · 2 disks · Dell R640`: the inventory the node reported (issue 17), else its
+    hardware attributes (importers set some), else ''."""
+    if inventory is not None:
+        parts = [
+            f"{inventory.cpu_count}× {inventory.cpu_model}".strip() if inventory.cpu_count else inventory.cpu_model,
+            human_bytes(inventory.memory) if inventory.memory else "",
+            f"{len(inventory.disks)} disk{'s' * (len(inventory.disks) > 1)}" if inventory.disks else "",
+            " ".join(x for x in (inventory.vendor, inventory.product) if x),
+        ]
         return " · ".join(p for p in parts if p)
     return " · ".join(attrs[k] for k in HW_KEYS if attrs.get(k))
 
@@ -121,7 +114,7 @@ class Fleet:
     timeout: float = 600.0
     current: Snapshot | None = None
     history: deque[tuple[float, dict[str, int]]] = field(default_factory=lambda: deque(maxlen=HISTORY))
-    inventory: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    inventory: dict[str, Inventory] = field(default_factory=dict)
     contacts_seen: int = 0
 
     def take(self, nodes: list[Node], pending: list[Pending], now: float | None = None) -> list[dict[str, object]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +30,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="TLS private key (PEM)")
     p.add_argument("--tokens", help="token file (default <config>/web/tokens.json, created 0600 on first start)")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between store snapshots while watched")
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        help="lower this process's CPU priority (default 10): under load perceus-bus, not the dashboard, gets the CPU",
+    )
     p.add_argument("--print-url", action="store_true", help="print the admin sign-in URL and exit")
     p.add_argument("--url-file", help="write the bound base URL here once listening (tests, the demo)")
     return p
@@ -81,6 +88,8 @@ def serve(ns: argparse.Namespace, paths: Paths, config: MasterConfig, tokens: To
     from perceus.web.pages import login_url
     from perceus.web.state import WebState
 
+    if ns.nice:
+        os.nice(ns.nice)
     state = WebState(paths=paths, config=config, tokens=tokens, interval=ns.interval, tls=tls)
     family = socket.AF_INET6 if ":" in ns.listen else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -25,6 +25,7 @@ _NODE = {
         "created": {"type": "number"},
         "macs": {"type": "array", "items": {"type": "string"}},
         "attrs": {"type": "object", "additionalProperties": {"type": "string"}},
+        "inventory": {"type": ["object", "null"], "description": "node show only: cpu, memory, disks, nics, dmi"},
     },
 }
 _STATUS = {
@@ -155,6 +156,7 @@ def document() -> dict[str, Any]:
                 {"type": "object", "properties": {"role": {"type": "string"}, "csrf": {"type": "string"}}},
             ),
             "/api/v1/nodes": _get("= perceus node list --json", _list("Node"), _FILTER),
+            "/api/v1/show": _get("= perceus node show --json (fields and inventory)", _list("Node"), _FILTER),
             "/api/v1/status": _get("= perceus node status --json", _list("Status"), _FILTER),
             "/api/v1/summary": _get("= perceus node summary --json", _list("Summary"), _FILTER),
             "/api/v1/fleet": _get("Fleet view rows, counts per state, groups", {"type": "object"}, _FILTER),

@@ -170,13 +170,15 @@ class Pages:
         failure = next((r for r in timeline if not r["ok"]), None)
         console_path = self.state.paths.logs / "console" / f"{node.hostname}.log"
         console = await asyncio.get_running_loop().run_in_executor(None, console_tail, console_path)
-        inv = self.state.fleet.inventory.get(node.nodeid)
+        found = await self.state.read(lambda s: s.inventories([node.nodeid]))
+        held = found.get(node.nodeid)
         inventory = [(k, v) for k, v in sorted(node.attrs.items()) if k != "revoked"]
-        hw = hardware_line(node.attrs, inv)
+        hw = hardware_line(node.attrs, held.inventory if held else None)
         if hw:
             inventory.insert(0, ("summary", hw))
-        if inv:
-            inventory += [(f"inventory.{k}", v) for k, v in sorted(inv.items())]
+        if held is not None:
+            inventory += list(held.inventory.items().items())
+            inventory += [(f"change: {c.item}", c.describe()) for c in held.changes]
         return self._render(
             "node.html",
             who,

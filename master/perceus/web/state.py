@@ -28,6 +28,8 @@ T = TypeVar("T")
 IDLE_AFTER = 30.0  # seconds without a page, API call or SSE client after which the refresher stops reading
 SSE_BATCH = 2000  # changed rows sent as one `nodes` event; more than this and browsers are told to resync
 RECENT = 50  # events kept per node for its page
+INVENTORY_EVERY = 30.0  # seconds between reads of every node's inventory (hello events trigger one sooner)
+BUDGET = 5  # the refresher sleeps at least BUDGET × the time its last store read took
 
 
 @dataclass
@@ -50,6 +52,7 @@ class WebState:
     _lock: asyncio.Lock | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _task: asyncio.Task[None] | None = None
+    _inventory_read: float = -1e9
 
     def __post_init__(self) -> None:
         self.fleet.timeout = float(self.config.node_timeout)
@@ -81,7 +84,13 @@ class WebState:
     async def refresh(self) -> None:
         assert self._lock is not None
         async with self._lock:
-            nodes, pending = await self.read(lambda s: (s.list_nodes(), s.pending()))
+            stale = time.monotonic() - self._inventory_read > INVENTORY_EVERY
+            nodes, pending, inventories = await self.read(
+                lambda s: (s.list_nodes(), s.pending(), s.inventories() if stale else None)
+            )
+            if inventories is not None:
+                self._inventory_read = time.monotonic()
+                self.fleet.inventory = {k: v.inventory for k, v in inventories.items()}
             before = self.fleet.contacts_seen
             changed = self.fleet.take(nodes, pending)
             self.metrics.checkins.inc(self.fleet.contacts_seen - before)
@@ -99,9 +108,10 @@ class WebState:
 
     async def _refresher(self) -> None:
         assert self._wake is not None
+        pause = self.interval
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=pause)
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -109,11 +119,16 @@ class WebState:
             self.metrics.sse_clients.set(len(self.broker.clients))
             if not busy:
                 continue
+            t = time.perf_counter()
             try:
                 await self.refresh()
             except Exception:
                 log.exception("web_refresh_failed")
-            await asyncio.sleep(min(self.interval, 0.25))  # events wake us; at most 4 reads a second
+            took = time.perf_counter() - t
+            # Reading the store costs the master CPU: never more than 1/BUDGET of one core on it, so a
+            # 10k-node snapshot (~0.1 s) is taken at most every ~0.5 s however many events wake us.
+            pause = max(self.interval, took * BUDGET)
+            await asyncio.sleep(max(0.25, took * BUDGET))  # events wake us; at most 4 reads a second
 
     # ------------------------------------------------------------------ events
     def _on_event(self, ev: dict[str, Any]) -> None:
@@ -126,9 +141,8 @@ class WebState:
         node = str(ev.get("node", ""))
         if node:
             self.recent.setdefault(node, deque(maxlen=RECENT)).append(ev)
-        data = ev.get("data") or {}
-        if ev.get("event") == "hello" and isinstance(data.get("inventory"), dict):
-            self.fleet.inventory[node] = data["inventory"]
+        if ev.get("event") == "hello":  # a node booted: its inventory may be new
+            self._inventory_read = min(self._inventory_read, time.monotonic() - INVENTORY_EVERY + 2.0)
         self.broker.publish("event", ev)
         if self._wake is not None:
             self._wake.set()

@@ -12,8 +12,9 @@ import pytest
 
 from perceus.lab.bus import python_env
 from perceus.master.config import Paths
+from perceus.master.inventory import Disk, Inventory
 from perceus.master.store import open_store
-from perceus.master.store.models import ContactUpdate, EnrollRequest, NewNode, PhaseEvent
+from perceus.master.store.models import ContactUpdate, EnrollRequest, InventoryReport, NewNode, PhaseEvent
 from perceus.web.client import RunningWeb, start_web
 
 _CLI = "import sys; from perceus.master.cli.main import main; sys.exit(main())"
@@ -25,7 +26,7 @@ def mac(i: int) -> str:
 
 @pytest.fixture
 def fleet(paths: Paths) -> Paths:
-    """Six nodes in two groups (some checked in, one failed boot), two nodes waiting for approval."""
+    """Six nodes in two groups (some checked in, one failed boot, one with an inventory), two waiting for approval."""
     with open_store(paths) as store:
         for i in range(6):
             store.add(
@@ -60,6 +61,15 @@ def fleet(paths: Paths) -> Paths:
                 PhaseEvent(mac(1), "b1", "capsule", 108.0, ok=False, detail="manifest signature mismatch"),
             ]
         )
+        inv = Inventory(
+            cpu_model="Xeon Gold 6248",
+            cpu_count=2,
+            memory=192 * 2**30,
+            disks=(Disk("sda", 480 * 10**9), Disk("sdb", 480 * 10**9)),
+            vendor="Dell",
+            product="R640",
+        )
+        store.record_inventories([InventoryReport(mac(4), "runtime", "b4", 1_800_000_004.0, inv)])
         for i in (100, 101):
             store.note_pending(EnrollRequest(nodeid=mac(i), macs=(mac(i),)), f"10.0.1.{i - 99}", 1_800_000_100.0)
     return paths

@@ -14,7 +14,9 @@ from .conftest import cli_json
 CASES = [
     ("/api/v1/nodes", ["node", "list"]),
     ("/api/v1/nodes?nodes=n%5B0001-0003%5D", ["node", "list", "n[0001-0003]"]),
-    ("/api/v1/nodes?nodes=n000*", ["node", "show", "n000*"]),
+    ("/api/v1/nodes?nodes=n000*", ["node", "list", "n000*"]),
+    ("/api/v1/show", ["node", "show"]),
+    ("/api/v1/show?nodes=n000%5B3-4%5D", ["node", "show", "n000[3-4]"]),
     ("/api/v1/summary", ["node", "summary"]),
     ("/api/v1/summary?nodes=n%5B0000-0002%5D%2Cn0005", ["node", "summary", "n[0000-0002],n0005"]),
     ("/api/v1/pending", ["node", "pending"]),
@@ -54,7 +56,9 @@ def test_filters_by_group_and_state(web: RunningWeb) -> None:
     assert [r["hostname"] for r in fleet["rows"]] == ["n0000", "n0001", "n0002", "n0003"]
     assert fleet["counts"] == {"ready": 4, "new": 2, "pending": 2}
     assert fleet["groups"] == ["cluster", "gpu"]
-    assert fleet["rows"][1]["hw"] == "5 cores"
+    assert fleet["rows"][1]["hw"] == "5 cores"  # no inventory: the node's hardware attributes
+    everyone = {r["hostname"]: r for r in web.get_json("/api/v1/fleet")["rows"]}
+    assert everyone["n0004"]["hw"] == "2× Xeon Gold 6248 · 192 GiB · 2 disks · Dell R640"
 
 
 def test_bad_range_is_a_400_with_the_cli_message(web: RunningWeb) -> None:
@@ -76,3 +80,14 @@ def test_openapi_documents_every_api_path(web: RunningWeb) -> None:
         template = path.split("?")[0].replace("n0001", "{hostname}")
         assert template in documented, template
     assert {"/api/v1/pending/{nodeid}/approve", "/api/v1/nodes/{hostname}/revoke", "/metrics"} <= documented
+
+
+def test_node_page_shows_timeline_failure_and_inventory(web: RunningWeb) -> None:
+    status, _, page = web.request("/nodes/n0001", token=web.tokens.read)
+    html = page.decode()
+    assert status == 200
+    assert "Failed in capsule: manifest signature mismatch" in html
+    assert "<td>dhcp</td><td>+0.00 s</td><td>1.50 s</td>" in html  # start → done of the phase
+    assert "<td>capsule</td><td>+2.00 s</td><td>6.00 s</td><td>FAILED</td>" in html
+    status, _, page = web.request("/nodes/n0004", token=web.tokens.read)
+    assert "2 × Xeon Gold 6248" in page.decode() and "disk sdb" in page.decode()

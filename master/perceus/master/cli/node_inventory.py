@@ -3,7 +3,7 @@ cpu,memory,…` and `node summary --by memory` (issue 17; 1.x kept no inventory)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from perceus.errors import UsageError
@@ -119,7 +119,11 @@ def show_lines(node: Node, inv: NodeInventory | None) -> list[str]:
 
 def show_data(ctx: CliContext, nodes: Sequence[Node]) -> list[dict[str, object]]:
     """`node show --json`: every node field plus `inventory` (null until the node said hello with one)."""
-    inv = _inventories(ctx, nodes)
+    return show_records(nodes, _inventories(ctx, nodes))
+
+
+def show_records(nodes: Sequence[Node], inv: Mapping[str, NodeInventory]) -> list[dict[str, object]]:
+    """The `node show --json` shape from nodes and their inventories (shared with perceus-web's API)."""
     return [{**n.as_dict(), "inventory": inv[n.nodeid].as_dict() if n.nodeid in inv else None} for n in nodes]
 
 
