@@ -138,6 +138,8 @@ class Dispatcher:
     # Called for every hello of a known node about to be answered (welcome or wait): the security gate binds
     # the node's MACs to the session here, so unenrolled keys never create state (security/gate.py).
     bind: Callable[[Incoming, Hello, Node], None] | None = None
+    # Revoked at once (the gate's set, pushed by `perceus node revoke`), for listeners without the gate in front.
+    revoked: Callable[[str], bool] = lambda mac: False
     # Why this master must not answer nodes now ("" = it may): set by multimaster/ when the shared database is
     # unreachable; requests then get no reply, so agents time out and fail over instead of stale answers.
     unavailable: str = ""

@@ -61,6 +61,7 @@ class BusSecurity:
             gate.bind(item, msg, node.nodeid, node.macs)
 
         disp.bind = bind
+        disp.revoked = lambda mac: mac in gate.revoked_macs
         gate.push = daemon.server.push
         daemon.server.route = gate.identity_of
         self.reload_revoked(daemon)
