@@ -23,6 +23,7 @@ from perceus.lab.bus import LabBus, start_bus
 from perceus.lab.lab import Lab
 from perceus.lab.netns import LabError
 from perceus.lab.qemu import PxeBoot, QemuNode
+from perceus.lab.web import start_web
 from perceus.master.config import Paths
 from perceus.master.store.models import NewNode
 from perceus.master.store.sqlite import SQLiteStore
@@ -198,6 +199,16 @@ def _refresh_store(paths: Paths, nodes: list[NodeProgress]) -> None:
                 n.hostname, n.ip = row.hostname, row.ip
 
 
+def _link_consoles(paths: Paths, nodes: list[NodeProgress]) -> None:
+    """<state>/log/console/<hostname>.log → the node's serial log, so the dashboard's node page shows it."""
+    for n in nodes:
+        link = paths.logs / "console" / f"{n.hostname}.log"
+        qemu_log = n.qemu.process.log
+        if n.hostname and qemu_log is not None and not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(qemu_log.with_name(f"{n.qemu.name}.serial.log"))  # beside it (lab/qemu.py)
+
+
 def run_demo(
     workdir: Path,
     *,
@@ -208,11 +219,13 @@ def run_demo(
     stage1_level: int = 19,
     out: TextIO = sys.stdout,
     memory_mb: int = 1024,
+    keep_web: bool = False,
 ) -> DemoResult:
     """Boot `nodes` QEMU nodes by PXE against a fresh master; returns per-node timings.
 
     `preadd=(hostname, ip)` adds the last node to the store before it boots, so it gets that name and a
-    static lease instead of being auto-enrolled.
+    static lease instead of being auto-enrolled.  The dashboard (perceus-web) runs while nodes boot; with
+    `keep_web` everything stays up afterwards until Ctrl-C.
     """
     paths = Paths(config_dir=workdir / "etc", state_dir=workdir / "var")
     tty = out.isatty()
@@ -232,6 +245,8 @@ def run_demo(
             say(f"pre-added {preadd[0]} ({mac}) with static address {preadd[1]}")
         bus: LabBus = start_bus(lab, paths, port=BUS_PORT)
         say(f"perceus-bus listening on {bus.endpoint} in namespace {lab.name} (dnsmasq: DHCP, TFTP, iPXE)")
+        dashboard = start_web(lab, paths)
+        say(f"dashboard: {dashboard.login_url()}  (admin sign-in; perceus-web in the namespace, forwarded)")
         started = time.monotonic()
         progress: list[NodeProgress] = []
         for i in range(nodes):
@@ -254,6 +269,12 @@ def run_demo(
         wall = max(n.times["ready"] + n.qemu.started for n in progress) - started
         _refresh_store(paths, progress)
         render(progress, started, out, tty=tty)
+        if keep_web:
+            say(f"--web: the master, the nodes and the dashboard stay up: {dashboard.login_url()}  (Ctrl-C stops)")
+            while all(n.qemu.process.running() for n in progress):
+                time.sleep(1.0)
+                _link_consoles(paths, progress)
+        dashboard.close()
         return DemoResult(progress, wall, True)
 
 
@@ -263,6 +284,7 @@ def _wait(nodes: list[NodeProgress], seconds: float, paths: Paths, started: floa
         for n in nodes:
             n.scan()
         _refresh_store(paths, nodes)
+        _link_consoles(paths, nodes)
         render(nodes, started, out, tty=tty)
         left = end - time.monotonic()
         if left <= 0:

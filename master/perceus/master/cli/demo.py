@@ -20,6 +20,7 @@ def register(sub: Any) -> None:
     p.add_argument("--stagger", type=float, default=2.0, help="seconds between node power-ons (boot order)")
     p.add_argument("--preadd", metavar="NAME,IP", help="pre-add the last node with this name and static IP")
     p.add_argument("--fast-image", action="store_true", help="build stage one at zstd -3 (faster build, larger)")
+    p.add_argument("--web", action="store_true", help="keep the master, nodes and dashboard up afterwards (Ctrl-C)")
     p.set_defaults(func=demo)
 
 
@@ -37,7 +38,7 @@ def demo(ctx: CliContext, ns: argparse.Namespace) -> int:
     workdir = Path(ns.workdir) if ns.workdir else Path(tempfile.mkdtemp(prefix="perceus-demo-"))
     try:
         result = run_demo(workdir, nodes=ns.nodes, stagger=ns.stagger, timeout=ns.timeout, preadd=preadd,
-                          stage1_level=3 if ns.fast_image else 19, out=ctx.stdout)  # fmt: skip
+                          stage1_level=3 if ns.fast_image else 19, out=ctx.stdout, keep_web=ns.web)  # fmt: skip
     except PerceusError:
         ctx.out(f"demo: logs kept in {workdir}")
         raise
