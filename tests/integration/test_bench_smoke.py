@@ -26,6 +26,7 @@ BENCHES = [
     ("fleet", [], ["fleet_spread", "fleet_spread_nojitter", "fleet_p99_ms", "fleet_agents", "security"]),
     ("capsule", [], ["serve1_vs_nginx", "serve16_vs_nginx", "fetch_vs_curl", "capsule_mib", "security"]),
     ("multimaster", ["--masters", "1"], ["pg_1m", "failover_p50_s", "lost", "security"]),
+    ("web", [], ["web_page_s", "web_api_p95_ms", "sse_clients", "checkin_ratio", "nodes"]),
 ]
 NEEDS = {"capsule": ["nginx", "curl", "zstd", "tar", "openssl"], "legacy": ["perl"]}
 
