@@ -34,15 +34,30 @@ def test_boot_script(paths: Paths) -> None:
     assert lines[0] == "#!ipxe"
     assert "chain --autofree tftp://${next-server}/nodes/${netX/mac:hexhyp}.ipxe ||" in lines
     kernel = next(ln for ln in lines if ln.startswith("kernel "))
-    assert kernel == (
-        "kernel tftp://${next-server}/vmlinuz console=tty0 console=ttyS0,115200 quiet"
+    words = (
+        " console=tty0 console=ttyS0,115200 quiet"
         " perceus.master=10.77.0.1:5000 perceus.events=10.77.0.1:5001 perceus.debug=${perceus-debug} panic=30"
     )
-    assert "initrd tftp://${next-server}/stage1.cpio.zst" in lines
+    # stage one over HTTP from the provisioning address (http_boot), TFTP when HTTP is refused
+    assert kernel == f"kernel http://10.77.0.1:9989/vmlinuz{words} || kernel tftp://${{next-server}}/vmlinuz{words}"
+    assert "initrd http://10.77.0.1:9989/stage1.cpio.zst || initrd tftp://${next-server}/stage1.cpio.zst" in lines
     # defaults are set before the node file is chained; `local` is decided after it
     assert lines.index("set perceus-debug 0") < lines.index(next(ln for ln in lines if ln.startswith("chain")))
     assert lines.index("iseq ${perceus-boot} local && goto local ||") < lines.index(kernel) < lines.index(":local")
     assert lines[-1] == "exit"
+
+
+def test_boot_script_tftp_only(paths: Paths) -> None:
+    lines = ipxe.boot_script(_settings(paths, "boot http port = 0\n"), overlays=["perceus-keys.cpio"]).splitlines()
+    assert not any("http://" in ln for ln in lines)
+    assert "initrd tftp://${next-server}/stage1.cpio.zst" in lines
+    assert "initrd tftp://${next-server}/perceus-keys.cpio" in lines
+
+
+def test_boot_script_overlay_over_http(paths: Paths) -> None:
+    lines = ipxe.boot_script(_settings(paths, "boot http port = 8080\n"), overlays=["perceus-keys.cpio"]).splitlines()
+    overlay = "initrd http://10.77.0.1:8080/perceus-keys.cpio || initrd tftp://${next-server}/perceus-keys.cpio"
+    assert lines.index(overlay) > lines.index(next(ln for ln in lines if "stage1.cpio.zst" in ln))
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ def test_defaults_from_interface(paths: Paths) -> None:
     assert (s.interface, s.lease_time, s.domain, s.log_dhcp, s.user, s.router) == ("br0", "1h", "", False, "", "")
     # bus address 0.0.0.0 in perceus.conf: nodes are sent to the interface's own address
     assert (s.master_host, s.bus_port, s.event_port) == ("10.77.0.1", 9987, 9988)
+    assert (s.http_port, s.http_base) == (9989, "http://10.77.0.1:9989")
 
 
 def test_explicit_keys(paths: Paths) -> None:
@@ -52,13 +53,14 @@ def test_explicit_keys(paths: Paths) -> None:
         paths,
         "dhcp range start = 10.77.0.100\ndhcp range end = 10.77.0.199\ndhcp lease time = 45m\n"
         "dns domain = cluster.example\ndhcp log = yes\ndnsmasq user = root\ndhcp router = 10.77.0.254\n"
-        "stage1 append = panic=30 console=ttyS1,57600\n",
+        "stage1 append = panic=30 console=ttyS1,57600\nboot http port = 0\n",
     )
     s = NetSettings.build(conf, address=IF24, bus_host="10.77.0.5", bus_port=4000, event_port=4001)
     assert (str(s.range_start), str(s.range_end), s.lease_time) == ("10.77.0.100", "10.77.0.199", "45m")
     assert (s.domain, s.log_dhcp, s.user, s.router) == ("cluster.example", True, "root", "10.77.0.254")
     assert s.append == ("panic=30", "console=ttyS1,57600")
     assert (s.master_host, s.bus_port, s.event_port) == ("10.77.0.5", 4000, 4001)
+    assert (s.http_port, s.http_base) == (0, "")
 
 
 def test_wildcard_endpoint_falls_back_to_interface(paths: Paths) -> None:
@@ -77,6 +79,8 @@ def test_wildcard_endpoint_falls_back_to_interface(paths: Paths) -> None:
         ("dhcp log = maybe\n", "not yes/no"),
         ("dnsmasq user = Root Admin\n", "not a user name"),
         ("stage1 append = a=${evil}\n", "iPXE would misread"),
+        ("boot http port = 70000\n", "not a TCP port"),
+        ("boot http port = http\n", "not a TCP port"),
     ],
 )
 def test_bad_values_are_one_line_errors(paths: Paths, extra: str, message: str) -> None:

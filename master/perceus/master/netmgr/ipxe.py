@@ -1,5 +1,8 @@
 """iPXE scripts served over TFTP: `boot.ipxe` (every node) and per-node `nodes/<mac>.ipxe` settings.
 
+boot.ipxe loads stage one over HTTP from perceus-bus (http_boot.py) when `boot http port` is on, with TFTP as
+the fallback; the scripts themselves (~1 KB) stay on TFTP, where firmware and iPXE's DHCP point.
+
 boot.ipxe sets defaults, chains the node's own file (named by `${netX/mac:hexhyp}`, the NIC iPXE booted
 from) and then boots stage one, or hands the machine back to local disk when the node's file says
 `perceus-boot local`.  Per-node files only *set variables*; all logic stays in boot.ipxe, so changing the
@@ -38,6 +41,18 @@ _NODE_FILE = re.compile(r"^[0-9a-f]{2}(?:-[0-9a-f]{2}){5}\.ipxe$")
 KEYS_OVERLAY = "perceus-keys.cpio"
 
 
+def _fetch(settings: NetSettings, command: str, name: str, args: str = "") -> list[str]:
+    """`kernel`/`initrd` lines: over HTTP from perceus-bus (feature http_boot) when it serves, else TFTP.
+
+    The TFTP fallback (`||`) keeps a node booting when the HTTP port is refused (http_boot not running, a
+    firewall); Debian's iPXE has no digest or `imgverify` command, so no checksum can go here (network.md).
+    """
+    tftp = f"{command} tftp://${{next-server}}/{name}{args}"
+    if not settings.http_port:
+        return [tftp]
+    return [f"{command} {settings.http_base}/{name}{args} || {tftp}"]
+
+
 def boot_script(settings: NetSettings, *, overlays: Iterable[str] = ()) -> str:
     """boot.ipxe for `settings` (the master's address and ports go on the kernel command line)."""
     s = settings
@@ -58,9 +73,9 @@ def boot_script(settings: NetSettings, *, overlays: Iterable[str] = ()) -> str:
             "# Per-node settings (perceus node set boot/debug); a missing file is the normal case.",
             "chain --autofree tftp://${next-server}/nodes/${netX/mac:hexhyp}.ipxe ||",
             "iseq ${perceus-boot} local && goto local ||",
-            f"kernel tftp://${{next-server}}/{KERNEL} {' '.join(words)}",
-            f"initrd tftp://${{next-server}}/{INITRD}",
-            *(f"initrd tftp://${{next-server}}/{name}" for name in overlays),
+            *_fetch(s, "kernel", KERNEL, " " + " ".join(words)),
+            *_fetch(s, "initrd", INITRD),
+            *(line for name in overlays for line in _fetch(s, "initrd", name)),
             "boot",
             ":local",
             "# BIOS: boot the first disk; if that fails (and always on UEFI) leave iPXE: firmware tries the next",

@@ -9,6 +9,7 @@ perceus.conf keys (all optional but `master network device`):
     dhcp log                            yes = dnsmasq `log-dhcp` (every packet; PXE debugging)
     dnsmasq user                        user dnsmasq drops to (default: dnsmasq's own, never root)
     ipxe directory                      where undionly.kpxe / ipxe.efi come from (default /usr/lib/ipxe)
+    boot http port                      perceus-bus serves stage one over HTTP here (default 9989; 0 = TFTP only)
     stage1 append                       extra kernel command-line words for stage one (e.g. `panic=30`)
 """
 
@@ -24,6 +25,7 @@ from perceus.master.config import MasterConfig
 
 DEFAULT_LEASE_TIME = "1h"
 DEFAULT_IPXE_DIR = Path("/usr/lib/ipxe")
+DEFAULT_HTTP_PORT = 9989
 _LEASE = re.compile(r"^(?:infinite|\d+[smhdw]?)$")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
@@ -60,6 +62,15 @@ def _ipv4(conf: dict[str, list[str]], key: str) -> ipaddress.IPv4Address | None:
         raise ConfigError(f"'{key} = {raw}' is not an IPv4 address") from None
 
 
+def _port(conf: dict[str, list[str]], key: str, default: int) -> int:
+    raw = _key(conf, key)
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 65535:
+        raise ConfigError(f"'{key} = {raw}' is not a TCP port (0 turns it off)")
+    return int(raw)
+
+
 def _yes(conf: dict[str, list[str]], key: str) -> bool:
     raw = _key(conf, key).lower()
     if raw in ("", "no", "false", "0", "off"):
@@ -88,6 +99,12 @@ class NetSettings:
     event_port: int = 9988
     append: tuple[str, ...] = ()
     ipxe_dir: Path = DEFAULT_IPXE_DIR
+    http_port: int = DEFAULT_HTTP_PORT  # 0: stage one over TFTP only
+
+    @property
+    def http_base(self) -> str:
+        """`http://<provisioning address>:<port>`, where the http_boot feature listens ("" when off)."""
+        return f"http://{self.address.ip}:{self.http_port}" if self.http_port else ""
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -157,6 +174,7 @@ class NetSettings:
             event_port=config.event_port if event_port is None else event_port,
             append=append,
             ipxe_dir=Path(_key(conf, "ipxe directory") or DEFAULT_IPXE_DIR),
+            http_port=_port(conf, "boot http port", DEFAULT_HTTP_PORT),
         )
 
 
