@@ -32,7 +32,7 @@ from perceus.master.power.records import BmcRecord
 CONTROL = {"off": 0, "on": 1, "cycle": 2, "reset": 3, "soft": 5}
 # What each action leaves the node in, as reported to the admin.
 RESULT = {"off": "off", "on": "on", "cycle": "cycling", "reset": "reset", "soft": "soft-off requested"}
-WORKERS = 16
+WORKERS = 8
 HEDGE = 0.15  # seconds before a status read is also asked of a second worker
 
 
@@ -107,12 +107,16 @@ def _error(record: BmcRecord, exc: Exception) -> BmcError:
 
 
 def _serve(conn: Connection) -> None:
-    """A worker process: (record, action) in, ("ok", state) or ("error", kind, url, detail) out, until EOF."""
+    """A worker process: (record, action) in, ("ok", state) or ("error", kind, url, detail) out, until None."""
+    _warm()
     while True:
         try:
-            record, action = conn.recv()
+            message = conn.recv()
         except (EOFError, OSError):
             return
+        if message is None:  # the pool closes: every fork holds copies of other pipes, so EOF is not enough
+            return
+        record, action = message
         try:
             reply: tuple[str, ...] = ("ok", power_sync(record, action))
         except BmcError as exc:
@@ -120,6 +124,16 @@ def _serve(conn: Connection) -> None:
         except Exception as exc:  # pyghmi internals: one line for this node; the worker goes on
             reply = ("error", "bmc", record.url, f"{type(exc).__name__}: {exc}"[:200])
         conn.send(reply)
+
+
+def _warm() -> None:
+    """Make pyghmi's UDP socket and I/O thread now, before the first BMC: a first login that has to start them
+    often loses a wake-up and waits for pyghmi's 0.5–1 s retransmit."""
+    try:
+        sock = ipmi_session.Session._assignsocket()
+        ipmi_session.Session.socketpool[sock] -= 1  # the slot is free again for the first real session
+    except Exception:  # warming is an optimisation; the first request then just pays for it
+        pass
 
 
 class _Worker:
@@ -237,11 +251,16 @@ class _Pool:
         with self.lock:
             workers, self.all, self.idle = self.all, [], []
         for w in workers:
-            w.conn.close()  # EOF: the worker logs out of nothing (it holds no session between requests) and ends
+            try:
+                w.conn.send(None)  # a worker holds no session between requests: it just ends
+            except OSError:
+                pass
+        deadline = time.monotonic() + 1.0
         for w in workers:
-            w.process.join(1)
+            w.process.join(max(0.0, deadline - time.monotonic()))
             if w.process.is_alive():
                 w.kill()
+            w.conn.close()
 
 
 _the_pool: _Pool | None = None
