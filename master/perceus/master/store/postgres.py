@@ -28,7 +28,8 @@ from perceus.master.store.dialect import POSTGRESQL, Tx
 from perceus.master.store.migrations import for_dialect
 from perceus.master.store.models import ContactUpdate, Node
 from perceus.master.store.pglisten import NodeChangeListener, redact
-from perceus.master.store.rules import NODE_COLUMNS, SQLStore, Write, node_from_row
+from perceus.master.store.records import Write
+from perceus.master.store.rules import NODE_COLUMNS, SQLStore, node_from_row
 
 log = structlog.get_logger("perceus.store")
 T = TypeVar("T")

@@ -26,7 +26,8 @@ from perceus.master.store.migrations import MIGRATIONS
 from perceus.master.store.models import ContactUpdate, Node
 from perceus.master.store.naming import numbers_of
 from perceus.master.store.netfs import network_fs
-from perceus.master.store.rules import NODE_COLUMNS, SQLStore, Write, node_from_row
+from perceus.master.store.records import Write
+from perceus.master.store.rules import NODE_COLUMNS, SQLStore, node_from_row
 
 T = TypeVar("T")
 log = structlog.get_logger("perceus.store")
