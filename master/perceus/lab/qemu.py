@@ -6,11 +6,13 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from perceus.lab.procs import ManagedProcess
 from perceus.lab.serial import SerialLine, SerialLog, SerialTimeout
 
 QEMU = "qemu-system-x86_64"
+OVMF = Path("/usr/share/ovmf/OVMF.fd")  # Debian ovmf: code and variables in one read-only image
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,14 @@ class DirectBoot:
 
 @dataclass(frozen=True)
 class PxeBoot:
-    """Boot from the NIC's iPXE option ROM (``-boot n``): DHCP, then whatever dnsmasq hands out."""
+    """Boot from the network: DHCP, then whatever dnsmasq hands out.
+
+    ``firmware="bios"``: SeaBIOS runs the NIC's iPXE option ROM (``-boot n``), which asks for boot.ipxe at
+    once.  ``"uefi"``: OVMF (Debian ``ovmf``) with no NIC option ROM, so the firmware's own PXE client loads
+    ``ipxe.efi`` over TFTP first, as on a real UEFI server (lab-recipes.md; OVMF lacks e1000: use virtio).
+    """
+
+    firmware: Literal["bios", "uefi"] = "bios"
 
 
 Boot = DirectBoot | PxeBoot
@@ -63,12 +72,15 @@ def qemu_argv(
         "-no-reboot",
         "-serial", "stdio",
         "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
-        "-device", f"{nic},netdev=n0,mac={mac}",
     ]  # fmt: skip
+    device = f"{nic},netdev=n0,mac={mac}"
     if isinstance(boot, DirectBoot):
-        argv += ["-kernel", str(boot.kernel), "-initrd", str(boot.initrd), "-append", boot.append]
+        argv += ["-device", device, "-kernel", str(boot.kernel), "-initrd", str(boot.initrd), "-append", boot.append]
+    elif boot.firmware == "uefi":
+        # No option ROM (romfile=): OVMF's own virtio-net driver and PXE client; bootindex, not -boot n.
+        argv += ["-bios", str(OVMF), "-device", f"{device},romfile=,bootindex=1"]
     else:
-        argv += ["-boot", "n"]
+        argv += ["-device", device, "-boot", "n"]
     return argv + list(extra)
 
 

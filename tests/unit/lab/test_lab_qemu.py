@@ -42,3 +42,11 @@ def test_pxe_boot_argv_has_no_kernel() -> None:
     assert "-kernel" not in argv and "-initrd" not in argv
     assert "e1000,netdev=n0,mac=52:54:00:77:00:01" in argv
     assert argv[argv.index("-m") + 1] == "768"
+
+
+def test_uefi_pxe_boot_argv_uses_ovmf_without_an_option_rom() -> None:
+    argv = qemu_argv(name="n", mac="52:54:00:77:00:02", tap="tap2", boot=PxeBoot(firmware="uefi"), memory_mb=1024)
+    assert argv[argv.index("-bios") + 1] == "/usr/share/ovmf/OVMF.fd"
+    # the firmware's own PXE client must run (no iPXE ROM), so dnsmasq sees client-arch 7 and sends ipxe.efi
+    assert "virtio-net-pci,netdev=n0,mac=52:54:00:77:00:02,romfile=,bootindex=1" in argv
+    assert "-boot" not in argv and "-kernel" not in argv

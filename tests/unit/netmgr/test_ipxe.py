@@ -37,6 +37,7 @@ def test_boot_script(paths: Paths) -> None:
     words = (
         " console=tty0 console=ttyS0,115200 quiet"
         " perceus.master=10.77.0.1:5000 perceus.events=10.77.0.1:5001 perceus.debug=${perceus-debug} panic=30"
+        " ${perceus-initrd}"
     )
     # stage one over HTTP from the provisioning address (http_boot), TFTP when HTTP is refused
     assert kernel == f"kernel http://10.77.0.1:9989/vmlinuz{words} || kernel tftp://${{next-server}}/vmlinuz{words}"
@@ -52,6 +53,9 @@ def test_boot_script_tftp_only(paths: Paths) -> None:
     assert not any("http://" in ln for ln in lines)
     assert "initrd tftp://${next-server}/stage1.cpio.zst" in lines
     assert "initrd tftp://${next-server}/perceus-keys.cpio" in lines
+    # on UEFI the initrds are named on the kernel command line, all of them, before `kernel`
+    efi = "iseq ${platform} efi && set perceus-initrd initrd=stage1.cpio.zst initrd=perceus-keys.cpio ||"
+    assert lines.index(efi) < lines.index(next(ln for ln in lines if ln.startswith("kernel ")))
 
 
 def test_boot_script_overlay_over_http(paths: Paths) -> None:

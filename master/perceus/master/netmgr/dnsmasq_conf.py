@@ -6,7 +6,8 @@ Differences from Perceus 1.x, on purpose:
 * `dhcp-lease-max` is a lease *count* sized for 10k nodes (1.x's 21600 was meant as a time, spec §13);
 * `no-ping`: dnsmasq otherwise pings every address before offering it, ~3 s per new node in a boot storm;
 * firmware gets iPXE (BIOS `undionly.kpxe`, UEFI `ipxe.efi`), iPXE gets `boot.ipxe`: no PXELINUX menu and
-  no 10 s timeout, and iPXE's own DHCP request is recognised so it never loops back to the loader;
+  no 10 s timeout, and iPXE's own DHCP request is recognised so it never loops back to the loader; iPXE is
+  told not to wait for ProxyDHCP; stage one itself comes over HTTP (http_boot.py), not TFTP;
 * an IPv6 router advertisement on the interface's v6 prefixes: iPXE otherwise waits 12-16 s per boot for
   IPv6 autoconfiguration (vm-boot-notes.md §7c);
 * DNS is off (`port=0`) unless `dns domain` is set: a provisioning DHCP server need not be a resolver.
@@ -63,7 +64,7 @@ def render(settings: NetSettings, files: NetFiles) -> str:
         lines.append("port=0")
     lines += [
         "",
-        "# TFTP and the boot chain: firmware PXE -> iPXE -> boot.ipxe -> stage-one kernel + initramfs.",
+        "# TFTP and the boot chain: firmware PXE -> iPXE -> boot.ipxe -> stage one (HTTP from perceus-bus, or TFTP).",
         "enable-tftp",
         f"tftp-root={files.tftp}",
         f"tftp-max={TFTP_MAX}",
@@ -72,6 +73,8 @@ def render(settings: NetSettings, files: NetFiles) -> str:
         "dhcp-userclass=set:ipxe,iPXE",
         "dhcp-match=set:efi,option:client-arch,7",
         "dhcp-match=set:efi,option:client-arch,9",
+        "# iPXE setting no-pxedhcp (175.176): do not wait 2-3 s for ProxyDHCP offers nobody will send.",
+        "dhcp-option=tag:ipxe,encap:175,176,1",
         f"dhcp-boot=tag:ipxe,{BOOT_SCRIPT}",
         f"dhcp-boot=tag:!ipxe,tag:efi,{UEFI_LOADER}",
         f"dhcp-boot=tag:!ipxe,tag:!efi,{BIOS_LOADER}",

@@ -63,7 +63,9 @@ def boot_script(settings: NetSettings, *, overlays: Iterable[str] = ()) -> str:
         f"perceus.events={s.master_host}:{s.event_port}",
         "perceus.debug=${perceus-debug}",
         *s.append,
+        "${perceus-initrd}",
     ]
+    initrds = " ".join(f"initrd={name}" for name in (INITRD, *overlays))
     return "\n".join(
         [
             "#!ipxe",
@@ -73,6 +75,8 @@ def boot_script(settings: NetSettings, *, overlays: Iterable[str] = ()) -> str:
             "# Per-node settings (perceus node set boot/debug); a missing file is the normal case.",
             "chain --autofree tftp://${next-server}/nodes/${netX/mac:hexhyp}.ipxe ||",
             "iseq ${perceus-boot} local && goto local ||",
+            "# UEFI: the kernel's EFI stub loads each initrd by name from iPXE's file system (BIOS: iPXE places them).",
+            f"iseq ${{platform}} efi && set perceus-initrd {initrds} ||",
             *_fetch(s, "kernel", KERNEL, " " + " ".join(words)),
             *_fetch(s, "initrd", INITRD),
             *(line for name in overlays for line in _fetch(s, "initrd", name)),
