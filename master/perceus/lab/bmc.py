@@ -15,14 +15,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid as uuidlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
+from perceus.lab.lab import BRIDGE, Lab
 from perceus.lab.netns import LabError, exec_prefix
+from perceus.lab.qemu import Boot, node_mac, qemu_argv
+from perceus.lab.serial import SerialLine, SerialLog
+from perceus.master.power.consolelog import ConsoleLog
 
 IPMI_USER, IPMI_PASSWORD = "admin", "Qz7-bmc-secret"
 SOL_USER = "sol"  # SOL gets its own user: pyghmi shares one session per (bmc, user) and the two hang
@@ -296,3 +302,157 @@ def _mac(i: int) -> str:
 
 def shell_join(argv: Sequence[str]) -> str:
     return shlex.join(argv)
+
+
+# ---------------------------------------------------------------------------------------------- a lab node
+
+
+class _FollowFile:
+    """Lines of a file another process appends to (QEMU's chardev `logfile=`), as a blocking stream that
+    SerialLog can read; each line is also written, timestamped, to the node's console log."""
+
+    def __init__(self, path: Path, console: ConsoleLog | None) -> None:
+        self.path = path
+        self.console = console
+        self.stopped = threading.Event()
+        self._fh: IO[bytes] | None = None
+        self._buf = b""
+
+    def readline(self) -> bytes:
+        while True:
+            if b"\n" in self._buf:
+                line, _, self._buf = self._buf.partition(b"\n")
+                if self.console is not None:
+                    self.console.feed(line + b"\n")
+                return line + b"\n"
+            if self._fh is None and self.path.exists():
+                self._fh = self.path.open("rb")
+            chunk = self._fh.read(65536) if self._fh is not None else b""
+            if chunk:
+                self._buf += chunk
+                continue
+            if self.stopped.wait(0.05):
+                return b""
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+class BmcNode:
+    """A QEMU lab node behind an `ipmi_sim` BMC, as a server behind its BMC: off until powered on over IPMI.
+
+    ipmi_sim runs in the lab's namespace and starts QEMU (its `startcmd`) on power-on; QEMU's
+    `ipmi-bmc-extern` chardev connects back to ipmi_sim, so power off/reset/cycle act on the VM, and the
+    node's serial port is a telnet server that ipmi_sim's SOL attaches to.  QEMU also appends everything the
+    serial port says to a raw log, which `serial` follows (timestamped, searchable, like QemuNode.serial) and
+    copies to `console_log` (`<state>/log/console/<node>.log`).  The BMC listens on 127.0.0.1:`lan_port`
+    inside the namespace: run `perceus node power …` there (`lab.run`).
+    """
+
+    def __init__(
+        self,
+        lab: Lab,
+        boot: Boot,
+        *,
+        index: int = 0,
+        memory_mb: int = 1024,
+        nic: str = "virtio-net-pci",
+        console_log: Path | None = None,
+    ) -> None:
+        self.lab = lab
+        self.name = f"bmcnode{index}"
+        self.tap = f"btap{index}"
+        self.mac = node_mac(lab.subnet.index, 200 + index)
+        base = 9100 + 10 * index
+        self.lan_port, self.vm_port, self.serial_port = base + 1, base + 2, base + 3
+        self.workdir = lab.workdir / self.name
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.raw_console = self.workdir / "serial.raw"
+        self.pidfile = self.workdir / "qemu.pid"
+        argv = qemu_argv(
+            name=self.name, mac=self.mac, tap=self.tap, boot=boot, nic=nic, memory_mb=memory_mb, extra=self._bmc_args()
+        )
+        self.argv = _as_bmc_node(argv, "chardev:ser0")
+        lab.netns.add_tap(self.tap, BRIDGE)
+        self.bmc = IpmiSim(
+            self.workdir / "bmc",
+            port=self.lan_port,
+            startcmd=shlex.join(self.argv),
+            vm_port=self.vm_port,
+            sol=f"telnet:127.0.0.1:{self.serial_port}",
+            netns=lab.name,
+            poweroff_wait=3,
+            name=self.name,
+        )
+        self.started = time.monotonic()
+        self._follow = _FollowFile(self.raw_console, ConsoleLog(console_log) if console_log else None)
+        self.serial = SerialLog(self.name, self._follow, self.started)  # type: ignore[arg-type]
+
+    def _bmc_args(self) -> tuple[str, ...]:
+        return (
+            "-chardev",
+            f"socket,id=ipmi0,host=127.0.0.1,port={self.vm_port},reconnect=10",
+            "-device",
+            "ipmi-bmc-extern,id=bmc0,chardev=ipmi0",
+            "-device",
+            "isa-ipmi-kcs,bmc=bmc0",
+            "-chardev",
+            f"socket,id=ser0,host=127.0.0.1,port={self.serial_port},server=on,wait=off,telnet=on,"
+            f"logfile={self.raw_console},logappend=on",
+            "-pidfile",
+            str(self.pidfile),
+        )
+
+    def __enter__(self) -> BmcNode:
+        self.bmc.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def url(self) -> str:
+        return f"ipmi://{IPMI_USER}@127.0.0.1:{self.lan_port}"
+
+    def qemu_pid(self) -> int | None:
+        """QEMU's pid while the VM is on (its pidfile names a live process), else None."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def wait_for(self, pattern: str, timeout: float = 180.0, start: int = 0) -> SerialLine:
+        return self.serial.wait_for(pattern, timeout, start)
+
+    def close(self) -> None:
+        self.bmc.stop()  # its process group: ipmi_sim and the QEMU it started
+        pid = self.qemu_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+        self._follow.stopped.set()
+        self.serial.join()
+        self._follow.close()
+
+
+def _as_bmc_node(argv: list[str], serial: str) -> list[str]:
+    """A lab node's QEMU line made for a BMC: the serial port on `serial` instead of stdio (SOL and the log
+    read it there), and guest resets reset the VM (`-no-reboot` would make IPMI reset an off)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "-no-reboot":
+            i += 1
+            continue
+        if argv[i] == "-serial" and i + 1 < len(argv):
+            out += ["-serial", serial]
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
