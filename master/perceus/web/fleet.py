@@ -20,6 +20,7 @@ from perceus.master.store.models import Node, Pending
 
 # Node attributes that describe hardware (importers and the inventory set them), in one-liner order.
 HW_KEYS = ("vendor", "product", "model", "cpu", "cpus", "cores", "memory", "mem", "disks", "hw")
+_NOT_CONTACT = ("state", "status", "phase", "vnfs", "ip", "group", "hw", "hostname", "stale")
 HISTORY = 3600  # samples of nodes-per-phase kept for the boot progress plot (one per refresh)
 
 
@@ -116,9 +117,13 @@ class Fleet:
     history: deque[tuple[float, dict[str, int]]] = field(default_factory=lambda: deque(maxlen=HISTORY))
     inventory: dict[str, Inventory] = field(default_factory=dict)
     contacts_seen: int = 0
+    contacts: dict[str, float] = field(default_factory=dict)  # nodes whose only change was a check-in
+    _nodes: dict[str, Node] = field(default_factory=dict)
+    _inventory_changed: bool = False
 
     def take(self, nodes: list[Node], pending: list[Pending], now: float | None = None) -> list[dict[str, object]]:
-        """Install a new snapshot; returns the rows that differ from the previous one (all on the first)."""
+        """Install a new snapshot; returns the rows that differ from the previous one (all on the first) except
+        those that only checked in, which land in `contacts` (nodeid → last contact)."""
         now = now or time.time()
         old = self.current
         rows: dict[str, dict[str, object]] = {}
@@ -126,8 +131,20 @@ class Fleet:
         phases: dict[str, int] = {}
         groups: set[str] = set()
         changed: list[dict[str, object]] = []
+        contacts: dict[str, float] = {}
+        prev_nodes = self._nodes
         for n in nodes:
-            row = fleet_row(n, self.timeout, now, hardware_line(n.attrs, self.inventory.get(n.nodeid)))
+            prev_row = old.rows.get(n.nodeid) if old is not None else None
+            same = prev_row is not None and (prev_nodes.get(n.nodeid) is n or prev_nodes.get(n.nodeid) == n)
+            if (
+                same
+                and prev_row is not None
+                and prev_row["stale"] == output.is_stale(n, self.timeout, now)
+                and not self._inventory_changed
+            ):
+                row = prev_row  # unchanged node: reuse its row (10k nodes: most of them, every snapshot)
+            else:
+                row = fleet_row(n, self.timeout, now, hardware_line(n.attrs, self.inventory.get(n.nodeid)))
             rows[n.nodeid] = row
             state = str(row["state"])
             counts[state] = counts.get(state, 0) + 1
@@ -135,11 +152,13 @@ class Fleet:
             phases[phase] = phases.get(phase, 0) + 1
             if n.group:
                 groups.add(n.group)
-            prev = old.rows.get(n.nodeid) if old is not None else None
-            if prev != row:
-                changed.append(row)
-                if prev is not None and n.lastcontact and n.lastcontact != prev.get("lastcontact"):
+            if row is not prev_row and prev_row != row:
+                if prev_row is not None and n.lastcontact and n.lastcontact != prev_row.get("lastcontact"):
                     self.contacts_seen += 1
+                    if all(row[k] == prev_row[k] for k in _NOT_CONTACT):
+                        contacts[n.nodeid] = n.lastcontact  # only checked in: the compact `contacts` event
+                        continue
+                changed.append(row)
         counts["pending"] = len(pending)
         removed = [] if old is None else [{"nodeid": k, "removed": True} for k in old.rows.keys() - rows.keys()]
         self.current = Snapshot(
@@ -153,7 +172,15 @@ class Fleet:
             groups=sorted(groups),
         )
         self.history.append((now, phases))
+        self._nodes = {n.nodeid: n for n in nodes}
+        self._inventory_changed = False
+        self.contacts = contacts
         return changed + removed
+
+    def set_inventory(self, inventory: dict[str, Inventory]) -> None:
+        """New inventories: every row's hardware line is rebuilt at the next snapshot."""
+        self.inventory = inventory
+        self._inventory_changed = True
 
     def series(self, since: float = 0.0) -> dict[str, Any]:
         """Nodes per phase over time for the boot progress plot: {"t": [...], "phases": {phase: [...]}}."""

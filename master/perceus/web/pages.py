@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -53,6 +54,15 @@ def timeline_rows(events: list[PhaseEvent]) -> list[dict[str, Any]]:
     return rows
 
 
+def ago(t: float, now: float | None = None) -> str:
+    """`1h 2m 5s ago`, as app.js writes it (the page arrives with the text; the script only advances it)."""
+    if not t:
+        return "(never)"
+    s = max(0, round((now or time.time()) - t))
+    h, m, s = s // 3600, s % 3600 // 60, s % 60
+    return (f"{h}h " if h else "") + (f"{m}m " if h or m else "") + f"{s}s ago"
+
+
 def console_tail(path: Path, lines: int = 40) -> str | None:
     try:
         with path.open("rb") as f:
@@ -70,6 +80,7 @@ class Pages:
         self.state = state
         self.env = Environment(loader=PackageLoader("perceus.web", "templates"), autoescape=select_autoescape())
         self.env.globals.update(mib=mib, fold=fold)
+        self.env.filters["ago"] = ago
 
     def routes(self) -> list[Route]:
         return [

@@ -27,9 +27,10 @@ T = TypeVar("T")
 
 IDLE_AFTER = 30.0  # seconds without a page, API call or SSE client after which the refresher stops reading
 SSE_BATCH = 2000  # changed rows sent as one `nodes` event; more than this and browsers are told to resync
+CONTACTS_BATCH = 5000  # last-contact-only updates per `contacts` event
 RECENT = 50  # events kept per node for its page
 INVENTORY_EVERY = 30.0  # seconds between reads of every node's inventory (hello events trigger one sooner)
-BUDGET = 5  # the refresher sleeps at least BUDGET × the time its last store read took
+BUDGET = 10  # the refresher sleeps at least BUDGET × the time its last store read took
 
 
 @dataclass
@@ -90,7 +91,7 @@ class WebState:
             )
             if inventories is not None:
                 self._inventory_read = time.monotonic()
-                self.fleet.inventory = {k: v.inventory for k, v in inventories.items()}
+                self.fleet.set_inventory({k: v.inventory for k, v in inventories.items()})
             before = self.fleet.contacts_seen
             changed = self.fleet.take(nodes, pending)
             self.metrics.checkins.inc(self.fleet.contacts_seen - before)
@@ -102,6 +103,11 @@ class WebState:
             self.broker.publish("resync", {"version": snap.version})
         elif changed:
             self.broker.publish("nodes", {"version": snap.version, "rows": changed})
+        contacts = self.fleet.contacts
+        if contacts:  # a storm of check-ins: the newest CONTACTS_BATCH only (the rest show at the next reload)
+            if len(contacts) > CONTACTS_BATCH:
+                contacts = dict(sorted(contacts.items(), key=lambda kv: kv[1])[-CONTACTS_BATCH:])
+            self.broker.publish("contacts", {"version": snap.version, "t": contacts})
         self.broker.publish(
             "counts", {"version": snap.version, "counts": snap.counts, "t": snap.taken, "phases": snap.phases}
         )
@@ -126,7 +132,7 @@ class WebState:
                 log.exception("web_refresh_failed")
             took = time.perf_counter() - t
             # Reading the store costs the master CPU: never more than 1/BUDGET of one core on it, so a
-            # 10k-node snapshot (~0.1 s) is taken at most every ~0.5 s however many events wake us.
+            # 10k-node snapshot (~0.15 s) is taken at most every ~1.5 s however many events wake us.
             pause = max(self.interval, took * BUDGET)
             await asyncio.sleep(max(0.25, took * BUDGET))  # events wake us; at most 4 reads a second
 

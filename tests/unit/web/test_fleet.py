@@ -22,11 +22,9 @@ def test_first_snapshot_reports_every_row_then_only_changes() -> None:
     assert fleet.take(nodes, [], now=201.0) == []
     moved = [node(0, status="ready", lastcontact=150.0), node(1, status="init", phase="capsule")]
     changed = fleet.take(moved, [], now=202.0)
-    assert [(r["hostname"], r["state"], r["phase"]) for r in changed] == [
-        ("n0000", "ready", ""),
-        ("n0001", "init", "capsule"),
-    ]
-    assert fleet.contacts_seen == 1  # n0000's last contact advanced
+    assert [(r["hostname"], r["state"], r["phase"]) for r in changed] == [("n0001", "init", "capsule")]
+    assert fleet.contacts == {"52:54:00:00:00:00": 150.0}  # only checked in: the compact contacts event
+    assert fleet.contacts_seen == 1
     gone = fleet.take(moved[:1], [], now=203.0)
     assert gone == [{"nodeid": "52:54:00:00:00:01", "removed": True}]
 

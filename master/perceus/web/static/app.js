@@ -12,10 +12,26 @@
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60); s = s % 60;
     return (h ? h + "h " : "") + (h || m ? m + "m " : "") + s + "s ago";
   }
+  // Relative times advance every second, but only where someone can see them: on the fleet view the rows in
+  // the viewport (rows have one height), elsewhere every .ago (a handful).  The server renders the first text.
   function tick() {
-    document.querySelectorAll(".ago").forEach(function (el) { el.textContent = ago(parseFloat(el.dataset.t)); });
+    const table = document.getElementById("fleet");
+    if (!table) {
+      document.querySelectorAll(".ago").forEach(function (el) { el.textContent = ago(parseFloat(el.dataset.t)); });
+      return;
+    }
+    const rows = table.tBodies[0].rows;
+    if (!rows.length) return;
+    const h = rows[0].getBoundingClientRect().height || 29;
+    const top = table.tBodies[0].getBoundingClientRect().top;
+    const first = Math.max(0, Math.floor(-top / h) - 5);
+    const last = Math.min(rows.length, first + Math.ceil(window.innerHeight / h) + 10);
+    for (let i = first; i < last; i++) {
+      const c = rows[i].cells[3];
+      c.textContent = ago(parseFloat(c.dataset.t));
+    }
   }
-  tick(); setInterval(tick, 1000);
+  setInterval(tick, 1000);
 
   function text(tr, i, value) { if (tr.cells[i].textContent !== value) tr.cells[i].textContent = value; }
   function cell(tag, value, cls) { const el = document.createElement(tag); if (cls) el.className = cls; el.textContent = value; return el; }
@@ -50,7 +66,9 @@
       const row = tr || document.createElement("tr");
       if (!tr) { row.id = "row-" + r.nodeid; insertSorted(body, row, r.hostname); }
       fillRow(row, r);
-      row.classList.remove("flash"); void row.offsetWidth; row.classList.add("flash");
+      // Restart the highlight without forcing a layout per row (two alternating animation classes).
+      const on = row.classList.contains("flash-a") ? "flash-b" : "flash-a";
+      row.classList.remove("flash-a", "flash-b"); row.classList.add(on);
     }
     if (needResync) resync();
   }
@@ -155,7 +173,16 @@
   es.onerror = function () { live.className = "live off"; };
   es.addEventListener("counts", function (e) { const m = JSON.parse(e.data); counts(m.counts); if (page === "boot") samplePlot(m); });
   es.addEventListener("nodes", function (e) { if (page === "fleet") applyRows(JSON.parse(e.data).rows); });
-  es.addEventListener("resync", function () { if (page === "fleet") resync(); });
+  es.addEventListener("contacts", function (e) {
+    if (page !== "fleet") return;
+    const t = JSON.parse(e.data).t;
+    for (const id in t) { const tr = document.getElementById("row-" + id); if (tr) tr.cells[3].dataset.t = t[id]; }
+  });
+  let lastResync = 0;
+  es.addEventListener("resync", function () {  // at most every 5 s: a storm must not make every browser refetch
+    if (page !== "fleet" || Date.now() - lastResync < 5000) return;
+    lastResync = Date.now(); resync();
+  });
   es.addEventListener("event", function (e) {
     const ev = JSON.parse(e.data);
     const h = document.getElementById("node");
