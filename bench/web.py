@@ -262,12 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.web", description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="seconds: 500 nodes, 5 SSE clients, one short round")
     ap.add_argument("--nodes", type=int, default=0, help="nodes in the store (default 10,000; --smoke 500)")
-    ap.add_argument("--rounds", type=int, default=3, help="check-in rounds with and without the web service")
-    ap.add_argument("--seconds", type=float, default=0, help="check-in window per round (default 8; --smoke 2)")
+    ap.add_argument("--rounds", type=int, default=5, help="check-in rounds with and without the web service")
+    ap.add_argument("--seconds", type=float, default=0, help="check-in window per round (default 6; --smoke 2)")
     args = ap.parse_args(argv)
     nodes = args.nodes or (500 if args.smoke else 10_000)
     rounds = 1 if args.smoke else max(1, args.rounds)
-    seconds = args.seconds or (2.0 if args.smoke else 8.0)
+    seconds = args.seconds or (2.0 if args.smoke else 6.0)
     clients = 5 if args.smoke else SSE_CLIENTS
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
@@ -328,8 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         # ---- check-in rate without / with the web service (+ SSE clients), interleaved
         keypairs = [new_keypair() for _ in range(nodes)]
         ratios, without, with_web, sse_stats = [], [], [], []
-        for r in range(rounds):
-            base = checkin_rate(server, keypairs, seconds)
+        for r in range(rounds):  # alternate which goes first, so drift on a shared machine cancels out
+            base = checkin_rate(server, keypairs, seconds) if r % 2 == 0 else 0.0
             web = start_web(paths)
             mpc = mp.get_context("fork")
             out = mpc.Queue()
@@ -342,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 watcher.join(10)
                 web.stop()
+            if r % 2 == 1:
+                base = checkin_rate(server, keypairs, seconds)
             ratios.append(loaded / base)
             without.append(base)
             with_web.append(loaded)
@@ -409,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         mark = "" if met is None else ("yes" if met else "NO")
         print(f"{name:<44} {value:>12}  {peer:<34} {target:<14} {mark}")
     print(
-        f"web_page_s={page:.3f} web_api_p95_ms={api95:.1f} sse_clients={len(sse_stats)} "
+        f"web_page_s={page:.3f} web_api_p95_ms={api95:.1f} sse_clients={clients} "
         f"sse_p95_ms={pct(delays, 95) * 1e3:.0f} checkin_ratio={ratio:.3f} "
         f"checkin_with_web={statistics.median(with_web):.0f} checkin_without_web={statistics.median(without):.0f} "
         f"nodes={nodes} rounds={rounds}"

@@ -194,3 +194,48 @@ def test_binds_loopback_unless_told(fleet: Paths) -> None:
         assert web.url.startswith("http://127.0.0.1:")
     finally:
         web.stop()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--cert", "x.pem"], "--cert and --key go together"),
+        (["--listen", "localhost"], "--listen takes an IP address, not 'localhost'"),
+    ],
+)
+def test_bad_options_are_one_line_errors(fleet: Paths, argv: list[str], message: str) -> None:
+    import subprocess
+    import sys
+
+    from perceus.lab.bus import python_env
+
+    dirs = ["--config-dir", str(fleet.config_dir), "--state-dir", str(fleet.state_dir)]
+    out = subprocess.run(
+        [sys.executable, "-m", "perceus.web", *dirs, *argv],
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        timeout=30,
+        check=False,
+    )
+    assert (out.returncode, out.stderr) == (2, f"perceus-web: error: {message}\n")
+
+
+def test_print_url_is_the_admin_sign_in(fleet: Paths) -> None:
+    import subprocess
+    import sys
+
+    from perceus.lab.bus import python_env
+    from perceus.web.auth import Tokens
+
+    dirs = ["--config-dir", str(fleet.config_dir), "--state-dir", str(fleet.state_dir)]
+    out = subprocess.run(
+        [sys.executable, "-m", "perceus.web", *dirs, "--print-url"],
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        timeout=30,
+        check=False,
+    )
+    admin = Tokens.load_or_create(tokens_path(fleet)).admin
+    assert out.stdout == f"http://127.0.0.1:8987/login?token={admin}\n"
