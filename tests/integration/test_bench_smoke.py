@@ -27,8 +27,13 @@ BENCHES = [
     ("capsule", [], ["serve1_vs_nginx", "serve16_vs_nginx", "fetch_vs_curl", "capsule_mib", "security"]),
     ("multimaster", ["--masters", "1"], ["pg_1m", "failover_p50_s", "lost", "security"]),
     ("web", [], ["web_page_s", "web_api_p95_ms", "sse_clients", "checkin_ratio", "nodes"]),
+    ("power", [], ["power_vs_ipmitool_loop", "power_vs_curl_loop", "power_1000_s"]),
 ]
-NEEDS = {"capsule": ["nginx", "curl", "zstd", "tar", "openssl"], "legacy": ["perl"]}
+NEEDS = {
+    "capsule": ["nginx", "curl", "zstd", "tar", "openssl"],
+    "legacy": ["perl"],
+    "power": ["ipmi_sim", "ipmitool", "curl"],
+}
 
 
 @pytest.mark.parametrize(("name", "extra", "keys"), BENCHES, ids=[b[0] for b in BENCHES])
