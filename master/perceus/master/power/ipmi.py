@@ -185,7 +185,7 @@ class _Pool:
     def _leave_lane(self, me: int) -> None:
         with self.lane:
             self.started.pop(me, None)
-            self.lane.notify_all()
+            self.lane.notify()  # one waiter takes the free lane; the rest would only wake to wait again
 
     def call(self, record: BmcRecord, action: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout
