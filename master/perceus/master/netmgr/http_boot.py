@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sys
 import threading
 import time
 import urllib.parse
@@ -111,7 +112,12 @@ class _Handler(BaseHTTPRequestHandler):
         if path is None:
             self._refuse(HTTPStatus.NOT_FOUND)
             return
-        with path.open("rb") as f:
+        try:
+            f = path.open("rb")
+        except OSError:  # replaced or removed since resolve(): as if it never was
+            self._refuse(HTTPStatus.NOT_FOUND)
+            return
+        with f:
             stat = os.fstat(f.fileno())
             size = stat.st_size
             try:
@@ -129,10 +135,9 @@ class _Handler(BaseHTTPRequestHandler):
             if span is not None:
                 self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
             self.end_headers()
-            if body and count > 0:
-                self.connection.sendfile(f, offset=first, count=count)
-        self.server.sent_bytes += count if body else 0
-        self._note(HTTPStatus.PARTIAL_CONTENT if span is not None else HTTPStatus.OK, count if body else 0)
+            sent = self.connection.sendfile(f, offset=first, count=count) if body and count > 0 else 0
+        self.server.sent_bytes += sent
+        self._note(HTTPStatus.PARTIAL_CONTENT if span is not None else HTTPStatus.OK, sent)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # Bad request lines, unknown methods (PUT, POST …): a bodiless reply and one log line.
@@ -182,6 +187,11 @@ class BootHttpServer(ThreadingHTTPServer):
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(self.server_address)
         self.server_address = self.socket.getsockname()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone mid-download (node reset, time-out): one warning line, not a traceback on stderr."""
+        exc = sys.exc_info()[1]
+        log.warning("boot_file_aborted", peer=client_address[0], reason=f"{type(exc).__name__}: {exc}")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.serve_forever, name="http-boot", daemon=True)
