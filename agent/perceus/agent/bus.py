@@ -59,6 +59,20 @@ class CurveClient:
         self._server = z85.encode(server_public)
         self.public_key: bytes = z85.decode(public)
 
+    def toward(self, server_public: bytes) -> CurveClient:
+        """The same node keypair, talking to another server (a swarm peer, whose key the master vouched for)."""
+        other = CurveClient.__new__(CurveClient)
+        if len(server_public) != 32:
+            raise ValueError("a CurveZMQ public key is 32 bytes")
+        other._public, other._secret, other.public_key = self._public, self._secret, self.public_key
+        other._server = z85.encode(server_public)
+        return other
+
+    def serve(self, sock: zmq.Socket[bytes]) -> None:
+        """Make `sock` a CurveZMQ server with this node's own keypair (the swarm's peer server)."""
+        sock.setsockopt(zmq.CURVE_SERVER, 1)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, self._secret)
+
     def __call__(self, sock: zmq.Socket[bytes]) -> None:
         sock.setsockopt(zmq.CURVE_SERVERKEY, self._server)
         sock.setsockopt(zmq.CURVE_PUBLICKEY, self._public)
@@ -311,3 +325,78 @@ def _has_seq(cls: type[Message]) -> bool:
     if known is None:
         known = _SEQ_FIELDS[cls] = any(f.name == "seq" for f in dataclasses.fields(cls))
     return known
+
+
+# ---------------------------------------------------------------------------------------------- swarm peers
+
+
+class PeerRouter:
+    """The ROUTER a node's swarm peer server listens on (issue 21): Curve server with the node's own key."""
+
+    def __init__(self, port: int, *, curve: CurveClient | None = None, host: str = "*") -> None:
+        self._sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, codec.MAX_HEADER_BYTES + 4096)  # requests only: no payloads in
+        self._sock.setsockopt(zmq.SNDHWM, 64)
+        try:
+            if curve is not None:
+                curve.serve(self._sock)
+            if port:
+                self._sock.bind(f"tcp://{host}:{port}")
+                self.port = port
+            else:
+                self.port = self._sock.bind_to_random_port(f"tcp://{host}")
+        except zmq.ZMQError:
+            self._sock.close(linger=0)
+            raise
+
+    def receive(self, timeout: float) -> tuple[bytes, Message] | None:
+        """The next decodable request (sender identity, message) within `timeout` s, or None."""
+        if not self._sock.poll(int(max(0.0, timeout) * 1000)):
+            return None
+        frames = self._sock.recv_multipart()
+        if len(frames) < 2:
+            return None
+        try:
+            return frames[0], codec.decode(frames[1], max_bytes=codec.MAX_HEADER_BYTES)
+        except ProtocolError:
+            return None
+
+    def reply(self, identity: bytes, msg: Message, *payload: bytes | memoryview) -> None:
+        try:
+            self._sock.send_multipart([identity, codec.encode(msg), *payload], zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # the asker is gone or not reading: it times out and asks someone else
+
+    def close(self) -> None:
+        self._sock.close(linger=0)
+
+
+class PeerLink:
+    """A DEALER to one swarm peer (Curve client toward the key the master vouched for)."""
+
+    def __init__(self, endpoint_: str, *, curve: CurveClient | None = None) -> None:
+        self._sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, codec.MAX_CHUNK_FRAME + 4096)
+        if curve is not None:
+            curve(self._sock)
+        self._sock.connect(endpoint_)
+
+    @property
+    def socket(self) -> zmq.Socket[bytes]:
+        return self._sock
+
+    def send(self, msg: Message) -> None:
+        self._sock.send_multipart([codec.encode(msg)])
+
+    def close(self) -> None:
+        self._sock.close(linger=0)
+
+
+def poll_sockets(socks: Sequence[zmq.Socket[bytes]], timeout: float) -> list[zmq.Socket[bytes]]:
+    """The sockets of `socks` with something to read within `timeout` s."""
+    poller = zmq.Poller()
+    for sock in socks:
+        poller.register(sock, zmq.POLLIN)
+    return [s for s, _ in poller.poll(int(max(0.0, timeout) * 1000))]

@@ -126,8 +126,12 @@ def fetch_capsule(
     timeout: float = 10.0,
     attempts: int = 5,
     need_rootfs: Callable[[CapsuleManifest], bool] | None = None,
+    swarm: bool = True,
 ) -> FetchedCapsule:
     """Fetch and verify the capsule `manifest_hash` into `dest`; see the module docstring.
+
+    `swarm`: ask the master for sources (peers first, perceus.agent.peer_serve) and serve what we verified;
+    a master without the swarm (older, or `capsule swarm = no`) is fetched from as a star.
 
     `need_rootfs(manifest)` False skips the root stream (a stateful node booting its installed disk).
     """
@@ -165,18 +169,25 @@ def fetch_capsule(
             master=client.master,
         )
         with open(dest / JOURNAL, "a", encoding="ascii") as journal:
-            fetched = _pull(
-                client,
-                node,
-                targets,
-                todo,
-                journal,
-                credit=credit,
-                timeout=timeout,
-                attempts=attempts,
-                progress=progress,
-                got=got,
-                total=total,
+            swarmed = _swarm(client, node, manifest_hash, m, dest, targets, todo, done, journal, swarm=swarm,
+                             credit=credit, timeout=timeout, attempts=attempts, progress=progress, got=got,
+                             total=total)  # fmt: skip
+            fetched = (
+                swarmed
+                if swarmed is not None
+                else _pull(
+                    client,
+                    node,
+                    targets,
+                    todo,
+                    journal,
+                    credit=credit,
+                    timeout=timeout,
+                    attempts=attempts,
+                    progress=progress,
+                    got=got,
+                    total=total,
+                )
             )
         for fd in fds.values():
             os.fsync(fd)
@@ -208,6 +219,61 @@ def fetch_capsule(
         fetched_chunks=fetched,
         reused_chunks=reused,
     )
+
+
+def _swarm(
+    client: BusClient,
+    node: str,
+    manifest_hash: str,
+    m: CapsuleManifest,
+    dest: Path,
+    targets: dict[str, _Target],
+    todo: deque[str],
+    done: set[str],
+    journal: Any,
+    *,
+    swarm: bool,
+    credit: int,
+    timeout: float,
+    attempts: int,
+    progress: Progress | None,
+    got: int,
+    total: int,
+) -> int | None:
+    """The swarm fetch of `todo` (issue 21); None = the master has no swarm: fetch as before."""
+    if not swarm or not todo:
+        return None
+    from perceus.agent import peer_serve
+
+    refs = m.all_chunks()  # the master numbers chunks the same way (distinct, fetch order)
+    server = peer_serve.server_for(client, manifest_hash, dest)
+    wanted = set(todo)
+    indices = [i for i, ref in enumerate(refs) if ref.hash in wanted]
+    dctx = zstandard.ZstdDecompressor()
+    count = [got]
+
+    def place(idx: int, data: memoryview) -> bool:
+        target = targets[refs[idx].hash]
+        if not _place(dctx, target.ref, data, target.places):
+            return False
+        journal.write(target.ref.hash + "\n")
+        count[0] += target.ref.raw_size
+        if progress is not None:
+            progress(count[0], total)
+        return True
+
+    pull = peer_serve.SwarmPull(
+        client, node, manifest_hash, refs, place, server, credit=credit, timeout=timeout, attempts=attempts
+    )
+    try:
+        n = pull.run(indices, peer_serve.held_on_disk(server, refs, done))
+    except peer_serve.NotSupported as exc:
+        log.info("capsule_swarm_unavailable", reason=str(exc))
+        return None
+    journal.flush()
+    log.info("capsule_swarm_done", from_master=pull.from_master, from_peers=pull.from_peers,
+             served=server.served if server is not None else 0)  # fmt: skip
+    return n
 
 
 def _check_blob(path: Path, blob: Blob, what: str) -> None:

@@ -150,6 +150,25 @@ def verify_manifest(data: bytes, signature: bytes, value: Trust | None = None) -
     log.info("capsule_signature_ok")
 
 
+def verify_voucher(payload: bytes, signature: bytes, value: Trust | None = None) -> bool:
+    """True if `signature` is the master's Ed25519 signature of a swarm voucher (perceus.protocol.swarm).
+
+    Without a signing key on this node (a keyless lab) every voucher passes, as unsigned capsules do."""
+    t = value if value is not None else trust()
+    if t.sign_key is None:
+        return True
+    try:
+        import nacl.exceptions
+        import nacl.signing
+    except ImportError:
+        return False
+    try:
+        nacl.signing.VerifyKey(t.sign_key).verify(payload, signature)
+    except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
+        return False
+    return True
+
+
 def apply_host_keys(data: Mapping[str, Any], root: Path = Path("/")) -> list[str]:
     """Install the cluster SSH host keys of an `sshkeys`/`host_keys` action under `root`/etc/ssh.
 

@@ -140,6 +140,38 @@ class ExecResult(Message):
     seq: int = 0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetSources(Message):
+    """node → master, v1 + swarm (issue 21): where to fetch the next chunks of `manifest` from.
+
+    Chunks are named by index into the manifest's distinct chunk list (`CapsuleManifest.all_chunks()`).
+    `have`: indices verified since the last call (the node now serves them on `port`, 0 = not serving);
+    `bad`: peers (node ids) that served bytes failing verification; `dead`: peers that did not answer."""
+
+    TYPE: ClassVar[str] = "get_sources"
+    node: str
+    manifest: str
+    want: tuple[int, ...] = ()
+    credit: int = 0  # how many of `want` the node can take now (0: as many as listed)
+    have: tuple[int, ...] = ()
+    bad: tuple[str, ...] = ()
+    dead: tuple[str, ...] = ()
+    port: int = 0
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerGet(Message):
+    """node → peer node, v1 + swarm (issue 21): one chunk of `manifest` by hash; `token` is the master's
+    signed voucher for the asking node (answered with `chunk` + raw frame, or `error`)."""
+
+    TYPE: ClassVar[str] = "peer_get"
+    node: str
+    manifest: str
+    hash: str
+    token: bytes = b""
+
+
 # ---------------------------------------------------------------------------------------------- master → node
 
 
@@ -209,6 +241,33 @@ class Chunk(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SwarmPeer:
+    """One peer in `sources`: its node id, where its peer server listens and its CurveZMQ public key (hex)."""
+
+    node: str
+    endpoint: str
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sources(Message):
+    """master → node, v1 + swarm (issue 21): reply to `get_sources`.
+
+    `assign` pairs a wanted chunk index with an index into `peers` (-1: fetch it from the master); wanted
+    chunks not assigned are asked for again later (`retry_after`).  `token` is the master's Ed25519 signature
+    that this node may fetch `manifest` from peers (docs/capsules.md, Swarm); `now` is the master's clock."""
+
+    TYPE: ClassVar[str] = "sources"
+    manifest: str
+    peers: tuple[SwarmPeer, ...] = ()
+    assign: tuple[tuple[int, ...], ...] = ()
+    token: bytes = b""
+    issued: float = 0.0
+    now: float = 0.0
+    retry_after: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Error(Message):
     """master → node, v1: the request failed; `code` says why."""
 
@@ -259,7 +318,9 @@ AGENT_TO_MASTER: tuple[type[Message], ...] = (
     GetManifest,
     GetChunks,
     ExecResult,
+    GetSources,
+    PeerGet,
 )
-MASTER_TO_AGENT: tuple[type[Message], ...] = (Welcome, Wait, Ack, Manifest, Chunk, Error)
+MASTER_TO_AGENT: tuple[type[Message], ...] = (Welcome, Wait, Ack, Manifest, Chunk, Error, Sources)
 PUBLISHED: tuple[type[Message], ...] = (Sync, Exec, Event)
 ALL_MESSAGES: tuple[type[Message], ...] = AGENT_TO_MASTER + MASTER_TO_AGENT + PUBLISHED

@@ -24,12 +24,16 @@ from perceus.protocol.messages import (
     ExecResult,
     GetChunks,
     GetManifest,
+    GetSources,
     Hello,
     Manifest,
     Message,
+    PeerGet,
     Report,
     Script,
     ScriptResult,
+    Sources,
+    SwarmPeer,
     Sync,
     Wait,
     Welcome,
@@ -97,6 +101,21 @@ EXAMPLES: dict[str, Message] = {
     "sync": Sync(nodes=(MAC,)),
     "exec": Exec(job="j1", nodes=(MAC,), argv=("uname", "-a"), timeout=30.0),
     "event": Event(event="node_enrolled", node=MAC, hostname="n0000", at=1700000000.0, data={"k": 1}),
+    # since v1 + swarm (issue 21)
+    "get_sources": GetSources(
+        rid=10, node=MAC, manifest="ab" * 32, want=(3, 1, 2), credit=2, have=(0,), bad=(), dead=(), port=9989, seq=9
+    ),
+    "peer_get": PeerGet(rid=11, node=MAC, manifest="ab" * 32, hash="cd" * 32, token=b"\x01" * 64 + b"1700000000.000"),
+    "sources": Sources(
+        rid=10,
+        manifest="ab" * 32,
+        peers=(SwarmPeer(node="52:54:00:12:34:57", endpoint="tcp://10.0.0.5:9989", key="ef" * 32),),
+        assign=((3, 0), (1, -1)),
+        token=b"\x02" * 64,
+        issued=1700000000.0,
+        now=1700000000.5,
+        retry_after=0.0,
+    ),
 }
 
 

@@ -220,4 +220,7 @@ def install(dispatcher: Dispatcher, paths: Paths) -> ChunkServer:
     dispatcher.extra[GetManifest] = server.get_manifest
     dispatcher.extra[GetChunks] = server.get_chunks
     pacing.install(dispatcher, server)
+    from perceus.master.capsule import swarm_bus  # after pacing: swarm members bypass its slots
+
+    swarm_bus.install(dispatcher, server, paths)
     return server

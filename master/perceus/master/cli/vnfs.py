@@ -18,6 +18,7 @@ VERBS = (
     "clone",
     "configure",
     "verify",
+    "status",
     "genchroot",
 )
 

@@ -1,0 +1,189 @@
+"""Swarm policy (issue 21): who holds which chunk of a capsule, and where a fetching node gets each next chunk.
+
+Pure bookkeeping with an injected clock, no I/O: perceus-bus drives it from `get_sources` (swarm_bus.py), and
+the simulator (bench/swarm_sim.py) imports this same class and drives it from simulated time.
+
+Rules, per wanted chunk, in the order the node listed them (nodes shuffle their order, so a storm starts on
+different chunks):
+1. a holder in the node's rack with a free upload slot (fewest uploads first);
+2. if a node of the same rack is already getting the chunk, wait for it (the rack then has it);
+3. a holder in another rack with a free upload slot — the chunk crosses the rack uplink once;
+4. nobody holds it and nobody is getting it: the master sends it (at most `master_slots` at once);
+5. otherwise not now: the node asks again.
+A peer that served a bad chunk is excluded for the rest of the swarm; one that did not answer is skipped for
+`dead_for` seconds.  Assignments not confirmed by a `have` within `assign_ttl` lapse.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+MASTER: str = ""  # the source name of a chunk the master sends itself
+
+
+@dataclass(frozen=True)
+class SwarmSettings:
+    """Knobs of the policy (perceus.conf `capsule swarm …`, see from_config in swarm_bus.py)."""
+
+    enabled: bool = True
+    peer_slots: int = 2  # chunks one peer uploads at once
+    master_slots: int = 11  # chunks the master sends at once (pacing's uplink ÷ node link + 1)
+    assign_ttl: float = 15.0
+    dead_for: float = 30.0
+    peers_per_reply: int = 8
+
+
+@dataclass
+class _Pending:
+    source: str
+    expires: float
+
+
+@dataclass
+class Swarm:
+    """One capsule version's swarm: `sizes[i]` is the wire size of distinct chunk i."""
+
+    sizes: Sequence[int]
+    settings: SwarmSettings = field(default_factory=SwarmSettings)
+    clock: Callable[[], float] = lambda: 0.0
+
+    def __post_init__(self) -> None:
+        n = len(self.sizes)
+        self.holders: list[set[str]] = [set() for _ in range(n)]
+        self.rack: dict[str, str] = {}
+        self.uploads: Counter[str] = Counter()
+        self.master_busy = 0
+        self.pending: dict[tuple[str, int], _Pending] = {}
+        self.rack_pending: Counter[tuple[str, int]] = Counter()
+        self.getting: Counter[int] = Counter()  # nodes getting chunk i now (any source)
+        self.excluded: set[str] = set()
+        self.dead: dict[str, float] = {}
+        self.from_master: Counter[str] = Counter()  # bytes by rack of the receiving node
+        self.from_peers: Counter[str] = Counter()
+        self.cross_rack: Counter[str] = Counter()  # of from_peers: bytes that crossed into the rack
+        self.held: Counter[str] = Counter()  # chunks held per node
+
+    # ------------------------------------------------------------------ reports
+    def join(self, node: str, rack: str = "") -> None:
+        self.rack[node] = rack
+
+    def _drop(self, key: tuple[str, int]) -> _Pending | None:
+        p = self.pending.pop(key, None)
+        if p is None:
+            return None
+        node, idx = key
+        self.rack_pending[(self.rack.get(node, ""), idx)] -= 1
+        self.getting[idx] -= 1
+        if p.source == MASTER:
+            self.master_busy -= 1
+        else:
+            self.uploads[p.source] -= 1
+        return p
+
+    def have(self, node: str, indices: Iterable[int]) -> None:
+        """`node` verified these chunks: it holds (and serves) them now; bytes are counted by source."""
+        rack = self.rack.get(node, "")
+        for idx in indices:
+            if not 0 <= idx < len(self.sizes) or node in self.holders[idx]:
+                continue
+            p = self._drop((node, idx))
+            size = self.sizes[idx]
+            if p is None or p.source == MASTER:
+                self.from_master[rack] += size  # unassigned (an old agent's plain fetch) came from the master
+            else:
+                self.from_peers[rack] += size
+                if self.rack.get(p.source, "") != rack:
+                    self.cross_rack[rack] += size
+            self.holders[idx].add(node)
+            self.held[node] += 1
+
+    def bad(self, reporter: str, peer: str) -> None:
+        """`peer` served bytes that failed verification at `reporter`: it serves nobody again."""
+        self.excluded.add(peer)
+        for key in [k for k, p in self.pending.items() if p.source == peer]:
+            self._drop(key)
+
+    def unreachable(self, peer: str) -> None:
+        self.dead[peer] = self.clock() + self.settings.dead_for
+        for key in [k for k, p in self.pending.items() if p.source == peer]:
+            self._drop(key)
+
+    def leave(self, node: str) -> None:
+        """The node rebooted or left: it holds nothing any more."""
+        for h in self.holders:
+            h.discard(node)
+        self.held.pop(node, None)
+        for key in [k for k, p in self.pending.items() if p.source == node or k[0] == node]:
+            self._drop(key)
+
+    def _expire(self, now: float) -> None:
+        for key in [k for k, p in self.pending.items() if p.expires <= now]:
+            self._drop(key)
+
+    # ------------------------------------------------------------------ choice
+    def _usable(self, peer: str, now: float) -> bool:
+        if peer in self.excluded or self.uploads[peer] >= self.settings.peer_slots:
+            return False
+        until = self.dead.get(peer)
+        return until is None or until <= now
+
+    def assign(self, node: str, want: Sequence[int], credit: int) -> list[tuple[int, str]]:
+        """Up to `credit` (chunk index, source) pairs for `node`; source MASTER = fetch from the master."""
+        now = self.clock()
+        self._expire(now)
+        rack = self.rack.get(node, "")
+        out: list[tuple[int, str]] = []
+        for idx in want:
+            if len(out) >= credit:
+                break
+            if not 0 <= idx < len(self.sizes) or node in self.holders[idx]:
+                continue
+            if (node, idx) in self.pending:  # wanted again: that attempt failed (the node re-asks only then)
+                self._drop((node, idx))
+            source = self._choose(node, rack, idx, now)
+            if source is None:
+                continue
+            self.pending[(node, idx)] = _Pending(source, now + self.settings.assign_ttl)
+            self.rack_pending[(rack, idx)] += 1
+            self.getting[idx] += 1
+            if source == MASTER:
+                self.master_busy += 1
+            else:
+                self.uploads[source] += 1
+            out.append((idx, source))
+        return out
+
+    def _choose(self, node: str, rack: str, idx: int, now: float) -> str | None:
+        same: list[str] = []
+        other: list[str] = []
+        for peer in self.holders[idx]:
+            if peer != node and self._usable(peer, now):
+                (same if self.rack.get(peer, "") == rack else other).append(peer)
+        if same:
+            return min(same, key=lambda p: (self.uploads[p], p))
+        if self.rack_pending[(rack, idx)] > 0:
+            return None  # someone in this rack is getting it: take it from them once they have it
+        if other:
+            return min(other, key=lambda p: (self.uploads[p], p))
+        if any(self._alive(p, now) for p in self.holders[idx]):
+            return None  # holders exist but are busy: wait for a free slot rather than load the master
+        if self.getting[idx] == 0 and self.master_busy < self.settings.master_slots:
+            return MASTER
+        return None
+
+    def _alive(self, peer: str, now: float) -> bool:
+        if peer in self.excluded:
+            return False
+        until = self.dead.get(peer)
+        return until is None or until <= now
+
+    # ------------------------------------------------------------------ views
+    def totals(self) -> dict[str, dict[str, int]]:
+        """Bytes per rack by source: {rack: {"master": b, "peers": b, "cross_rack": b}}."""
+        racks = set(self.from_master) | set(self.from_peers)
+        return {
+            r: {"master": self.from_master[r], "peers": self.from_peers[r], "cross_rack": self.cross_rack[r]}
+            for r in sorted(racks)
+        }

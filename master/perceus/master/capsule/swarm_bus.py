@@ -1,0 +1,245 @@
+"""The swarm on perceus-bus (issue 21): `get_sources` → `sources`, backed by the policy in swarm.py.
+
+A node fetching its assigned capsule asks where to get its next chunks; the reply pairs chunk indices with
+peers (endpoint as the master saw the node's address, key as Curve/ZAP vouched for it — never what the node
+claims) or with the master itself, plus a voucher the peers check (perceus.protocol.swarm).  Only a node whose
+grant is this manifest takes part: the same access rule as `get_chunks` (serve.py).  Nodes that speak the swarm
+are not held back by boot-storm pacing: the policy's own `master_slots` caps what the master sends at once.
+
+The per-rack byte counters and the excluded peers are written to `<state>/run/swarm.json` (at most once a second
+and when a node completes) for `perceus vnfs status` and `perceus node status`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from perceus.errors import PerceusError
+from perceus.master.bus.handlers import Dispatcher, Incoming, Outgoing
+from perceus.master.capsule.swarm import MASTER, Swarm, SwarmSettings
+from perceus.master.config import Paths
+from perceus.protocol import hwaddr
+from perceus.protocol.capsule import decode_manifest
+from perceus.protocol.messages import Event, GetSources, Message, Sources, SwarmPeer
+from perceus.protocol.swarm import token_payload
+
+if TYPE_CHECKING:
+    from perceus.master.capsule.serve import ChunkServer
+
+log = structlog.get_logger("perceus.capsule.swarm")
+
+STATE_FILE = "swarm.json"
+MAX_WANT = 1024
+MAX_SWARMS = 8
+RETRY = 0.25  # nothing assignable now: ask again this soon (a chunk is a fraction of a second away)
+
+
+def _yes(raw: dict[str, list[str]] | Any, key: str, default: str) -> bool:
+    return (raw.get(key) or [default])[0].strip().lower() not in ("no", "off", "false", "0")
+
+
+def settings_from_config(raw: Any) -> SwarmSettings:
+    """`capsule swarm = yes|no` (default yes); master slots from the pacing rates (uplink ÷ node link + 1)."""
+    from perceus.master.capsule.pacing import PacingSettings
+
+    pacing = PacingSettings.from_config(raw)
+    slots = math.ceil(pacing.uplink_mbit / pacing.node_mbit) + 1
+    return SwarmSettings(enabled=_yes(raw, "capsule swarm", "yes"), master_slots=slots)
+
+
+def state_path(paths: Paths) -> Path:
+    return paths.run / STATE_FILE
+
+
+def read_state(paths: Paths) -> dict[str, Any]:
+    """What the bus last wrote (empty without a swarm run)."""
+    try:
+        data = json.loads(state_path(paths).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def excluded_peers(paths: Paths) -> set[str]:
+    """Node ids the swarm excluded for serving bad bytes (any capsule), for `perceus node status`."""
+    capsules = read_state(paths).get("capsules", {})
+    return {str(p) for c in capsules.values() if isinstance(c, dict) for p in c.get("excluded", [])}
+
+
+@dataclass
+class SwarmService:
+    """The `get_sources` handler and the swarms it keeps (one per manifest hash in use)."""
+
+    paths: Paths
+    server: ChunkServer
+    settings: SwarmSettings
+    signer: Any = None  # nacl.signing.SigningKey, or None on a master without keys
+    swarms: dict[str, Swarm] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    endpoints: dict[str, tuple[str, str]] = field(default_factory=dict)
+    members: set[str] = field(default_factory=set)
+    _written: float = 0.0
+    _dirty: bool = False
+
+    def _swarm(self, disp: Dispatcher, manifest: str) -> Swarm | None:
+        found = self.swarms.get(manifest)
+        if found is not None:
+            return found
+        data = self.server.index.manifest_bytes(manifest)
+        if data is None:
+            return None
+        try:
+            m = decode_manifest(data[1], manifest)
+        except PerceusError as exc:
+            log.error("manifest_unreadable", manifest=manifest, error=str(exc))
+            return None
+        if len(self.swarms) >= MAX_SWARMS:  # the oldest capsule version's swarm goes
+            old = next(iter(self.swarms))
+            del self.swarms[old]
+            self.names.pop(old, None)
+        swarm = self.swarms[manifest] = Swarm([c.size for c in m.all_chunks()], self.settings, clock=disp.clock)
+        self.names[manifest] = m.name
+        log.info("swarm_started", capsule=m.name, manifest=manifest[:16], chunks=len(swarm.sizes))
+        return swarm
+
+    def get_sources(self, disp: Dispatcher, item: Incoming) -> Outgoing | None:
+        msg = item.msg
+        assert isinstance(msg, GetSources)
+        grant = self.server._grant(disp, item, msg.node)
+        if isinstance(grant, Outgoing):
+            return grant
+        if not grant.manifest or msg.manifest != grant.manifest:
+            return self.server._not_assigned(item, msg.node, "swarm", msg.manifest)
+        swarm = self._swarm(disp, grant.manifest)
+        if swarm is None:
+            return self.server._not_assigned(item, msg.node, "swarm", msg.manifest)
+        node = hwaddr.normalize(msg.node)
+        if node not in swarm.rack:
+            found = disp.store.get(node)
+            swarm.join(node, str((found.attrs.get("rack") if found is not None else "") or ""))
+        self.members.add(node)
+        if msg.port and item.peer and 0 < msg.port < 65536:
+            self.endpoints[node] = (f"tcp://{item.peer}:{msg.port}", item.key)
+        if msg.have and node in self.endpoints:
+            swarm.have(node, msg.have)
+            self._dirty = True
+        elif msg.have:  # not serving: count the bytes, but it is nobody's source
+            swarm.have(node, msg.have)
+            for idx in msg.have:
+                if 0 <= idx < len(swarm.holders):
+                    swarm.holders[idx].discard(node)
+            self._dirty = True
+        for peer in msg.bad[:16]:
+            if peer not in swarm.excluded:
+                log.warning("swarm_peer_excluded", peer=peer, reporter=node, capsule=self.names.get(grant.manifest))
+                self._dirty = True
+            swarm.bad(node, peer)
+        for peer in msg.dead[:16]:
+            log.info("swarm_peer_unreachable", peer=peer, reporter=node)
+            swarm.unreachable(peer)
+        want = [i for i in msg.want[:MAX_WANT] if isinstance(i, int)]
+        credit = max(0, min(msg.credit or len(want), len(want), 16))
+        pairs = swarm.assign(node, want, credit) if credit else []
+        peers: list[SwarmPeer] = []
+        slot: dict[str, int] = {}
+        assign: list[tuple[int, int]] = []
+        for idx, source in pairs:
+            if source == MASTER:
+                assign.append((idx, -1))
+                continue
+            if source not in slot:
+                endpoint, key = self.endpoints.get(source, ("", ""))
+                slot[source] = len(peers)
+                peers.append(SwarmPeer(node=source, endpoint=endpoint, key=key))
+            assign.append((idx, slot[source]))
+        now = time.time()
+        token = b""
+        if self.signer is not None and peers:
+            token = bytes(self.signer.sign(token_payload(grant.manifest, node, now)).signature)
+        complete = swarm.held.get(node, 0) >= len(swarm.sizes)
+        self._maybe_write(force=complete)
+        retry = RETRY if want and not pairs else 0.0
+        reply = Sources(rid=msg.rid, manifest=grant.manifest, peers=tuple(peers), assign=tuple(assign),
+                        token=token, issued=now, now=now, retry_after=retry)  # fmt: skip
+        return Outgoing(item.identity, reply)
+
+    def forget(self, node: str) -> None:
+        """The node booted again: whatever it held went with its RAM."""
+        for swarm in self.swarms.values():
+            if node in swarm.rack:
+                swarm.leave(node)
+        self.endpoints.pop(node, None)
+
+    def snapshot(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"updated": time.time(), "capsules": {}}
+        for h, swarm in self.swarms.items():
+            out["capsules"][h] = {
+                "name": self.names.get(h, ""),
+                "chunks": len(swarm.sizes),
+                "bytes": sum(swarm.sizes),
+                "racks": swarm.totals(),
+                "excluded": sorted(swarm.excluded),
+                "nodes": len(swarm.rack),
+                "complete": sum(1 for n in swarm.held.values() if n >= len(swarm.sizes)),
+            }
+        return out
+
+    def _maybe_write(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self._dirty or (not force and now - self._written < 1.0):
+            return
+        path = state_path(self.paths)
+        tmp = path.with_name(f".{STATE_FILE}.tmp")
+        try:
+            tmp.write_text(json.dumps(self.snapshot()), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("swarm_state_not_written", error=str(exc))
+        self._written, self._dirty = now, False
+
+
+def install(dispatcher: Dispatcher, server: ChunkServer, paths: Paths) -> SwarmService | None:
+    """Register `get_sources` unless `capsule swarm = no`; swarm members bypass boot-storm pacing."""
+    from perceus.master.security import keys
+
+    settings = settings_from_config(dispatcher.config.raw)
+    log.info("capsule_swarm", enabled=settings.enabled, master_slots=settings.master_slots)
+    if not settings.enabled:
+        return None
+    try:
+        found = keys.load(paths)
+    except PerceusError as exc:
+        log.warning("swarm_unsigned", error=str(exc))
+        found = None
+    service = SwarmService(paths, server, settings, found.signer() if found is not None else None)
+    dispatcher.extra[GetSources] = service.get_sources
+    paced = server.pace
+
+    def pace(item: Incoming, node: str) -> Outgoing | None:
+        try:
+            mac = hwaddr.normalize(node)
+        except PerceusError:
+            return paced(item, node)
+        return None if mac in service.members else paced(item, node)
+
+    server.pace = pace
+    publish = dispatcher.publish
+
+    def observed(msg: Message) -> None:
+        publish(msg)
+        if isinstance(msg, Event) and msg.event == "hello" and msg.node and msg.data.get("stage") == "stage1":
+            try:
+                service.forget(hwaddr.normalize(msg.node))  # a node booting again has an empty RAM: it holds nothing
+            except PerceusError:
+                pass
+
+    dispatcher.publish = observed
+    return service
