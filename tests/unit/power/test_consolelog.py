@@ -50,3 +50,9 @@ def test_last_boot_starts_at_the_last_firmware_banner() -> None:
     assert last_boot(lines)[0] == lines[3]
     assert len(last_boot(lines)) == 6  # the kexec into the runtime kernel is the same boot
     assert last_boot(lines[1:3]) == lines[1:3]  # no banner captured: everything
+    noted = [
+        *lines,
+        ConsoleLine(9.0, "-- perceus: power cycle (cycling) via ipmi://a@b:623 --"),
+        ConsoleLine(10.0, "Linux version 6.1"),
+    ]
+    assert last_boot(noted) == noted[-2:]  # perceus's own power note starts a boot too

@@ -12,6 +12,7 @@ from perceus.errors import NotFoundError, UsageError
 from perceus.master.cli import output
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.nodespec import expand, fold, select
+from perceus.master.power.consolelog import ConsoleLog, console_path
 from perceus.master.power.records import parse_url
 from perceus.master.power.runner import ACTIONS, Job, Outcome, run
 from perceus.master.power.store import BmcStore, read_password
@@ -76,6 +77,10 @@ def power(ctx: CliContext, ns: argparse.Namespace) -> int:
                 state=o.state,
                 error=o.error,
             )
+    if ns.action in CHANGING:
+        for o in outcomes:
+            if o.ok:  # where `perceus node log` starts the node's next boot
+                ConsoleLog(console_path(ctx.paths, o.node)).note(f"power {ns.action} ({o.state}) via {o.bmc}")
     failed = [o for o in outcomes if not o.ok]
     if ctx.json:
         ctx.emit_json([o.as_dict() for o in outcomes])

@@ -21,9 +21,11 @@ MAX_BYTES = 4 * 1024 * 1024
 KEEP = 3
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>c78]|[\x00-\x08\x0b-\x1f\x7f]")
 _STAMP = "%Y-%m-%dT%H:%M:%S"
-# Firmware banners: where a boot (power-on, reset, cycle) begins on a console.  A kexec into the runtime OS
-# prints a second "Linux version" but no firmware banner, so it stays part of the same boot.
+# Where a boot begins on a console: a firmware banner (when the firmware prints to serial at all — SeaBIOS and
+# iPXE in the lab draw on VGA only) or `perceus node power on|cycle|reset`'s own note in the log.  A kexec into
+# the runtime OS prints a second "Linux version" but neither, so it stays part of the same boot.
 FIRMWARE = re.compile(r"SeaBIOS \(version|iPXE initialising devices|BdsDxe: |Booting from ROM|Press ESC for boot menu")
+BOOT_START = re.compile(FIRMWARE.pattern + r"|^-- perceus: power (on|cycle|reset) ")
 
 
 def console_path(paths: Paths, node: str) -> Path:
@@ -122,9 +124,8 @@ def read(path: Path, *, rotated: bool = True, keep: int = KEEP) -> list[ConsoleL
 
 
 def last_boot(lines: Sequence[ConsoleLine]) -> list[ConsoleLine]:
-    """The lines from the last firmware banner on (all lines when no banner was captured)."""
+    """The lines from the last boot start on (a firmware banner or a power note; all lines when neither)."""
     for i in range(len(lines) - 1, -1, -1):
-        if FIRMWARE.search(lines[i].text):
-            # A banner is often preceded by a few lines of the same power-on (e.g. iPXE before SeaBIOS's own).
+        if BOOT_START.search(lines[i].text):
             return list(lines[i:])
     return list(lines)
