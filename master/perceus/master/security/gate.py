@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -54,7 +54,7 @@ KEXEC_WINDOW = 120.0
 KEY_HEX = 64
 
 
-@dataclass
+@dataclass(slots=True)
 class Binding:
     """The session a node's MACs are bound to: curve key (hex, "" without Curve), boot, and what it proved."""
 
@@ -264,20 +264,27 @@ class Gate:
         return None
 
     # ------------------------------------------------------------------ bindings (the handler welcomed a node)
-    def bind(self, item: Incoming, msg: Hello, nodeid: str, macs: Iterable[str]) -> Binding:
+    def bind(self, item: Incoming, msg: Hello, nodeid: str, macs: Sequence[str]) -> Binding:
         """Bind the node's MACs to the session that said this hello (called only for known, welcomed nodes)."""
         now = self.clock()
-        all_macs = tuple(dict.fromkeys([nodeid, *macs]))
         current = self.bindings.get(nodeid)
         if current is not None and current.key == item.key and current.boot_id == msg.boot_id:
             self._touch(current, item)
             return current
-        continued = bool(item.key) and msg.stage == Stage.RUNTIME and self._continuation(nodeid) == item.key
+        # The common case (one NIC, NodeID = its MAC) without building a dict per hello in a boot storm.
+        all_macs = (
+            tuple(macs) if macs and macs[0] == nodeid and len(macs) == 1 else tuple(dict.fromkeys([nodeid, *macs]))
+        )
+        continued = (
+            bool(item.key) and msg.stage == Stage.RUNTIME and nodeid in self.continuations
+            and self._continuation(nodeid) == item.key
+        )  # fmt: skip
         # provisiond restarted with its hand-over key keeps what that key proved (same key, new boot id).
         kept = current is not None and bool(item.key) and current.key == item.key and current.proven
         proven = bool(item.key) and (msg.stage == Stage.STAGE1 or continued or kept)
+        bindings = self.bindings
         for mac in all_macs:
-            old = self.bindings.get(mac)
+            old = bindings.get(mac)
             if old is not None:
                 self._unbind(old)
         if item.key:
@@ -286,21 +293,21 @@ class Gate:
                 self._unbind(self.bindings[previous])  # one key is one node: its older node binding goes
         b = Binding(item.key, msg.boot_id, msg.stage, nodeid, now, proven, item.identity, max(0, msg.seq), all_macs)
         for mac in all_macs:
-            self.bindings[mac] = b
-            self.bindings.move_to_end(mac)
+            bindings[mac] = b  # new keys go last; an old key was deleted by _unbind, so this is LRU order
         if item.key:
             self.keys[item.key] = nodeid
         if msg.stage == Stage.STAGE1:
             nxt = msg.next_key.lower()
             if item.key and len(nxt) == KEY_HEX and all(c in "0123456789abcdef" for c in nxt):
                 self._remember(self.continuations, nodeid, (nxt, now))
-            else:
-                self.continuations.pop(nodeid, None)
+            elif nodeid in self.continuations:
+                del self.continuations[nodeid]
         elif continued:
             self.continuations.pop(nodeid, None)
             log.info("session_continued", node=nodeid, key=item.key)
             self.audit.record("session_continued", node=nodeid, key=item.key, boot_id=msg.boot_id)
-        self._trim(now)
+        if len(bindings) > self.max_bindings or self.probes:
+            self._trim(now)
         return b
 
     def _continuation(self, nodeid: str) -> str:
