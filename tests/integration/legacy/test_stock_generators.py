@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from perceus.master.bus.handlers import Dispatcher
+from perceus.master.bus.server import BusServer
+from perceus.master.config import Paths
 from perceus.master.legacy import stock_generators
+from perceus.master.legacy.listener import LegacyListener
 from perceus.master.nodescripts import NodeScripts, environment
-from perceus.master.store.models import Node
+from perceus.master.store.models import NewNode, Node
+from perceus.master.store.sqlite import SQLiteStore
 
 STOCK = Path(__file__).resolve().parents[2] / "data" / "stock1x" / "modules"
 SCRIPTS = ("hostname/49-hostname.sh", "masterauth/50-masterauth.pl")
@@ -27,7 +35,7 @@ pytestmark = pytest.mark.skipif(shutil.which("perl") is None, reason="needs perl
 def stock_tree(root: Path) -> Path:
     """A 1.x-shaped tree: the module scripts symlinked into init/all and ready/all, as `perceus module activate`."""
     for state in ("init", "ready"):
-        (root / state / "all").mkdir(parents=True)
+        (root / state / "all").mkdir(parents=True, exist_ok=True)
         for rel in SCRIPTS:
             (root / state / "all" / Path(rel).name).symlink_to(STOCK / rel)
     return root
@@ -76,3 +84,38 @@ def test_bsd_sum_matches_coreutils_sum_r(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(data)
     out = subprocess.run(["sum", "-r", str(tmp_path / "f")], capture_output=True, text=True, check=True).stdout
     assert stock_generators._bsd_sum(data) == int(out.split()[0])
+
+
+def test_a_1x_node_receives_the_same_bytes_over_tcp_987(paths: Paths) -> None:
+    """Through the door a 1.x provisiond uses: the legacy listener, native generators on, then off."""
+    stock_tree(paths.nodescripts)
+    with SQLiteStore(paths.database) as db:
+        db.add(NewNode(nodeid=NODES[0].nodeid, hostname="n0001", group="compute", vnfs="deb"))
+    store = SQLiteStore(paths.database)
+    dispatcher = Dispatcher(store=store, paths=paths)
+    server = BusServer(dispatcher, bind="tcp://127.0.0.1:*")
+    listener = LegacyListener(server, dispatcher, host="127.0.0.1", port=0, timeout=5.0)
+    thread = threading.Thread(target=server.serve, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        replies = []
+        for native in (True, False):
+            dispatcher.scripts = NodeScripts(paths.nodescripts, clock=time.monotonic, native=native)
+            replies.append({state: exchange(listener.port, state, NODES[0].nodeid) for state in ("init", "ready")})
+    finally:
+        server.stop()
+        thread.join(5)
+        listener.close()
+        server.close()
+        store.close()
+    assert replies[0] == replies[1]
+    assert b"hostname n0001\n" in replies[0]["ready"] and b"root:x:0:0:" in replies[0]["init"]
+
+
+def exchange(port: int, state: str, nodeid: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"{state} nodeid={nodeid}\n\0".encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
