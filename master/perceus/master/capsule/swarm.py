@@ -16,11 +16,15 @@ A peer that served a bad chunk is excluded for the rest of the swarm; one that d
 
 from __future__ import annotations
 
+import itertools
+import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 MASTER: str = ""  # the source name of a chunk the master sends itself
+SCAN = 32  # other-rack holders looked at per choice
+EXAMINE = 64  # wanted chunks looked at per `assign`
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class SwarmSettings:
     assign_ttl: float = 15.0
     dead_for: float = 30.0
     peers_per_reply: int = 8
+    retry_s: float = 0.25  # "nothing assignable, ask again in": half a chunk's time on a node link
 
 
 @dataclass
@@ -52,6 +57,10 @@ class Swarm:
     def __post_init__(self) -> None:
         n = len(self.sizes)
         self.holders: list[set[str]] = [set() for _ in range(n)]
+        self.holder_list: list[list[str]] = [[] for _ in range(n)]  # the same, for sampling (may hold leavers)
+        self.rng = random.Random(21)
+        self._expired_at = float("-inf")
+        self.rack_holders: dict[tuple[str, int], set[str]] = {}  # (rack, i) → holders there (rule 1 scans ≤ a rack)
         self.rack: dict[str, str] = {}
         self.uploads: Counter[str] = Counter()
         self.master_busy = 0
@@ -82,8 +91,8 @@ class Swarm:
             self.uploads[p.source] -= 1
         return p
 
-    def have(self, node: str, indices: Iterable[int]) -> None:
-        """`node` verified these chunks: it holds (and serves) them now; bytes are counted by source."""
+    def have(self, node: str, indices: Iterable[int], *, serving: bool = True) -> None:
+        """`node` verified these chunks: it holds (and, `serving`, serves) them now; bytes counted by source."""
         rack = self.rack.get(node, "")
         for idx in indices:
             if not 0 <= idx < len(self.sizes) or node in self.holders[idx]:
@@ -96,8 +105,11 @@ class Swarm:
                 self.from_peers[rack] += size
                 if self.rack.get(p.source, "") != rack:
                     self.cross_rack[rack] += size
-            self.holders[idx].add(node)
             self.held[node] += 1
+            if serving:
+                self.holders[idx].add(node)
+                self.holder_list[idx].append(node)
+                self.rack_holders.setdefault((rack, idx), set()).add(node)
 
     def bad(self, reporter: str, peer: str) -> None:
         """`peer` served bytes that failed verification at `reporter`: it serves nobody again."""
@@ -114,11 +126,19 @@ class Swarm:
         """The node rebooted or left: it holds nothing any more."""
         for h in self.holders:
             h.discard(node)
+        for i, listed in enumerate(self.holder_list):
+            if node in listed:
+                self.holder_list[i] = [q for q in listed if q != node]
+        for hs in self.rack_holders.values():
+            hs.discard(node)
         self.held.pop(node, None)
         for key in [k for k, p in self.pending.items() if p.source == node or k[0] == node]:
             self._drop(key)
 
     def _expire(self, now: float) -> None:
+        if now - self._expired_at < 0.5:  # a scan of every assignment: at most twice a second
+            return
+        self._expired_at = now
         for key in [k for k, p in self.pending.items() if p.expires <= now]:
             self._drop(key)
 
@@ -135,7 +155,10 @@ class Swarm:
         self._expire(now)
         rack = self.rack.get(node, "")
         out: list[tuple[int, str]] = []
-        for idx in want:
+        # Look at a bounded window of the wanted list from a random start: the cost per call stays flat at
+        # 10k nodes, and nodes whose first wishes are all busy still move on to others.
+        start = self.rng.randrange(len(want)) if len(want) > EXAMINE else 0
+        for idx in itertools.islice(itertools.chain(want[start:], want[:start]), EXAMINE):
             if len(out) >= credit:
                 break
             if not 0 <= idx < len(self.sizes) or node in self.holders[idx]:
@@ -156,15 +179,16 @@ class Swarm:
         return out
 
     def _choose(self, node: str, rack: str, idx: int, now: float) -> str | None:
-        same: list[str] = []
-        other: list[str] = []
-        for peer in self.holders[idx]:
-            if peer != node and self._usable(peer, now):
-                (same if self.rack.get(peer, "") == rack else other).append(peer)
+        same = [p for p in self.rack_holders.get((rack, idx), ()) if p != node and self._usable(p, now)]
         if same:
             return min(same, key=lambda p: (self.uploads[p], p))
         if self.rack_pending[(rack, idx)] > 0:
             return None  # someone in this rack is getting it: take it from them once they have it
+        listed = self.holder_list[idx]
+        # Bounded: at 10k holders a random handful is enough (and spreads the load over all of them).
+        looked = listed if len(listed) <= SCAN else self.rng.sample(listed, SCAN)
+        held = self.holders[idx]
+        other = [q for q in looked if q in held and q != node and self.rack.get(q, "") != rack and self._usable(q, now)]
         if other:
             return min(other, key=lambda p: (self.uploads[p], p))
         if any(self._alive(p, now) for p in self.holders[idx]):

@@ -39,7 +39,7 @@ log = structlog.get_logger("perceus.capsule.swarm")
 STATE_FILE = "swarm.json"
 MAX_WANT = 1024
 MAX_SWARMS = 8
-RETRY = 0.25  # nothing assignable now: ask again this soon (a chunk is a fraction of a second away)
+CHUNK_BYTES = 2 << 20  # the packer's target chunk size (docs/capsules.md): sets how soon "not now" re-asks
 
 
 def _yes(raw: dict[str, list[str]] | Any, key: str, default: str) -> bool:
@@ -52,7 +52,8 @@ def settings_from_config(raw: Any) -> SwarmSettings:
 
     pacing = PacingSettings.from_config(raw)
     slots = math.ceil(pacing.uplink_mbit / pacing.node_mbit) + 1
-    return SwarmSettings(enabled=_yes(raw, "capsule swarm", "yes"), master_slots=slots)
+    retry = min(0.25, max(0.001, CHUNK_BYTES / (pacing.node_mbit * 1e6 / 8) / 2))
+    return SwarmSettings(enabled=_yes(raw, "capsule swarm", "yes"), master_slots=slots, retry_s=retry)
 
 
 def state_path(paths: Paths) -> Path:
@@ -128,14 +129,8 @@ class SwarmService:
         self.members.add(node)
         if msg.port and item.peer and 0 < msg.port < 65536:
             self.endpoints[node] = (f"tcp://{item.peer}:{msg.port}", item.key)
-        if msg.have and node in self.endpoints:
-            swarm.have(node, msg.have)
-            self._dirty = True
-        elif msg.have:  # not serving: count the bytes, but it is nobody's source
-            swarm.have(node, msg.have)
-            for idx in msg.have:
-                if 0 <= idx < len(swarm.holders):
-                    swarm.holders[idx].discard(node)
+        if msg.have:  # a node that does not serve (port 0) counts its bytes but is nobody's source
+            swarm.have(node, msg.have, serving=node in self.endpoints)
             self._dirty = True
         for peer in msg.bad[:16]:
             if peer not in swarm.excluded:
@@ -166,7 +161,7 @@ class SwarmService:
             token = bytes(self.signer.sign(token_payload(grant.manifest, node, now)).signature)
         complete = swarm.held.get(node, 0) >= len(swarm.sizes)
         self._maybe_write(force=complete)
-        retry = RETRY if want and not pairs else 0.0
+        retry = self.settings.retry_s if want and not pairs else 0.0
         reply = Sources(rid=msg.rid, manifest=grant.manifest, peers=tuple(peers), assign=tuple(assign),
                         token=token, issued=now, now=now, retry_after=retry)  # fmt: skip
         return Outgoing(item.identity, reply)

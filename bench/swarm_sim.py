@@ -1,0 +1,204 @@
+"""Discrete-event model of the capsule swarm, driven by the real policy (perceus.master.capsule.swarm, imported).
+
+`python -m bench.swarm_sim [--nodes N --capsule-mb M …]` prints last-ready, p50 and p99 of one simulated storm.
+bench/swarm.py calls `simulate` twice: first with the emulator's own parameters (and each node's measured
+fetch-start time) to report the calibration error, then at 10,000 nodes × 1 GB.
+
+Model (what is and is not in it):
+- links: the master's uplink, every node's up- and downlink, and per rack an uplink and a downlink of
+  `rack_size × node link ÷ oversubscription`; a chunk crossing racks uses both rack links.  Links are
+  reservations, not fair shares: a chunk starts when every link on its path is free, occupies each link for
+  size ÷ that link's capacity (so a 10× master uplink carries ten node-rate chunks at once) and arrives after
+  size ÷ the slowest capacity.  Work-conserving per link, O(1) per chunk; it ignores TCP's ramp-up and the
+  idle time of one link waiting for another — the calibration run says how much that matters.
+- nodes behave like perceus.agent.peer_serve.SwarmPull: shuffled chunk order, `credit` chunks in flight, one
+  `get_sources` outstanding, which reports held chunks and asks for more; `retry_after` when nothing is
+  assignable.  A round trip to the master costs `rpc_s` (service and network), a peer request `peer_rtt_s`.
+- verify + unpack are pipelined with the fetch (the agent decompresses each chunk as it arrives): a node is
+  ready `unpack_s_per_chunk` after its last chunk.  DHCP, hello and kexec are outside the model (the emulator
+  calibration starts each node at its measured fetch start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import itertools
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from perceus.master.capsule.swarm import MASTER, Swarm, SwarmSettings
+
+MBIT = 1e6 / 8
+
+
+@dataclass(frozen=True)
+class Params:
+    nodes: int
+    capsule_bytes: int
+    chunk_bytes: int = 2 << 20
+    node_bps: float = 10e9 / 8
+    master_bps: float = 100e9 / 8
+    rack_size: int = 0  # 0: one flat network (the emulator's bridge)
+    oversubscription: float = 1.0
+    credit: int = 8
+    rpc_s: float = 0.002
+    peer_rtt_s: float = 0.001
+    unpack_s_per_chunk: float = 0.004
+    starts: Sequence[float] = ()  # per-node fetch start (s); default all at 0
+    master_slots: int = 0  # 0: as perceus-bus computes it (uplink ÷ node link + 1)
+    seed: int = 21
+
+
+@dataclass
+class Result:
+    ready: list[float]
+    master_bytes: int
+    peer_bytes: int
+    transfers: int
+
+    def pct(self, q: float) -> float:
+        r = sorted(self.ready)
+        return r[min(len(r) - 1, round(q * (len(r) - 1)))]
+
+
+@dataclass
+class _Link:
+    cap: float
+    free_at: float = 0.0
+
+
+@dataclass
+class _Node:
+    todo: list[int]
+    missing: set[int]
+    inflight: int = 0
+    asking: bool = False
+    have: list[int] = field(default_factory=list)
+    next_ask: float = 0.0
+    done_at: float = -1.0
+
+
+def simulate(p: Params) -> Result:
+    rng = random.Random(p.seed)
+    chunks = max(1, -(-p.capsule_bytes // p.chunk_bytes))
+    sizes = [p.chunk_bytes] * (chunks - 1) + [p.capsule_bytes - p.chunk_bytes * (chunks - 1)]
+    now = [0.0]
+    slots = p.master_slots or int(-(-p.master_bps // p.node_bps)) + 1
+    retry = min(0.25, max(0.001, p.chunk_bytes / p.node_bps / 2))  # as swarm_bus.settings_from_config
+    swarm = Swarm(sizes, SwarmSettings(master_slots=slots, retry_s=retry), clock=lambda: now[0])
+    names = [f"n{i}" for i in range(p.nodes)]
+    rack_of = [str(i // p.rack_size) if p.rack_size else "" for i in range(p.nodes)]
+    index = {n: i for i, n in enumerate(names)}
+    master = _Link(p.master_bps)
+    up = [_Link(p.node_bps) for _ in range(p.nodes)]
+    down = [_Link(p.node_bps) for _ in range(p.nodes)]
+    racks = sorted(set(rack_of))
+    rack_cap = (p.rack_size * p.node_bps / p.oversubscription) if p.rack_size else float("inf")
+    rack_up = {r: _Link(rack_cap) for r in racks}
+    rack_down = {r: _Link(rack_cap) for r in racks}
+    nodes: list[_Node] = []
+    for _ in range(p.nodes):
+        order = list(range(chunks))
+        rng.shuffle(order)
+        nodes.append(_Node(order, set(order)))
+    events: list[tuple[float, int, str, int, int, str]] = []  # (t, seq, kind, node, chunk, source)
+    seq = itertools.count()
+    starts = list(p.starts) or [0.0] * p.nodes
+    for i in range(p.nodes):
+        swarm.join(names[i], rack_of[i])
+        heapq.heappush(events, (starts[i], next(seq), "ask", i, -1, ""))
+    transfers = 0
+    master_bytes = peer_bytes = 0
+
+    def path(i: int, source: str) -> list[_Link]:
+        if source == MASTER:
+            links = [master, down[i]]
+            if p.rack_size:
+                links.append(rack_down[rack_of[i]])
+            return links
+        j = index[source]
+        links = [up[j], down[i]]
+        if rack_of[j] != rack_of[i]:
+            links += [rack_up[rack_of[j]], rack_down[rack_of[i]]]
+        return links
+
+    def ask(i: int) -> None:
+        node = nodes[i]
+        if node.asking or node.done_at >= 0:
+            return
+        node.asking = True
+        heapq.heappush(events, (now[0] + p.rpc_s / 2, next(seq), "serve", i, -1, ""))
+
+    while events:
+        t, _, kind, i, c, source = heapq.heappop(events)
+        now[0] = t
+        node = nodes[i]
+        if kind == "ask":
+            ask(i)
+        elif kind == "serve":  # get_sources reaches the master
+            swarm.have(names[i], node.have)
+            node.have = []
+            free = p.credit - node.inflight
+            want = [x for x in node.todo if x in node.missing][:256] if free > 0 else []
+            pairs = swarm.assign(names[i], want, free) if want else []
+            for idx, src in pairs:
+                node.todo.remove(idx)
+                node.inflight += 1
+                links = path(i, src)
+                begin = max([t + p.rpc_s / 2 + (p.rpc_s if src == MASTER else p.peer_rtt_s)]
+                            + [link.free_at for link in links])  # fmt: skip
+                for link in links:  # each link carries the chunk at its own rate, one chunk after another
+                    link.free_at = begin + sizes[idx] / link.cap
+                end = begin + sizes[idx] / min(link.cap for link in links)
+                heapq.heappush(events, (end, next(seq), "got", i, idx, src))
+            node.asking = False
+            if want and not pairs:
+                node.next_ask = t + p.rpc_s / 2 + swarm.settings.retry_s
+                heapq.heappush(events, (node.next_ask, next(seq), "ask", i, -1, ""))
+            elif node.missing and node.inflight < p.credit and len(node.todo) > 0 and pairs:
+                heapq.heappush(events, (t + p.rpc_s / 2, next(seq), "ask", i, -1, ""))
+        elif kind == "got":
+            transfers += 1
+            node.inflight -= 1
+            node.missing.discard(c)
+            node.have.append(c)
+            if source == MASTER:
+                master_bytes += sizes[c]
+            else:
+                peer_bytes += sizes[c]
+            if not node.missing:
+                node.done_at = t + p.unpack_s_per_chunk
+                swarm.have(names[i], node.have)  # the last report (the agent sends it after the loop)
+                node.have = []
+            else:
+                ask(i)
+    ready = [n.done_at - s for n, s in zip(nodes, starts, strict=True)] if not p.starts else [n.done_at for n in nodes]
+    return Result(ready, master_bytes, peer_bytes, transfers)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.swarm_sim", description=__doc__.splitlines()[0])
+    ap.add_argument("--nodes", type=int, default=10_000)
+    ap.add_argument("--capsule-mb", type=float, default=1024)
+    ap.add_argument("--chunk-mb", type=float, default=2)
+    ap.add_argument("--node-gbit", type=float, default=10)
+    ap.add_argument("--master-gbit", type=float, default=100)
+    ap.add_argument("--rack", type=int, default=40)
+    ap.add_argument("--oversubscription", type=float, default=2.0)
+    ns = ap.parse_args(argv)
+    p = Params(ns.nodes, int(ns.capsule_mb * (1 << 20)), int(ns.chunk_mb * (1 << 20)), ns.node_gbit * 1e9 / 8,
+               ns.master_gbit * 1e9 / 8, ns.rack, ns.oversubscription)  # fmt: skip
+    r = simulate(p)
+    print(
+        f"nodes={p.nodes} capsule_mb={ns.capsule_mb:g} chunk_mb={ns.chunk_mb:g} node_gbit={ns.node_gbit:g} "
+        f"master_gbit={ns.master_gbit:g} rack={ns.rack} oversub={ns.oversubscription:g} transfers={r.transfers}"
+    )
+    print(f"sim_last_s={max(r.ready):.2f} sim_p50_s={r.pct(0.5):.2f} sim_p99_s={r.pct(0.99):.2f} "
+          f"master_bytes_ratio={r.master_bytes / p.capsule_bytes:.2f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
