@@ -6,14 +6,16 @@ fetch-start time) to report the calibration error, then at 10,000 nodes × 1 GB.
 
 Model (what is and is not in it):
 - links: the master's uplink, every node's up- and downlink, and per rack an uplink and a downlink of
-  `rack_size × node link ÷ oversubscription`; a chunk crossing racks uses both rack links.  Links are
-  reservations, not fair shares: a chunk starts when every link on its path is free, occupies each link for
-  size ÷ that link's capacity (so a 10× master uplink carries ten node-rate chunks at once) and arrives after
-  size ÷ the slowest capacity.  Work-conserving per link, O(1) per chunk; it ignores TCP's ramp-up and the
-  idle time of one link waiting for another — the calibration run says how much that matters.
+  `rack_size × node link ÷ oversubscription`; a chunk crossing racks uses both rack links.  Fluid model: every
+  transfer gets the smallest equal share (capacity ÷ transfers on the link) along its path, recomputed for the
+  transfers of a link whenever one starts or ends there.  Not exact max-min fairness (capacity freed on one link
+  is not handed on along other links), no TCP ramp-up — the calibration run says how much that matters.
 - nodes behave like perceus.agent.peer_serve.SwarmPull: shuffled chunk order, `credit` chunks in flight, one
   `get_sources` outstanding, which reports held chunks and asks for more; `retry_after` when nothing is
   assignable.  A round trip to the master costs `rpc_s` (service and network), a peer request `peer_rtt_s`.
+- the master answers one `get_sources` at a time; each costs the policy's CPU time as measured while the
+  simulation runs it (the same code the bus runs) plus `bus_s` for the bus itself, so a master that cannot keep
+  up shows as queueing (`master_cpu_s` is reported).
 - verify + unpack are pipelined with the fetch (the agent decompresses each chunk as it arrives): a node is
   ready `unpack_s_per_chunk` after its last chunk.  DHCP, hello and kexec are outside the model (the emulator
   calibration starts each node at its measured fetch start).
@@ -25,6 +27,7 @@ import argparse
 import heapq
 import itertools
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -47,6 +50,7 @@ class Params:
     peer_rtt_s: float = 0.001
     unpack_s_per_chunk: float = 0.004
     starts: Sequence[float] = ()  # per-node fetch start (s); default all at 0
+    bus_s: float = 40e-6  # perceus-bus per request beyond the policy (decode, gate, encode, send)
     master_slots: int = 0  # 0: as perceus-bus computes it (uplink ÷ node link + 1)
     seed: int = 21
 
@@ -57,16 +61,30 @@ class Result:
     master_bytes: int
     peer_bytes: int
     transfers: int
+    master_cpu_s: float = 0.0
 
     def pct(self, q: float) -> float:
         r = sorted(self.ready)
         return r[min(len(r) - 1, round(q * (len(r) - 1)))]
 
 
-@dataclass
+@dataclass(eq=False)
+class _Transfer:
+    node: int
+    idx: int
+    source: str
+    links: list[_Link]
+    remaining: float
+    rate: float = 0.0
+    last: float = 0.0
+    version: int = 0
+    done: bool = False
+
+
+@dataclass(eq=False)
 class _Link:
     cap: float
-    free_at: float = 0.0
+    active: set[_Transfer] = field(default_factory=set)
 
 
 @dataclass
@@ -86,7 +104,7 @@ def simulate(p: Params) -> Result:
     sizes = [p.chunk_bytes] * (chunks - 1) + [p.capsule_bytes - p.chunk_bytes * (chunks - 1)]
     now = [0.0]
     slots = p.master_slots or int(-(-p.master_bps // p.node_bps)) + 1
-    retry = min(0.25, max(0.001, p.chunk_bytes / p.node_bps / 2))  # as swarm_bus.settings_from_config
+    retry = min(0.25, max(0.005, p.chunk_bytes / p.node_bps / 2))  # as swarm_bus.settings_from_config
     swarm = Swarm(sizes, SwarmSettings(master_slots=slots, retry_s=retry), clock=lambda: now[0])
     names = [f"n{i}" for i in range(p.nodes)]
     rack_of = [str(i // p.rack_size) if p.rack_size else "" for i in range(p.nodes)]
@@ -103,14 +121,17 @@ def simulate(p: Params) -> Result:
         order = list(range(chunks))
         rng.shuffle(order)
         nodes.append(_Node(order, set(order)))
-    events: list[tuple[float, int, str, int, int, str]] = []  # (t, seq, kind, node, chunk, source)
+    # (t, seq, kind, node, chunk or version, source, transfer)
+    events: list[tuple[float, int, str, int, int, str, _Transfer | None]] = []
     seq = itertools.count()
     starts = list(p.starts) or [0.0] * p.nodes
     for i in range(p.nodes):
         swarm.join(names[i], rack_of[i])
-        heapq.heappush(events, (starts[i], next(seq), "ask", i, -1, ""))
+        heapq.heappush(events, (starts[i], next(seq), "ask", i, -1, "", None))
     transfers = 0
     master_bytes = peer_bytes = 0
+    master_free = [0.0]
+    master_cpu = [0.0]
 
     def path(i: int, source: str) -> list[_Link]:
         if source == MASTER:
@@ -129,37 +150,65 @@ def simulate(p: Params) -> Result:
         if node.asking or node.done_at >= 0:
             return
         node.asking = True
-        heapq.heappush(events, (now[0] + p.rpc_s / 2, next(seq), "serve", i, -1, ""))
+        heapq.heappush(events, (now[0] + p.rpc_s / 2, next(seq), "serve", i, -1, "", None))
+
+    def rerate(t: float, affected: set[_Transfer]) -> None:
+        """Each transfer on a link that changed gets the smallest equal share along its path, from now on."""
+        for x in affected:
+            x.remaining -= x.rate * (t - x.last)
+            x.last = t
+            x.rate = min(link.cap / len(link.active) for link in x.links)
+            x.version += 1
+            finish = t + max(0.0, x.remaining) / x.rate
+            heapq.heappush(events, (finish, next(seq), "got", x.node, x.version, x.source, x))
 
     while events:
-        t, _, kind, i, c, source = heapq.heappop(events)
+        t, _, kind, i, c_version, source, tr = heapq.heappop(events)
         now[0] = t
         node = nodes[i]
         if kind == "ask":
             ask(i)
-        elif kind == "serve":  # get_sources reaches the master
+        elif kind == "serve":  # get_sources reaches the master: it answers one request at a time
+            if master_free[0] > t:
+                heapq.heappush(events, (master_free[0], next(seq), "serve", i, -1, "", None))
+                continue
+            cpu = time.perf_counter()
             swarm.have(names[i], node.have)
             node.have = []
             free = p.credit - node.inflight
             want = [x for x in node.todo if x in node.missing][:256] if free > 0 else []
             pairs = swarm.assign(names[i], want, free) if want else []
+            # The master's time for this request: the policy's own CPU time, measured here, plus the bus's.
+            busy = time.perf_counter() - cpu + p.bus_s
+            master_cpu[0] += busy
+            master_free[0] = t + busy
+            t += busy
             for idx, src in pairs:
                 node.todo.remove(idx)
                 node.inflight += 1
-                links = path(i, src)
-                begin = max([t + p.rpc_s / 2 + (p.rpc_s if src == MASTER else p.peer_rtt_s)]
-                            + [link.free_at for link in links])  # fmt: skip
-                for link in links:  # each link carries the chunk at its own rate, one chunk after another
-                    link.free_at = begin + sizes[idx] / link.cap
-                end = begin + sizes[idx] / min(link.cap for link in links)
-                heapq.heappush(events, (end, next(seq), "got", i, idx, src))
+                delay = p.rpc_s / 2 + (p.rpc_s if src == MASTER else p.peer_rtt_s)
+                tr = _Transfer(i, idx, src, path(i, src), float(sizes[idx]), last=t + delay)
+                heapq.heappush(events, (t + delay, next(seq), "begin", i, idx, src, tr))
             node.asking = False
             if want and not pairs:
                 node.next_ask = t + p.rpc_s / 2 + swarm.settings.retry_s
-                heapq.heappush(events, (node.next_ask, next(seq), "ask", i, -1, ""))
+                heapq.heappush(events, (node.next_ask, next(seq), "ask", i, -1, "", None))
             elif node.missing and node.inflight < p.credit and len(node.todo) > 0 and pairs:
-                heapq.heappush(events, (t + p.rpc_s / 2, next(seq), "ask", i, -1, ""))
+                heapq.heappush(events, (t + p.rpc_s / 2, next(seq), "ask", i, -1, "", None))
+        elif kind == "begin":
+            assert tr is not None
+            for link in tr.links:
+                link.active.add(tr)
+            rerate(t, {x for link in tr.links for x in link.active})
         elif kind == "got":
+            assert tr is not None
+            if tr.version != c_version or tr.done:
+                continue  # rescheduled since
+            tr.done = True
+            for link in tr.links:
+                link.active.discard(tr)
+            rerate(t, {x for link in tr.links for x in link.active})
+            c = tr.idx
             transfers += 1
             node.inflight -= 1
             node.missing.discard(c)
@@ -175,7 +224,7 @@ def simulate(p: Params) -> Result:
             else:
                 ask(i)
     ready = [n.done_at - s for n, s in zip(nodes, starts, strict=True)] if not p.starts else [n.done_at for n in nodes]
-    return Result(ready, master_bytes, peer_bytes, transfers)
+    return Result(ready, master_bytes, peer_bytes, transfers, master_cpu[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -196,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"master_gbit={ns.master_gbit:g} rack={ns.rack} oversub={ns.oversubscription:g} transfers={r.transfers}"
     )
     print(f"sim_last_s={max(r.ready):.2f} sim_p50_s={r.pct(0.5):.2f} sim_p99_s={r.pct(0.99):.2f} "
-          f"master_bytes_ratio={r.master_bytes / p.capsule_bytes:.2f}")  # fmt: skip
+          f"master_bytes_ratio={r.master_bytes / p.capsule_bytes:.2f} master_cpu_s={r.master_cpu_s:.1f}")  # fmt: skip
     return 0
 
 

@@ -32,7 +32,7 @@ class SwarmSettings:
     """Knobs of the policy (perceus.conf `capsule swarm …`, see from_config in swarm_bus.py)."""
 
     enabled: bool = True
-    peer_slots: int = 2  # chunks one peer uploads at once
+    peer_slots: int = 4  # chunks one peer uploads at once
     master_slots: int = 11  # chunks the master sends at once (pacing's uplink ÷ node link + 1)
     assign_ttl: float = 15.0
     dead_for: float = 30.0

@@ -52,7 +52,7 @@ def settings_from_config(raw: Any) -> SwarmSettings:
 
     pacing = PacingSettings.from_config(raw)
     slots = math.ceil(pacing.uplink_mbit / pacing.node_mbit) + 1
-    retry = min(0.25, max(0.001, CHUNK_BYTES / (pacing.node_mbit * 1e6 / 8) / 2))
+    retry = min(0.25, max(0.005, CHUNK_BYTES / (pacing.node_mbit * 1e6 / 8) / 2))
     return SwarmSettings(enabled=_yes(raw, "capsule swarm", "yes"), master_slots=slots, retry_s=retry)
 
 
