@@ -49,6 +49,7 @@ class FleetOptions:
     timeout: float = 600.0
     index: int = 0
     debug: int = 1
+    master_conf: str = ""  # extra perceus.conf lines for the fleet's master
 
 
 class Zygote:
@@ -90,24 +91,32 @@ class Zygote:
                         del self.pids[ev["name"]]
                 self._cond.notify_all()
 
-    def spawn(self, name: str, netns: str, node_dir: Path, cmdline: str, *, tmpfs_mb: int) -> int:
+    def spawn(self, name: str, netns: str, node_dir: Path, cmdline: str, *, tmpfs_mb: int, wait: bool = True) -> int:
+        """Power on one node; with `wait=False` the pid is filled in later (`pid_of`), so a storm is not
+        serialised on the zygote's answers."""
         cmd = {"op": "spawn", "name": name, "netns": netns, "dir": str(node_dir), "cmdline": cmdline,
                "tmpfs_mb": tmpfs_mb}  # fmt: skip
         assert self.proc.stdin is not None
         with self._cond:
             self.exits.pop(name, None)
+            self.pids.pop(name, None)
             self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
             self.proc.stdin.flush()
-            if not self._cond.wait_for(lambda: name in self.pids, timeout=30):
+        return self.pid_of(name) if wait else 0
+
+    def pid_of(self, name: str, timeout: float = 30) -> int:
+        with self._cond:
+            if not self._cond.wait_for(lambda: name in self.pids or name in self.exits, timeout=timeout):
                 raise LabError(f"node {name} did not start")
-            return self.pids[name]
+            return self.pids.get(name, 0)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Signal one node's process, by its pid (never by name)."""
+        """Signal one node — its process group (the node's session, made by the zygote), found by its pid:
+        a powered-off node leaves no helper process behind."""
         pid = self.pids.get(name)
         if pid is not None:
             try:
-                os.kill(pid, sig)
+                os.killpg(pid, sig)
             except ProcessLookupError:
                 pass
 
@@ -140,7 +149,18 @@ class Zygote:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self._reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         self._log.close()
+
+
+def mem_available_mb() -> float:
+    """The host's MemAvailable: its drop while a fleet runs is what the fleet costs, kernel and tmpfs included."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def memory_of(pids: list[int]) -> tuple[float, float]:
@@ -172,6 +192,13 @@ class FleetResult:
     node_pss_mb: float = 0.0
     master_rss_mb: float = 0.0
     notes: list[str] = field(default_factory=list)
+    host_used_mb: float = 0.0  # drop of the host's MemAvailable since set-up: nodes, tmpfs, kernel, master
+
+    @property
+    def max_nodes_24g(self) -> int:
+        """How many such nodes 24 GB would hold, from the measured host memory per node."""
+        per_node = self.host_used_mb / max(1, len(self.tracks))
+        return int(24 * 1024 / per_node) if per_node > 0 else 0
 
     @property
     def ready_times(self) -> list[float]:
@@ -202,6 +229,7 @@ class FleetResult:
             "retries": sum(t.retries for t in self.tracks), "chunk_retries": sum(t.chunk_retries for t in self.tracks),
             "wire_bytes": self.wire_bytes, "node_rss_mb": round(self.node_rss_mb, 1),
             "node_pss_mb": round(self.node_pss_mb, 1), "master_rss_mb": round(self.master_rss_mb, 1),
+            "host_used_mb": round(self.host_used_mb, 1), "max_nodes_in_24gb": self.max_nodes_24g,
             "kexec": KEXEC_NOTE, "notes": self.notes,
             "timeline": [t.summary(self.origin) for t in self.tracks],
         }  # fmt: skip
@@ -228,6 +256,7 @@ class FleetRun:
         self._bytes0 = 0
         self.wire_bytes = 0
         self.rate_samples: list[tuple[float, int]] = []
+        self.mem_available_start = 0.0
 
     # ------------------------------------------------------------------ set-up and tear-down
     def __enter__(self) -> FleetRun:
@@ -243,10 +272,11 @@ class FleetRun:
 
     def settings(self, pacing: bool) -> MasterSettings:
         o = self.options
-        return MasterSettings(self.net.addressing, o.uplink.mbit, o.node_rate.mbit, pacing=pacing)
+        return MasterSettings(self.net.addressing, o.uplink.mbit, o.node_rate.mbit, pacing=pacing, extra=o.master_conf)
 
     def start(self) -> None:
         o = self.options
+        self.mem_available_start = mem_available_mb()
         self.workdir.mkdir(parents=True, exist_ok=True)
         prepare(self.paths, self.settings(o.pacing), int(o.capsule_mb * (1 << 20)), self.workdir.parent / "fleet-cache")
         self.capsule_bytes = capsule_wire_bytes(self.paths)
@@ -261,6 +291,12 @@ class FleetRun:
     def start_bus(self) -> None:
         self.bus = start_bus(self.paths, self.net.master, self.net.addressing)
         self.cmdline = self.bus.node_cmdline(self.options.debug)
+
+    def kill_bus(self) -> None:
+        """The master crashes (SIGKILL); `start_bus()` brings it back on the same state."""
+        if self.bus is not None:
+            self.bus.kill()
+            self.bus = None
 
     def stop_bus(self) -> None:
         if self.bus is not None:
@@ -292,7 +328,7 @@ class FleetRun:
         self.net.close()
 
     # ------------------------------------------------------------------ nodes
-    def power_on(self, i: int) -> NodeTrack:
+    def power_on(self, i: int, *, wait: bool = True) -> NodeTrack:
         """Start node `i` (again, after a kill: a reboot with a fresh tmpfs)."""
         assert self.zygote is not None
         name = f"node{i:04d}"
@@ -302,7 +338,7 @@ class FleetRun:
         track = NodeTrack(name, node_dir / "console.log", time.monotonic())
         if (node_dir / "console.log").exists():
             track._offset = (node_dir / "console.log").stat().st_size  # a reboot: read only the new boot
-        track.pid = self.zygote.spawn(name, self.net.node_ns(i), node_dir, self.cmdline, tmpfs_mb=tmpfs_mb)
+        track.pid = self.zygote.spawn(name, self.net.node_ns(i), node_dir, self.cmdline, tmpfs_mb=tmpfs_mb, wait=wait)
         if i < len(self.tracks):
             self.tracks[i] = track
         else:
@@ -341,13 +377,24 @@ class FleetRun:
         self.poll()
         self.origin = time.monotonic()
         for i in range(o.nodes):
-            self.power_on(i)
+            self.power_on(i, wait=False)
             if o.stagger:
                 time.sleep(o.stagger)
+        assert self.zygote is not None
+        for track in self.tracks:
+            track.pid = self.zygote.pid_of(track.name)
         self.watch(progress, until=until)
 
-    def watch(self, progress: Progress | None = None, *, until: Callable[[FleetRun], bool] | None = None) -> None:
-        deadline = self.origin + self.options.timeout
+    def watch(
+        self,
+        progress: Progress | None = None,
+        *,
+        until: Callable[[FleetRun], bool] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Poll the nodes until all are ready (or failed, or exited), `until` says so, or the deadline passes
+        (`timeout` seconds from now, else the options' timeout from the storm's start)."""
+        deadline = time.monotonic() + timeout if timeout is not None else self.origin + self.options.timeout
         while True:
             self.poll()
             if progress is not None:
@@ -368,8 +415,9 @@ class FleetRun:
         master_rss = memory_of([self.bus.process.pid])[0] if self.bus is not None else 0.0
         ends = [t.times["ready"] for t in self.tracks if t.ready]
         wall = (max(ends) if ends else time.monotonic()) - self.origin
+        used = self.mem_available_start - mem_available_mb()
         return FleetResult(self.options, list(self.tracks), self.origin, wall, self.capsule_bytes, self.wire_bytes,
-                           rss, pss, master_rss, [KEXEC_NOTE])  # fmt: skip
+                           rss, pss, master_rss, [KEXEC_NOTE], host_used_mb=used)  # fmt: skip
 
 
 def run_fleet(workdir: Path, options: FleetOptions, *, out: TextIO | None = None) -> FleetResult:

@@ -7,8 +7,10 @@ incompressible data up to the requested size, imported with the real `perceus vn
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,7 @@ class MasterSettings:
     node_mbit: float
     pacing: bool = True
     checkin_interval: int = 60
+    extra: str = ""  # more perceus.conf lines (tests)
 
     def perceus_conf(self) -> str:
         a = self.addressing
@@ -52,6 +55,7 @@ class MasterSettings:
             f"capsule pacing = {'yes' if self.pacing else 'no'}\n"
             f"capsule uplink = {self.uplink_mbit:g}mbit\n"
             f"capsule node rate = {self.node_mbit:g}mbit\n"
+            f"{self.extra}"
         )
 
 
@@ -133,6 +137,13 @@ class FleetBus:
 
     def stop(self) -> None:
         self.process.stop(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL (a crash: no goodbye, no flush), then reap it and close its log."""
+        if self.process.running():
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        self.process.stop()
 
 
 def start_bus(paths: Paths, netns: str, addressing: FleetAddressing, *, timeout: float = 30) -> FleetBus:

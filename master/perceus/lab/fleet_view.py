@@ -93,6 +93,8 @@ def summary(result: FleetResult) -> str:
         f"{d['bound_s']:.1f} s (nodes x capsule / uplink); failures {d['failures']}, retries {d['retries']}, "
         f"chunk retries {d['chunk_retries']}",
         f"memory: {d['node_rss_mb']:.1f} MB RSS / {d['node_pss_mb']:.1f} MB PSS per emulated node (capsule tmpfs "
-        f"not included), master {d['master_rss_mb']:.1f} MB RSS",
+        f"not included), master {d['master_rss_mb']:.1f} MB RSS; host memory used {d['host_used_mb']:.0f} MB "
+        f"(~{d['host_used_mb'] / max(1, d['nodes']):.1f} MB per node with its tmpfs and namespaces: "
+        f"~{d['max_nodes_in_24gb']} such nodes fit in 24 GB)",
         f"note: {d['kexec']}",
     ])  # fmt: skip

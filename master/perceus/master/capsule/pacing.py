@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("perceus.capsule.pacing")
 
 IDLE_RELEASE = 10.0  # seconds without a chunk request before a slot is taken back
-HEAD_POLL = 0.5  # retry_after for nodes that will get the next free slots
+HEAD_POLL = 0.25  # retry_after for nodes that will get the next free slots (a freed slot idles ≤ this)
 MAX_POLL = 10.0
 QUEUE_GRACE = 10.0  # a waiting node gone silent for 2 x its retry_after + this leaves the queue
 MAX_QUEUE = 100_000
