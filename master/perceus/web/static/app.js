@@ -20,15 +20,10 @@
       document.querySelectorAll(".ago").forEach(function (el) { el.textContent = ago(parseFloat(el.dataset.t)); });
       return;
     }
-    const rows = table.tBodies[0].rows;
-    if (!rows.length) return;
-    const h = rows[0].getBoundingClientRect().height || 29;
-    const top = table.tBodies[0].getBoundingClientRect().top;
-    const first = Math.max(0, Math.floor(-top / h) - 5);
-    const last = Math.min(rows.length, first + Math.ceil(window.innerHeight / h) + 10);
-    for (let i = first; i < last; i++) {
-      const c = rows[i].cells[3];
-      c.textContent = ago(parseFloat(c.dataset.t));
+    for (const chunk of table.querySelectorAll(".chunk")) {  // only the chunks in (or near) the viewport
+      const r = chunk.getBoundingClientRect();
+      if (r.bottom < -200 || r.top > window.innerHeight + 200) continue;
+      for (const c of chunk.querySelectorAll("td.ago")) c.textContent = ago(parseFloat(c.dataset.t));
     }
   }
   setInterval(tick, 1000);
@@ -46,7 +41,6 @@
     const st = tr.cells[1];
     st.className = "st state-" + r.state; st.textContent = r.state;
     if (r.stale) { const i = document.createElement("i"); i.textContent = " stale"; st.appendChild(i); }
-    tr.dataset.state = r.state;
     text(tr, 2, r.phase); tr.cells[3].dataset.t = r.lastcontact; tr.cells[3].textContent = ago(r.lastcontact);
     text(tr, 4, r.vnfs); text(tr, 5, r.ip); text(tr, 6, r.group); text(tr, 7, r.hw);
   }
@@ -57,34 +51,54 @@
     const table = document.getElementById("fleet");
     if (!table) return;
     const filtered = table.dataset.filtered === "1";
-    const body = table.tBodies[0];
     let needResync = false;
+    // New rows are placed in hostname order one by one; many at once (an enrollment storm) refetch the table.
+    const fresh = rows.filter(function (r) { return !r.removed && !document.getElementById("row-" + r.nodeid); });
+    const many = fresh.length > 50;
     for (const r of rows) {
       const tr = document.getElementById("row-" + r.nodeid);
       if (r.removed) { if (tr) tr.remove(); continue; }
-      if (!tr) { if (filtered) { needResync = true; continue; } }
+      if (!tr && (filtered || many)) { needResync = true; continue; }
       const row = tr || document.createElement("tr");
-      if (!tr) { row.id = "row-" + r.nodeid; insertSorted(body, row, r.hostname); }
+      if (!tr) { row.id = "row-" + r.nodeid; insertSorted(table, row, r.hostname); }
       fillRow(row, r);
       // Restart the highlight without forcing a layout per row (two alternating animation classes).
       const on = row.classList.contains("flash-a") ? "flash-b" : "flash-a";
       row.classList.remove("flash-a", "flash-b"); row.classList.add(on);
     }
-    if (needResync) resync();
+    if (needResync) throttledResync();
   }
-  function insertSorted(body, row, name) {
-    for (const tr of body.rows) { if (tr.cells[0].textContent > name) { body.insertBefore(row, tr); return; } }
-    body.appendChild(row);
+  function insertSorted(table, row, name) {
+    for (const tr of table.querySelectorAll("tbody tr")) {
+      if (tr.cells[0].textContent > name) { tr.parentNode.insertBefore(row, tr); return; }
+    }
+    let bodies = table.querySelectorAll("tbody");
+    if (!bodies.length) {
+      const chunk = document.createElement("div"), t = document.createElement("table");
+      chunk.className = "chunk"; t.appendChild(document.createElement("tbody")); chunk.appendChild(t);
+      table.appendChild(chunk); bodies = table.querySelectorAll("tbody");
+    }
+    bodies[bodies.length - 1].appendChild(row);
   }
-  function resync() {
+  let lastResync = 0, resyncTimer = null;
+  function throttledResync() {  // at most every 5 s: a storm must not make every browser refetch all the time
+    if (resyncTimer) return;
+    const wait = Math.max(0, 5000 - (Date.now() - lastResync));
+    resyncTimer = setTimeout(function () { resyncTimer = null; lastResync = Date.now(); resync(); }, wait);
+  }
+  function resync() {  // rebuild the table from /api/v1/fleet (same filter), in chunks like the server's
     fetch("/api/v1/fleet" + fleetQuery(), { credentials: "same-origin" }).then(function (r) { return r.json(); })
       .then(function (data) {
-        const body = document.getElementById("fleet").tBodies[0];
-        const keep = new Set(data.rows.map(function (r) { return "row-" + r.nodeid; }));
-        for (const tr of Array.from(body.rows)) if (!keep.has(tr.id)) tr.remove();
-        document.getElementById("fleet").dataset.filtered = "0";
-        applyRows(data.rows);
-        document.getElementById("fleet").dataset.filtered = fleetQuery() ? "1" : "0";
+        const table = document.getElementById("fleet");
+        for (const chunk of table.querySelectorAll(".chunk")) chunk.remove();
+        for (let i = 0; i < data.rows.length; i += 200) {
+          const chunk = document.createElement("div"), t = document.createElement("table"), body = document.createElement("tbody");
+          chunk.className = "chunk"; t.appendChild(body); chunk.appendChild(t);
+          for (const r of data.rows.slice(i, i + 200)) {
+            const tr = document.createElement("tr"); tr.id = "row-" + r.nodeid; fillRow(tr, r); body.appendChild(tr);
+          }
+          table.appendChild(chunk);
+        }
         counts(data.counts);
       });
   }
@@ -178,11 +192,7 @@
     const t = JSON.parse(e.data).t;
     for (const id in t) { const tr = document.getElementById("row-" + id); if (tr) tr.cells[3].dataset.t = t[id]; }
   });
-  let lastResync = 0;
-  es.addEventListener("resync", function () {  // at most every 5 s: a storm must not make every browser refetch
-    if (page !== "fleet" || Date.now() - lastResync < 5000) return;
-    lastResync = Date.now(); resync();
-  });
+  es.addEventListener("resync", function () { if (page === "fleet") throttledResync(); });
   es.addEventListener("event", function (e) {
     const ev = JSON.parse(e.data);
     const h = document.getElementById("node");
