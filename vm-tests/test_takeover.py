@@ -115,6 +115,7 @@ def test_node_boots_to_runtime_while_an_attacker_tries_the_takeover(
         time.sleep(0.5)
     time.sleep(1.0)
     seen = json.loads(result.read_text())
+    print(f"attacker: {seen}")  # attempts and the replies it got, for the log of the run
     assert seen["attempts"] >= 20, seen
     assert seen["welcomes"] == 0 and seen["scripts"] == 0 and seen["keys"] == 0, seen
     assert any(k.startswith(("wait:busy", "REPLAYED")) for k in seen["replies"]), seen
