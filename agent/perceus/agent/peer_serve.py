@@ -286,6 +286,8 @@ class SwarmPull:
                     self.client.failover()
                     last_master = now
                     ask_rid = 0
+                    # A restarted master knows nothing of the swarm: tell it everything we hold again.
+                    have = sorted(set(held) | {i for i in todo if i not in missing})
                     for rid in list(by_rid):
                         again(by_rid.pop(rid), "timeout")
         finally:

@@ -136,3 +136,15 @@ def test_peer_killed_mid_serve(fleet: FleetRun) -> None:
     for i in range(len(fleet.tracks)):
         if i != victim:
             verify_node(fleet, i)
+
+
+def test_master_down_30s_mid_swarm(fleet: FleetRun) -> None:
+    swarm_round(fleet, swarm=True)
+    fleet.storm(until=lambda r: sum(1 for i in range(len(r.tracks)) if held_files(r, i)) >= 2)
+    fleet.kill_bus()
+    time.sleep(30)
+    fleet.start_bus()
+    fleet.watch()
+    assert all(t.ready for t in fleet.tracks), [f"{t.name}: {t.step} {t.failed}" for t in fleet.tracks]
+    for i in range(len(fleet.tracks)):
+        verify_node(fleet, i)

@@ -179,7 +179,14 @@ class Swarm:
         return out
 
     def _choose(self, node: str, rack: str, idx: int, now: float) -> str | None:
-        same = [p for p in self.rack_holders.get((rack, idx), ()) if p != node and self._usable(p, now)]
+        near = self.rack_holders.get((rack, idx), set())
+        # Bounded like the other-rack scan: a flat network (no `rack` set) is one rack of every node.
+        if len(near) <= SCAN:
+            pool: Iterable[str] = near
+        else:
+            listed = self.holder_list[idx]
+            pool = [q for q in self.rng.sample(listed, min(len(listed), 4 * SCAN)) if q in near]
+        same = [p for p in pool if p != node and self._usable(p, now)]
         if same:
             return min(same, key=lambda p: (self.uploads[p], p))
         if self.rack_pending[(rack, idx)] > 0:
