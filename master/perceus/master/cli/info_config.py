@@ -55,6 +55,7 @@ DEFAULTS: dict[str, Getter] = {
     "capsule pacing": _const("yes"),
     "capsule uplink": _const("10gbit"),
     "capsule node rate": _const("1gbit"),
+    "capsule swarm": _const("yes"),
 }
 # Paths 1.x's configure scripts asked for.
 PATHS: dict[str, Getter] = {
