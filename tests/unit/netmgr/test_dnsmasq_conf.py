@@ -23,6 +23,7 @@ ALWAYS = [
     "dhcp-userclass=set:ipxe,iPXE",
     "dhcp-match=set:efi,option:client-arch,7",
     "dhcp-match=set:efi,option:client-arch,9",
+    "dhcp-option=tag:ipxe,encap:175,176,1",
     "dhcp-boot=tag:ipxe,boot.ipxe",
     "dhcp-boot=tag:!ipxe,tag:efi,ipxe.efi",
     "dhcp-boot=tag:!ipxe,tag:!efi,undionly.kpxe",
@@ -78,6 +79,12 @@ def test_config_lines(
     assert f"pid-file={state}/run/dnsmasq.pid" in lines
     assert f"log-facility={state}/log/dnsmasq.log" in lines
     assert [ln for ln in lines if ln][-1] == f"conf-dir={etc}/dnsmasq.d,*.conf"  # site additions last: they win
+
+
+def test_uefi_loader_snponly(paths: Paths) -> None:
+    lines = _render(paths, "uefi loader = snponly.efi\n", [])
+    assert "dhcp-boot=tag:!ipxe,tag:efi,snponly.efi" in lines
+    assert "dhcp-boot=tag:!ipxe,tag:efi,ipxe.efi" not in lines
 
 
 def test_render_is_deterministic(paths: Paths) -> None:

@@ -45,7 +45,7 @@ def test_defaults_from_interface(paths: Paths) -> None:
     assert (s.interface, s.lease_time, s.domain, s.log_dhcp, s.user, s.router) == ("br0", "1h", "", False, "", "")
     # bus address 0.0.0.0 in perceus.conf: nodes are sent to the interface's own address
     assert (s.master_host, s.bus_port, s.event_port) == ("10.77.0.1", 9987, 9988)
-    assert (s.http_port, s.http_base) == (9989, "http://10.77.0.1:9989")
+    assert (s.http_port, s.http_base, s.uefi_loader) == (9989, "http://10.77.0.1:9989", "ipxe.efi")
 
 
 def test_explicit_keys(paths: Paths) -> None:
@@ -81,6 +81,7 @@ def test_wildcard_endpoint_falls_back_to_interface(paths: Paths) -> None:
         ("stage1 append = a=${evil}\n", "iPXE would misread"),
         ("boot http port = 70000\n", "not a TCP port"),
         ("boot http port = http\n", "not a TCP port"),
+        ("uefi loader = grubx64.efi\n", "not one of ipxe.efi, snponly.efi"),
     ],
 )
 def test_bad_values_are_one_line_errors(paths: Paths, extra: str, message: str) -> None:

@@ -65,3 +65,14 @@ def test_split_endpoint() -> None:
     assert split_endpoint("tcp://10.0.0.1:9987") == ("10.0.0.1", 9987)
     assert split_endpoint("tcp://[::]:1") == ("::", 1)
     assert split_endpoint("tcp://0.0.0.0:x") == ("0.0.0.0", None)
+
+
+def test_snponly_loader_is_copied_when_chosen(paths: Paths, tmp_path: Path) -> None:
+    loaders = tmp_path / "ipxe"
+    loaders.mkdir()
+    for name in ("undionly.kpxe", "ipxe.efi", "snponly.efi"):
+        (loaders / name).write_bytes(name.encode())
+    files = NetFiles(paths)
+    write_all(files, _settings(paths, loaders, "uefi loader = snponly.efi\n"), [])
+    assert (files.tftp / "snponly.efi").read_bytes() == b"snponly.efi"
+    assert not (files.tftp / "ipxe.efi").exists()

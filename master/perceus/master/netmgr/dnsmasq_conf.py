@@ -15,7 +15,7 @@ Differences from Perceus 1.x, on purpose:
 
 from __future__ import annotations
 
-from perceus.master.netmgr.files import BIOS_LOADER, BOOT_SCRIPT, UEFI_LOADER, NetFiles
+from perceus.master.netmgr.files import BIOS_LOADER, BOOT_SCRIPT, NetFiles
 from perceus.master.netmgr.settings import NetSettings
 
 LEASE_MAX_FLOOR = 21600  # 1.x's number, now honestly a count; raised when the pool is bigger
@@ -76,7 +76,7 @@ def render(settings: NetSettings, files: NetFiles) -> str:
         "# iPXE setting no-pxedhcp (175.176): do not wait 2-3 s for ProxyDHCP offers nobody will send.",
         "dhcp-option=tag:ipxe,encap:175,176,1",
         f"dhcp-boot=tag:ipxe,{BOOT_SCRIPT}",
-        f"dhcp-boot=tag:!ipxe,tag:efi,{UEFI_LOADER}",
+        f"dhcp-boot=tag:!ipxe,tag:efi,{s.uefi_loader}",
         f"dhcp-boot=tag:!ipxe,tag:!efi,{BIOS_LOADER}",
     ]
     if s.ipv6:

@@ -10,6 +10,9 @@ from perceus.master.config import Paths
 BOOT_SCRIPT = "boot.ipxe"
 BIOS_LOADER = "undionly.kpxe"
 UEFI_LOADER = "ipxe.efi"
+# `uefi loader` choices: iPXE with its own NIC drivers, or iPXE on the firmware's network stack (SNP), which
+# starts ~4 s sooner under OVMF (docs/network.md).
+UEFI_LOADERS = (UEFI_LOADER, "snponly.efi")
 NODES_DIR = "nodes"
 
 

@@ -9,6 +9,7 @@ perceus.conf keys (all optional but `master network device`):
     dhcp log                            yes = dnsmasq `log-dhcp` (every packet; PXE debugging)
     dnsmasq user                        user dnsmasq drops to (default: dnsmasq's own, never root)
     ipxe directory                      where undionly.kpxe / ipxe.efi come from (default /usr/lib/ipxe)
+    uefi loader                         what UEFI firmware PXE gets: ipxe.efi (default) or snponly.efi
     boot http port                      perceus-bus serves stage one over HTTP here (default 9989; 0 = TFTP only)
     stage1 append                       extra kernel command-line words for stage one (e.g. `panic=30`)
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from perceus.errors import ConfigError
 from perceus.master.config import MasterConfig
+from perceus.master.netmgr.files import UEFI_LOADER, UEFI_LOADERS
 
 DEFAULT_LEASE_TIME = "1h"
 DEFAULT_IPXE_DIR = Path("/usr/lib/ipxe")
@@ -71,6 +73,13 @@ def _port(conf: dict[str, list[str]], key: str, default: int) -> int:
     return int(raw)
 
 
+def _uefi_loader(conf: dict[str, list[str]]) -> str:
+    raw = _key(conf, "uefi loader") or UEFI_LOADER
+    if raw not in UEFI_LOADERS:
+        raise ConfigError(f"'uefi loader = {raw}' is not one of {', '.join(UEFI_LOADERS)}")
+    return raw
+
+
 def _yes(conf: dict[str, list[str]], key: str) -> bool:
     raw = _key(conf, key).lower()
     if raw in ("", "no", "false", "0", "off"):
@@ -100,6 +109,7 @@ class NetSettings:
     append: tuple[str, ...] = ()
     ipxe_dir: Path = DEFAULT_IPXE_DIR
     http_port: int = DEFAULT_HTTP_PORT  # 0: stage one over TFTP only
+    uefi_loader: str = UEFI_LOADER
 
     @property
     def http_base(self) -> str:
@@ -175,6 +185,7 @@ class NetSettings:
             append=append,
             ipxe_dir=Path(_key(conf, "ipxe directory") or DEFAULT_IPXE_DIR),
             http_port=_port(conf, "boot http port", DEFAULT_HTTP_PORT),
+            uefi_loader=_uefi_loader(conf),
         )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from perceus.master.fsutil import atomic_write
 from perceus.master.netmgr import dnsmasq_conf, hosts, ipxe
-from perceus.master.netmgr.files import BIOS_LOADER, UEFI_LOADER, NetFiles
+from perceus.master.netmgr.files import BIOS_LOADER, NetFiles
 from perceus.master.netmgr.settings import NetSettings
 from perceus.master.store.models import Node
 
@@ -60,7 +60,7 @@ def write_all(files: NetFiles, settings: NetSettings, nodes: Sequence[Node]) -> 
     write_hosts(files, settings, nodes, result)
     overlays = [name for name in (ipxe.KEYS_OVERLAY,) if (files.tftp / name).exists()]
     _put(files.boot_script, ipxe.boot_script(settings, overlays=overlays).encode(), result)
-    for loader in (BIOS_LOADER, UEFI_LOADER):
+    for loader in (BIOS_LOADER, settings.uefi_loader):
         src = settings.ipxe_dir / loader
         try:
             data = src.read_bytes()
