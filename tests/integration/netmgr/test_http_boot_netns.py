@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 
 from tests.integration.netmgr.test_dnsmasq_netns import SUBNET, Net, _in_ns, _ip
 
@@ -83,3 +84,29 @@ def test_boot_script_points_at_http_and_only_the_provisioning_address_listens(ne
     )
     assert _in_ns(net.srv, PROBE, f"{SUBNET}.1", str(PORT)).stdout.strip() == "open"
     assert _in_ns(net.srv, PROBE, "127.0.0.1", str(PORT)).stdout.strip() == "ConnectionRefusedError"
+
+
+PARALLEL = """
+import hashlib, json, sys, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+url, n = sys.argv[1], int(sys.argv[2])
+def get(_):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return hashlib.sha256(r.read()).hexdigest()
+with ThreadPoolExecutor(n) as pool:
+    print(json.dumps(list(pool.map(get, range(n)))))
+"""
+
+
+def test_a_boot_storm_of_downloads_gets_whole_files(net: Net) -> None:
+    data = os.urandom(4 * 1024 * 1024)
+    (net.files.tftp / "stage1.cpio.zst").write_bytes(data)
+    _ip("-n", net.node, "link", "set", "eth0", "up")
+    _ip("-n", net.node, "addr", "replace", f"{SUBNET}.8/24", "dev", "eth0")
+    result = _in_ns(net.node, PARALLEL, f"http://{SUBNET}.1:{PORT}/stage1.cpio.zst", "32")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [hashlib.sha256(data).hexdigest()] * 32
+    deadline = time.monotonic() + 2  # each request's line is logged just after its last byte went out
+    while net.bus_log().count("path=/stage1.cpio.zst status=200 bytes=4194304") < 32:
+        assert time.monotonic() < deadline, net.bus_log()[-3000:]
+        time.sleep(0.01)
