@@ -32,7 +32,7 @@ from perceus.agent.network import Lease
 from perceus.agent.phases import Phases
 from perceus.errors import BusError, ConfigError, PerceusError
 from perceus.protocol.enums import ErrorCode, Phase, Stage
-from perceus.protocol.messages import Hello, Message, Report, Wait, Welcome
+from perceus.protocol.messages import Handover, Hello, Message, Report, Wait, Welcome
 
 log = structlog.get_logger("perceus.agent.stage1")
 
@@ -401,25 +401,34 @@ class Stage1:
             return None
         return cast(CapsuleFetcher, module.fetch_capsule)
 
-    def _hand_over(self, fetched: FetchedCapsule) -> None:
+    def _hand_over(self, fetched: FetchedCapsule, node: str) -> None:
         """Put provisiond's session key into the runtime initramfs (stateless: it becomes the root fs)."""
         if self.runtime_key is None:
             return
+        key = ""
         if isinstance(fetched, _DiskBoot) or fetched.initrd is None:
             # A disk root (or a capsule initrd that switches root) would not keep the file: provisiond then
             # starts with a fresh key and its session is not proven (no secrets; docs/security.md).
             log.warning("session_handover_skipped", reason="root on disk")
-            return
+        else:
+            try:
+                session_handover.append_credential(fetched.initrd, *self.runtime_key)
+                key = self.runtime_key[0].hex()
+            except OSError as exc:
+                log.warning("session_handover_failed", error=str(exc))
+        # Restate it to the master: "" tells it no provisiond will hold this boot's key, so it stops keeping
+        # the node's session for one (a stateful node's provisiond then waits a probe, not the kexec window).
+        assert self.client is not None
         try:
-            session_handover.append_credential(fetched.initrd, *self.runtime_key)
-        except OSError as exc:
-            log.warning("session_handover_failed", error=str(exc))
+            self.client.request(Handover(node=node, boot_id=self.boot_id, next_key=key), timeout=3.0)
+        except BusError as exc:  # an older master, or a lost reply: the hello's `next_key` still stands
+            log.info("session_handover_not_acknowledged", code=exc.code)
 
     def _kexec(self, fetched: FetchedCapsule, node: str, master: Master) -> None:
         from perceus.agent import kexec
 
         cmdline = kexec_cmdline(fetched.cmdline, self.config, node, self.lease, master)
-        self._hand_over(fetched)
+        self._hand_over(fetched, node)
         try:
             kexec.load(fetched.kernel, fetched.initrd, cmdline)
             self.phases.flush()

@@ -161,6 +161,19 @@ class GetSources(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Handover(Message):
+    """node → master, v1 + security (issue 14): stage one, just before kexec, restates the key provisiond will
+    use (`next_key`, hex), or "" when none can be handed over (root on disk): the master then stops holding
+    the node's session for it (docs/security.md, "Session continuity")."""
+
+    TYPE: ClassVar[str] = "handover"
+    node: str
+    boot_id: str
+    next_key: str = ""
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PeerGet(Message):
     """node → peer node, v1 + swarm (issue 21): one chunk of `manifest` by hash; `token` is the master's
     signed voucher for the asking node (answered with `chunk` + raw frame, or `error`)."""
@@ -320,6 +333,7 @@ AGENT_TO_MASTER: tuple[type[Message], ...] = (
     ExecResult,
     GetSources,
     PeerGet,
+    Handover,
 )
 MASTER_TO_AGENT: tuple[type[Message], ...] = (Welcome, Wait, Ack, Manifest, Chunk, Error, Sources)
 PUBLISHED: tuple[type[Message], ...] = (Sync, Exec, Event)

@@ -32,7 +32,7 @@ from perceus.master.config import Paths
 from perceus.master.store.models import NewNode
 from perceus.master.store.sqlite import SQLiteStore
 from perceus.protocol.enums import Stage, WaitReason
-from perceus.protocol.messages import Ack, CheckIn, Exec, ExecResult, Hello, Sync, Wait, Welcome
+from perceus.protocol.messages import Ack, CheckIn, Exec, ExecResult, Handover, Hello, Sync, Wait, Welcome
 
 PROBE = "1.5"
 
@@ -218,3 +218,28 @@ def test_state_cannot_climb_out_of_nodescripts(secure_bus: Callable[..., Running
     finally:
         node.close()
     assert audit_has(bus.paths, "refused_bad_name")
+
+
+def test_stage_one_releases_the_session_when_it_cannot_hand_over(
+    secure_bus: Callable[..., RunningBus], paths: Paths
+) -> None:
+    """Root on disk (stateful): stage one's `handover` with no key ends the kexec window, so provisiond (a fresh
+    key, unproven, no secrets) is let in after one probe instead of waiting the whole window."""
+    write_host_keys(paths)
+    bus = secure_bus("open", bus_session_probe=PROBE, bus_kexec_window="60")
+    public, _ = new_keypair()
+    stage1, _ = _enrolled(bus, "open", next_key=public.hex())
+    try:
+        assert isinstance(stage1.request(Handover(node=MAC, boot_id=BOOT, next_key="")), Ack)
+    finally:
+        stage1.close()
+    provisiond = node_client(bus)  # no hand-over file on a disk root: a fresh key
+    try:
+        first = provisiond.request(runtime_hello())
+        assert isinstance(first, Wait) and first.reason == WaitReason.BUSY
+        time.sleep(float(PROBE) + 0.3)
+        welcome = provisiond.request(runtime_hello())
+        assert isinstance(welcome, Welcome) and not has_secrets(welcome)
+    finally:
+        provisiond.close()
+    assert audit_has(bus.paths, "session_replaced") and audit_has(bus.paths, "secrets_withheld")

@@ -122,3 +122,14 @@ def test_one_source_beyond_the_rate_limit_is_refused_and_audited(tmp_path: Path)
     codes = [_code(gate.check(_hello(K1))) if i >= 2 else gate.check(_hello(K1)) for i in range(4)]
     assert codes[:2] == [None, None] and codes[2:] == [ErrorCode.RATE_LIMITED, ErrorCode.RATE_LIMITED]
     assert '"refused_rate_limited"' in (tmp_path / "audit.log").read_text()
+
+
+def test_handover_without_a_key_ends_the_kexec_window(tmp_path: Path) -> None:
+    gate, clock, _ = _gate(tmp_path, kexec_window=60.0)
+    _welcomed(gate, _hello(K1, next_key=K2))
+    assert gate.handover(MAC, "") is False and not gate.continuations
+    assert isinstance(_code(gate.check(_hello(K3, Stage.RUNTIME, boot="b9"))), Wait)
+    clock.t += 6  # one probe, not the 60 s window
+    _welcomed(gate, _hello(K3, Stage.RUNTIME, boot="b9"))
+    b = gate.bound(MAC)
+    assert b is not None and b.key == K3 and not b.proven

@@ -25,6 +25,7 @@ from perceus.protocol.messages import (
     GetChunks,
     GetManifest,
     GetSources,
+    Handover,
     Hello,
     Manifest,
     Message,
@@ -56,6 +57,7 @@ EXAMPLES: dict[str, Message] = {
         nodename="",
         inventory={"cpus": 1, "mem_mb": 512},
     ),
+    "handover": Handover(rid=3, node=MAC, boot_id="b1", next_key="ab" * 32, seq=9),
     "checkin": CheckIn(
         rid=2,
         node=MAC,

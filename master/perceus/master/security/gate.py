@@ -310,6 +310,16 @@ class Gate:
             self._trim(now)
         return b
 
+    def handover(self, nodeid: str, key: str) -> bool:
+        """Stage one's last word before kexec (`handover`, already pinned to its key by `check`): the key
+        provisiond will use, or "" — none (root on disk), so foreign keys wait only PROBE_SECONDS."""
+        key = key.lower()
+        if len(key) == KEY_HEX and all(c in "0123456789abcdef" for c in key):
+            self._remember(self.continuations, nodeid, (key, self.clock()))
+            return True
+        self.continuations.pop(nodeid, None)
+        return False
+
     def _continuation(self, nodeid: str) -> str:
         entry = self.continuations.get(nodeid)
         if entry is None:

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 import zmq
 
-from perceus.master.bus.handlers import Incoming
+from perceus.master.bus.handlers import Incoming, Outgoing
 from perceus.master.config import MasterConfig, Paths
 from perceus.master.daemon import Daemon
 from perceus.master.security import keys as master_keys
@@ -28,7 +28,7 @@ from perceus.master.security.signing import sign_all
 from perceus.master.security.zap import ZapPolicy, ZapThread
 from perceus.master.store.models import Node
 from perceus.protocol import hwaddr
-from perceus.protocol.messages import Event, Hello, Message
+from perceus.protocol.messages import Ack, Event, Handover, Hello, Message
 
 log = structlog.get_logger("perceus.security")
 
@@ -61,6 +61,16 @@ class BusSecurity:
             gate.bind(item, msg, node.nodeid, node.macs)
 
         disp.bind = bind
+
+        def handover(_: object, item: Incoming) -> Outgoing:
+            msg = item.msg
+            assert isinstance(msg, Handover)
+            bound = gate.bound(hwaddr.normalize(msg.node))
+            kept = bound is not None and bool(item.key) and gate.handover(bound.nodeid, msg.next_key)
+            log.info("session_handover", node=msg.node, key=msg.next_key[:16], kept=kept)
+            return Outgoing(item.identity, Ack(rid=msg.rid, interval=float(daemon.config.checkin_interval)))
+
+        disp.extra[Handover] = handover
         disp.revoked = lambda mac: mac in gate.revoked_macs
         gate.push = daemon.server.push
         daemon.server.route = gate.identity_of
