@@ -6,10 +6,10 @@ fetch-start time) to report the calibration error, then at 10,000 nodes × 1 GB.
 
 Model (what is and is not in it):
 - links: the master's uplink, every node's up- and downlink, and per rack an uplink and a downlink of
-  `rack_size × node link ÷ oversubscription`; a chunk crossing racks uses both rack links.  Fluid model: every
-  transfer gets the smallest equal share (capacity ÷ transfers on the link) along its path, recomputed for the
-  transfers of a link whenever one starts or ends there.  Not exact max-min fairness (capacity freed on one link
-  is not handed on along other links), no TCP ramp-up — the calibration run says how much that matters.
+  `rack_size × node link ÷ oversubscription`; a chunk crossing racks uses both rack links.  Fluid model: when a
+  transfer starts or ends, the transfers on its links get max-min fair rates (progressive filling; flows on
+  other links keep theirs) — what TCP flows sharing links settle to, without TCP's ramp-up or loss; the
+  calibration run says how much that matters.
 - nodes behave like perceus.agent.peer_serve.SwarmPull: shuffled chunk order, `credit` chunks in flight, one
   `get_sources` outstanding, which reports held chunks and asks for more; `retry_after` when nothing is
   assignable.  A round trip to the master costs `rpc_s` (service and network), a peer request `peer_rtt_s`.
@@ -153,11 +153,29 @@ def simulate(p: Params) -> Result:
         heapq.heappush(events, (now[0] + p.rpc_s / 2, next(seq), "serve", i, -1, "", None))
 
     def rerate(t: float, affected: set[_Transfer]) -> None:
-        """Each transfer on a link that changed gets the smallest equal share along its path, from now on."""
+        """Max-min fair rates for the transfers on the links that changed (progressive filling), the rates of
+        transfers elsewhere held fixed: what TCP flows sharing those links settle to."""
         for x in affected:
             x.remaining -= x.rate * (t - x.last)
             x.last = t
-            x.rate = min(link.cap / len(link.active) for link in x.links)
+        links = {link for x in affected for link in x.links}
+        left = {link: link.cap - sum(y.rate for y in link.active if y not in affected) for link in links}
+        todo = {link: [x for x in link.active if x in affected] for link in links}
+        unfrozen = set(affected)
+        while unfrozen:
+            best, share = None, float("inf")
+            for link, xs in todo.items():
+                n = sum(1 for x in xs if x in unfrozen)
+                if n and max(left[link], 1.0) / n < share:
+                    best, share = link, max(left[link], 1.0) / n
+            if best is None:
+                break
+            for x in [x for x in todo[best] if x in unfrozen]:
+                x.rate = share
+                unfrozen.discard(x)
+                for link in x.links:
+                    left[link] -= share
+        for x in affected:
             x.version += 1
             finish = t + max(0.0, x.remaining) / x.rate
             heapq.heappush(events, (finish, next(seq), "got", x.node, x.version, x.source, x))
