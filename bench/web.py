@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 import zmq
 
-from bench.checkin import Server, start_curve_bus
+from bench.checkin import Server, cpu_seconds, start_curve_bus
 from perceus.agent.bus import CurveClient, new_keypair
 from perceus.lab.bus import python_env
 from perceus.master.config import Paths
@@ -328,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         # ---- check-in rate without / with the web service (+ SSE clients), interleaved
         keypairs = [new_keypair() for _ in range(nodes)]
         ratios, without, with_web, sse_stats = [], [], [], []
+        shares: list[list[float]] = []  # CPU (cores) of perceus-web, the SSE clients, perceus-bus while loaded
         for r in range(rounds):  # alternate which goes first, so drift on a shared machine cancels out
             base = checkin_rate(server, keypairs, seconds) if r % 2 == 0 else 0.0
             web = start_web(paths)
@@ -337,7 +338,11 @@ def main(argv: list[str] | None = None) -> int:
             watcher.start()
             try:
                 time.sleep(1.5)  # the clients connect and the first snapshot is taken
+                pids = (web.proc.pid, watcher.pid or 0, bus.proc.pid)
+                cpu0, t0 = [cpu_seconds(p) for p in pids], time.perf_counter()
                 loaded = checkin_rate(server, keypairs, seconds)
+                wall = time.perf_counter() - t0
+                shares.append([(cpu_seconds(p) - c) / wall for p, c in zip(pids, cpu0, strict=True)])
                 sse_stats.extend(out.get(timeout=seconds + 200))
             finally:
                 watcher.join(10)
@@ -350,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 json.dumps(
                     {
+                        "web_cpu": round(shares[-1][0], 3),
+                        "sse_clients_cpu": round(shares[-1][1], 3),
+                        "bus_cpu": round(shares[-1][2], 3),
                         "round": r,
                         "bench": "checkin",
                         "without_web_per_s": round(base),
@@ -392,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         ("API /api/v1/nodes p95", f"{api95:.1f} ms", f"node list --json {cli_list:.3f} s", "≤ 200 ms", api95 <= 200),
         ("API /api/v1/status?nodes=range p95", f"{pct(api_filtered, 95) * 1e3:.1f} ms", "", "", None),
         (
-            f"SSE {len(sse_stats)} clients: events each (min/max)",
+            f"SSE {clients} clients × {rounds} rounds: events each (min/max)",
             f"{min(events, default=0)}/{max(events, default=0)}",
             f"rows each {min(rows, default=0)}/{max(rows, default=0)}",
             "",
@@ -406,6 +414,13 @@ def main(argv: list[str] | None = None) -> int:
             "≥ 0.95×",
             ratio >= 0.95,
         ),
+        (
+            "CPU while loaded: web / SSE clients / bus",
+            "/".join(f"{statistics.median(x[i] for x in shares):.2f}" for i in range(3)),
+            "cores (median over rounds)",
+            "",
+            None,
+        ),
     ]
     for name, value, peer, target, met in table:
         mark = "" if met is None else ("yes" if met else "NO")
@@ -414,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         f"web_page_s={page:.3f} web_api_p95_ms={api95:.1f} sse_clients={clients} "
         f"sse_p95_ms={pct(delays, 95) * 1e3:.0f} checkin_ratio={ratio:.3f} "
         f"checkin_with_web={statistics.median(with_web):.0f} checkin_without_web={statistics.median(without):.0f} "
-        f"nodes={nodes} rounds={rounds}"
+        f"web_cpu={statistics.median(x[0] for x in shares):.2f} nodes={nodes} rounds={rounds}"
     )
     return 0
 
