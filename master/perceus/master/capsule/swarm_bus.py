@@ -28,7 +28,7 @@ from perceus.master.capsule.swarm import MASTER, Swarm, SwarmSettings
 from perceus.master.config import Paths
 from perceus.protocol import hwaddr
 from perceus.protocol.capsule import decode_manifest
-from perceus.protocol.messages import Event, GetSources, Message, Sources, SwarmPeer
+from perceus.protocol.messages import Event, GetManifest, GetSources, Message, Sources, SwarmPeer
 from perceus.protocol.swarm import token_payload
 
 if TYPE_CHECKING:
@@ -219,6 +219,8 @@ def install(dispatcher: Dispatcher, server: ChunkServer, paths: Paths) -> SwarmS
     paced = server.pace
 
     def pace(item: Incoming, node: str) -> Outgoing | None:
+        if isinstance(item.msg, GetManifest):
+            return None  # a few KiB; a swarm agent asks for sources next, an older one is paced at its chunks
         try:
             mac = hwaddr.normalize(node)
         except PerceusError:
