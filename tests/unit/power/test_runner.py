@@ -10,7 +10,7 @@ import time
 
 from perceus.master.power.errors import BmcError
 from perceus.master.power.records import BmcRecord
-from perceus.master.power.runner import Job, run
+from perceus.master.power.runner import IPMI_THREADS, Job, run
 
 REC = BmcRecord("redfish", "bmc", 443, "u", "p", scheme="https")
 
@@ -67,3 +67,24 @@ def test_network_errors_are_retried_wrong_credentials_are_not() -> None:
     out = run([Job("f", flaky), Job("w", wrong)], "on", retries=2, retry_delay=0.01, driver=driver)
     assert (out[0].ok, out[0].attempts) == (True, 2)
     assert (out[1].ok, out[1].kind, out[1].attempts) == (False, "auth", 1)
+
+
+def test_ipmi_jobs_are_capped_below_parallel_redfish_jobs_are_not() -> None:
+    active: dict[str, int] = {"ipmi": 0, "redfish": 0}
+    peak: dict[str, int] = {"ipmi": 0, "redfish": 0}
+    lock = threading.Lock()
+
+    def driver(record: BmcRecord, action: str, timeout: float) -> str:
+        with lock:
+            active[record.protocol] += 1
+            peak[record.protocol] = max(peak[record.protocol], active[record.protocol])
+        time.sleep(0.05)
+        with lock:
+            active[record.protocol] -= 1
+        return "on"
+
+    ipmi = BmcRecord("ipmi", "h", 623, "u", "p")
+    jobs = [Job(f"i{i}", ipmi) for i in range(30)] + [Job(f"r{i}", REC) for i in range(30)]
+    out = run(jobs, "status", parallel=40, driver=driver)
+    assert all(o.ok for o in out)
+    assert peak["ipmi"] == IPMI_THREADS and peak["redfish"] > IPMI_THREADS

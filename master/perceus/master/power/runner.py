@@ -22,6 +22,7 @@ from perceus.master.power.records import BmcRecord
 log = structlog.get_logger("perceus.power")
 
 ACTIONS = ("status", "on", "off", "cycle", "reset", "soft")
+IPMI_THREADS = 8  # IPMI requests in flight at once (their adapter serialises them; see _next)
 Driver = Callable[[BmcRecord, str, float], str]
 
 
@@ -91,9 +92,13 @@ def run(
 
         ipmi.prepare(min(ipmi_jobs, parallel))  # worker processes forked now, before this function's threads
 
+    ipmi_active: set[int] = set()
     while todo or active:
         while todo and len(active) < max(1, parallel):
-            i = todo.pop()
+            picked = _next(todo, jobs, ipmi_active)
+            if picked is None:
+                break  # only IPMI jobs left and their lanes are full
+            i = picked
             now = time.monotonic()
             active[i], started[i] = now + timeout, now
             threading.Thread(
@@ -105,6 +110,7 @@ def run(
         wait = max(0.0, min(active.values()) - time.monotonic())
         try:
             i, outcome = done.get(timeout=wait)
+            ipmi_active.discard(i)
             if i in active:
                 del active[i]
                 results[i] = outcome
@@ -112,6 +118,7 @@ def run(
             now = time.monotonic()
             for i in [i for i, deadline in active.items() if deadline <= now]:
                 del active[i]
+                ipmi_active.discard(i)
                 job = jobs[i]
                 assert job.record is not None
                 results[i] = Outcome(
@@ -135,6 +142,22 @@ def run(
             duration_ms=round(o.seconds * 1000, 1),
         )
     return outcomes
+
+
+def _next(todo: list[int], jobs: Sequence[Job], ipmi_active: set[int]) -> int | None:
+    """The next job to start (todo is reversed: last is first), an IPMI one only while fewer than IPMI_THREADS run.
+
+    The IPMI adapter sends its requests through one lane anyway (pyghmi, see ipmi.py); 64 threads queueing for
+    it measured 1 s for 100 BMCs where 4 took 0.2 s.  A silent BMC still holds only its own thread."""
+    for k in range(len(todo) - 1, -1, -1):
+        i = todo[k]
+        record = jobs[i].record
+        if record is not None and record.protocol == "ipmi":
+            if len(ipmi_active) >= IPMI_THREADS:
+                continue
+            ipmi_active.add(i)
+        return todo.pop(k)
+    return None
 
 
 def _attempts(
