@@ -23,7 +23,7 @@ def _capsules(daemon: Daemon) -> None:
     daemon.server.control_handlers["capsule_stats"] = lambda _request: {
         "ok": True, "sent_bytes": server.sent_bytes, "sent_chunks": server.sent_chunks,
     }  # fmt: skip
-    pacer = getattr(server.pace, "pacer", None)  # boot-storm pacing (capsule/pacing.py)
+    pacer = server.pacer  # boot-storm pacing (capsule/pacing.py): queue positions for `perceus node status`
     if pacer is not None:
         daemon.server.control_handlers["capsule_queue"] = lambda _request: pacer.snapshot()
 

@@ -24,6 +24,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -243,6 +244,7 @@ def install(dispatcher: Dispatcher, server: ChunkServer) -> PaceGate:
     settings = PacingSettings.from_config(dispatcher.config.raw)
     gate = PaceGate(Pacer(settings))
     server.pace = gate
+    server.pacer = gate.pacer
     publish = dispatcher.publish
 
     def observed(msg: Message) -> None:
@@ -253,3 +255,19 @@ def install(dispatcher: Dispatcher, server: ChunkServer) -> PaceGate:
     log.info("capsule_pacing", enabled=settings.enabled, slots=settings.slots, uplink_mbit=settings.uplink_mbit,
              node_mbit=settings.node_mbit)  # fmt: skip
     return gate
+
+
+def queue_view(socket_path: Path) -> dict[str, str]:
+    """{nodeid: "queued 3/40 ~12 s" | "transferring"} from the running bus (`perceus node status`);
+    empty when no bus answers."""
+    from perceus.master.bus.control import poke
+
+    reply = poke(socket_path, "capsule_queue", timeout=1.0)
+    if not reply or not reply.get("ok"):
+        return {}
+    out = {str(n): "capsule transfer" for n in reply.get("active", [])}
+    queue = reply.get("queue", [])
+    for entry in queue:
+        eta = float(entry.get("eta") or 0)
+        out[str(entry["node"])] = f"capsule queue {entry['position']}/{len(queue)}" + (f" ~{eta:.0f} s" if eta else "")
+    return out

@@ -71,6 +71,7 @@ class ChunkServer:
     sent_chunks: int = 0
     # Boot-storm pacing (pacing.py): a `wait` instead of the transfer while the node has no slot.
     pace: Callable[[Incoming, str], Outgoing | None] = lambda item, node: None
+    pacer: pacing.Pacer | None = None  # its slot table (`capsule_queue` control command, `perceus node status`)
 
     def __post_init__(self) -> None:
         self.store = Store(self.paths)

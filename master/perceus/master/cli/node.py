@@ -228,18 +228,25 @@ def list_(ctx: CliContext, ns: argparse.Namespace) -> int:
 
 
 def status(ctx: CliContext, ns: argparse.Namespace) -> int:
+    from perceus.master.capsule import pacing
     from perceus.master.capsule.swarm_bus import excluded_peers
 
     nodes = _select(ctx, ns.nodes, required=False)
     timeout, now = ctx.config.node_timeout, time.time()
     bad = excluded_peers(ctx.paths)  # swarm peers that served a chunk failing verification (issue 21)
+    queue = pacing.queue_view(ctx.paths.control_socket)  # boot-storm pacing: queue position + ETA (issue 18)
     return render(
         ctx,
         nodes,
-        data=lambda: [r | {"swarm_excluded": r["nodeid"] in bad} for r in status_data(nodes, timeout, now)],
+        data=lambda: [
+            r | {"swarm_excluded": r["nodeid"] in bad, "capsule_queue": queue.get(str(r["nodeid"]))}
+            for r in status_data(nodes, timeout, now)
+        ],
         header=(output.STATUS_HEADER, output.RULE),
         rows=lambda: [
-            row + ("  SWARM-EXCLUDED (served a bad chunk)" if n.nodeid in bad else "")
+            row
+            + ("  SWARM-EXCLUDED (served a bad chunk)" if n.nodeid in bad else "")
+            + (f"  {queue[n.nodeid].upper()}" if n.nodeid in queue else "")
             for n, row in zip(
                 sorted(nodes, key=lambda n: (n.group, n.hostname)), output.status_rows(nodes, timeout, now), strict=True
             )
