@@ -1,8 +1,9 @@
 """Fleet boot benchmark: a boot storm of emulated nodes against one master, unpaced vs paced, same emulator run.
 
-One `perceus.lab.fleet` set-up (namespaces, shaped links, keys, capsule) serves both storms: first every node
-pulls at once (`capsule pacing = no`, the peer), then the master grants transfer slots (`capsule pacing = yes`,
-the default).  Between them every node is powered off and the master starts from the same pristine state, so
+One `perceus.lab.fleet` set-up (namespaces, shaped links, keys, capsule; a star: `capsule swarm = no`) serves
+both storms: first every node pulls at once (`capsule pacing = no`, the peer), then the master grants transfer
+slots (`capsule pacing = yes`, the default).
+Between them every node is powered off and the master starts from the same pristine state, so
 both storms enroll the same nodes from nothing.  The physical bound is `nodes × capsule ÷ uplink`: no star
 topology can deliver every capsule faster through the master's link.  Each node runs the real stage-one agent
 (DHCP, hello, enrollment, Curve, signed + verified capsule); kexec is emulated (recorded, then provisiond runs).
@@ -62,8 +63,10 @@ def main() -> int:
         return 1
     if args.smoke:
         args.nodes, args.capsule_mb, args.uplink = 6, 2.0, "40mbit"
+    # A star: every capsule through the master's uplink (the swarm, issue 21, has its own bench.swarm).
     options = FleetOptions(nodes=args.nodes, capsule_mb=args.capsule_mb, uplink=parse_rate(args.uplink),
-                           node_rate=parse_rate(args.node_rate), pacing=False)  # fmt: skip
+                           node_rate=parse_rate(args.node_rate), pacing=False,
+                           master_conf="capsule swarm = no\n")  # fmt: skip
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="perceus-fleet-bench-"))
     print(f"fleet_boot: {options.nodes} emulated nodes (real stage-one agents, Curve, signed capsules; kexec "
           f"emulated), capsule {options.capsule_mb:g} MiB, uplink {options.uplink}, node links {options.node_rate}",
