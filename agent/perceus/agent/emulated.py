@@ -47,10 +47,9 @@ class EmulatedStage1(Stage1):
 
     def _kexec(self, fetched: FetchedCapsule, node: str, master: Master) -> None:
         line = kexec_cmdline(fetched.cmdline, self.config, node, self.lease, master)
-        hand_over = getattr(self, "_hand_over", None)  # provisiond's session key into the initrd (security)
-        if hand_over is not None and fetched.initrd is not None:
-            before = fetched.initrd.stat().st_size
-            hand_over(fetched)
+        before = fetched.initrd.stat().st_size if fetched.initrd is not None else 0
+        self._hand_over(fetched, node)  # provisiond's session key into the initrd, restated to the master
+        if fetched.initrd is not None:
             unpack_appended(fetched.initrd, before, self.options.run_dir / "root")
         size = fetched.kernel.stat().st_size + (fetched.initrd.stat().st_size if fetched.initrd else 0)
         log.info("kexec_emulated", kernel=str(fetched.kernel), bytes=size, cmdline=line,
