@@ -28,11 +28,13 @@ BENCHES = [
     ("multimaster", ["--masters", "1"], ["pg_1m", "failover_p50_s", "lost", "security"]),
     ("web", [], ["web_page_s", "web_api_p95_ms", "sse_clients", "checkin_ratio", "nodes"]),
     ("power", [], ["power_vs_ipmitool_loop", "power_vs_curl_loop", "power_1000_s"]),
+    ("fleet_boot", [], ["fleet_nodes", "paced_last_s", "bound_s", "paced_vs_bound", "failures"]),
 ]
 NEEDS = {
     "capsule": ["nginx", "curl", "zstd", "tar", "openssl"],
     "legacy": ["perl"],
     "power": ["ipmi_sim", "ipmitool", "curl"],
+    "fleet_boot": ["ip", "tc", "iptables", "dnsmasq"],
 }
 
 
@@ -41,6 +43,8 @@ def test_bench_smoke(name: str, extra: list[str], keys: list[str]) -> None:
     missing = [tool for tool in NEEDS.get(name, []) if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"needs {', '.join(missing)}")
+    if name == "fleet_boot" and os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces)")
     if name == "multimaster":
         if not (PG_BIN / "initdb").exists():
             pytest.skip(f"needs the PostgreSQL server binaries in {PG_BIN}")

@@ -65,7 +65,7 @@ def unpack_appended(initrd: Path, offset: int, root: Path) -> list[str]:
     under `root`; the capsule's own root stream before `offset` is what a real kernel unpacks first.
     """
     with open(initrd, "rb") as fh:
-        fh.seek(offset)
+        fh.seek(offset + (-offset % 4))  # an appended segment starts 4-aligned (the appender pads first)
         data = fh.read(1 << 20)
     pos, written = 0, []
     while pos + 110 <= len(data):
