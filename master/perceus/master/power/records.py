@@ -55,6 +55,11 @@ class BmcRecord:
         return self.url
 
 
+def valid_host(host: str) -> bool:
+    """A BMC host as the records accept it (name, IPv4, [IPv6], a range, a {hostname} template)."""
+    return bool(_HOST.match(host))
+
+
 def parse_url(text: str) -> dict[str, object]:
     """The fields a BMC URL names (only those present); raises UsageError with the reason."""
     # Host ranges (`10.1.0.[1-128]`) would read as IPv6 brackets: hide them from urlsplit, restore after.
