@@ -2,7 +2,7 @@
 
 Both sides run the product's default configuration: CurveZMQ, every node its own key (one DEALER per node),
 handshakes done before the clock starts; the echo peer is a CURVE_SERVER too, so the ratio is like for like.
-Workloads (issue 3, spec §10.3):
+Workloads (issue 3, 1.x ref §10.3):
   daemon-bench shape — 512 nodes, 32 concurrent client processes × 16 nodes, each node: init, ready×6, init,
   ready (4,608 requests); fresh node IDs every round, so every round auto-adds 512 nodes.  Same clients and
   message sizes against the echo peer, ≥ 5 interleaved rounds, median of per-round ratios.

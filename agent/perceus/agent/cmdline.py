@@ -1,4 +1,4 @@
-"""The agent's one typed configuration, read from the kernel command line (spec §6.3 plus `perceus.*` keys).
+"""The agent's one typed configuration, read from the kernel command line (1.x ref §6.3 plus `perceus.*` keys).
 
 Unknown keys are ignored (the command line belongs to the kernel and to everyone else); a key we know with a
 bad value raises ConfigError naming the key, so a typo in a PXE config shows up on the console at once.

@@ -1,4 +1,4 @@
-"""Stateful install (spec §9.8): partition the TARGETS disk, swap + root filesystem, unpack the root stream, mark.
+"""Stateful install (1.x ref §9.8): partition the TARGETS disk, swap + root filesystem, unpack the root stream, mark.
 
 Where we differ from 1.x's chroot2stateful, deliberately: no GRUB and no RAID — stage one boots an installed
 node by kexec'ing the capsule kernel with `root=<partition>` (Warewulf/xCAT "stateful via PXE"), so the master
@@ -69,7 +69,7 @@ def run_command(argv: Sequence[str], *, stdin: Path | None = None, cwd: Path | N
 
 @dataclass(frozen=True)
 class Settings:
-    """The stateful keys of the capsule config (spec §2.7) as the manifest carries them."""
+    """The stateful keys of the capsule config (1.x ref §2.7) as the manifest carries them."""
 
     targets: tuple[str, ...]
     filesystem: str = "ext4"

@@ -3,7 +3,7 @@
 Pure parsing and matching (no device or syscall access), so it is unit-tested against fixture files.  Patterns
 are shell globs matched case-sensitively, as kmod does; they are bucketed by bus prefix (`pci:`, `virtio:` …)
 so a device only meets the patterns of its own bus.  1.x matched PCI ids against its own `pcimap` copy
-(spec §6.2); modaliases cover every bus the kernel describes and stay current with the kernel.
+(1.x ref §6.2); modaliases cover every bus the kernel describes and stay current with the kernel.
 """
 
 from __future__ import annotations

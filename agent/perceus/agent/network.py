@@ -1,7 +1,7 @@
 """Network bring-up for stage one: links up, carrier, DHCP (pyroute2's own client), address and route.
 
 The only pyroute2 importer (imported lazily, it costs ~1 s under TCG and the runtime agent rarely needs it).
-1.x probed a fixed list eth0..eth7/ib0/ib1 and ran busybox udhcpc per NIC (spec §6.2); here every Ethernet
+1.x probed a fixed list eth0..eth7/ib0/ib1 and ran busybox udhcpc per NIC (1.x ref §6.2); here every Ethernet
 link is found over netlink, links come up together and carrier is awaited once, with a bound, then DHCP runs
 on each link with carrier (in name order) until one lease.  `dhcp_eth=`/`dhcp_mac=`/`eth_mtu=` keep their
 meaning; `perceus.net=IP/PLEN,GW,DEV` configures statically (the hand-over from stage one at kexec).

@@ -1,4 +1,4 @@
-"""provisiond mode: the agent in the running OS checks in `ready` every interval (spec §7), jittered.
+"""provisiond mode: the agent in the running OS checks in `ready` every interval (1.x ref §7), jittered.
 
 Differences from 1.x's C provisiond, on purpose: each check-in is spread by jitter (the first one uniformly
 over a whole interval) so a fleet booted together never beats in step; errors back off exponentially instead
@@ -6,7 +6,7 @@ of hammering; a failing `ready` script does not end the daemon (1.x stopped loop
 a `sync` published by the master triggers an immediate check-in.  Module actions from every welcome and ack are
 applied by perceus.agent.modules, each in its own error boundary; with xcpu active, published `exec` commands
 for this node are run and answered.  On SIGTERM the last state goes out once:
-halt / reboot / single-user / unmonitored, from the runlevel as 1.x's init script did (spec §7.3).
+halt / reboot / single-user / unmonitored, from the runlevel as 1.x's init script did (1.x ref §7.3).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Stopping(Exception):
 
 
 def last_state(env: dict[str, str] | None = None, jobs: Callable[[], str] | None = None) -> str:
-    """The state to send on shutdown: from $RUNLEVEL (sysvinit) or systemd's queued target (spec §7.3)."""
+    """The state to send on shutdown: from $RUNLEVEL (sysvinit) or systemd's queued target (1.x ref §7.3)."""
     env = dict(os.environ) if env is None else env
     if env.get("RUNLEVEL"):
         return _RUNLEVEL_STATE.get(env["RUNLEVEL"], "unmonitored")

@@ -1,6 +1,6 @@
 """Node scripts on the node: the master's scripts for a state, joined into ONE sh script and run.
 
-1.x piped the concatenated nodescript output into `/bin/sh` as it streamed (spec §5.2, §5.5), so variables one
+1.x piped the concatenated nodescript output into `/bin/sh` as it streamed (1.x ref §5.2, §5.5), so variables one
 script sets are seen by the later ones; we keep that by concatenating, but (unlike 1.x) the whole script has
 arrived and is written to a file before anything runs (no half-received script is ever executed), stdin stays
 the console (00-init's debug shells need it), and the environment the master sent is exported first.

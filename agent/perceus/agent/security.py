@@ -7,7 +7,7 @@ The node trusts two public keys of its master (both 32 bytes, hex on the wire):
   a valid signature before a single chunk is fetched, so nothing unsigned is ever written or kexec'ed.
 Stage one hands both to provisiond on the kexec command line.  Without keys (a lab whose master never
 generated any) the agent talks plaintext and accepts unsigned capsules, saying so loudly; Perceus 1.x did
-that always (spec §13).  This module is the only importer of PyNaCl on the node (imported lazily: the bus
+that always (1.x ref §13).  This module is the only importer of PyNaCl on the node (imported lazily: the bus
 needs no libsodium binding, only signature checks do).
 """
 

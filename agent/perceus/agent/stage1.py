@@ -1,7 +1,7 @@
-"""Stage one: drivers → network → hello → node scripts → capsule → kexec (spec §6.2, design.md §2).
+"""Stage one: drivers → network → hello → node scripts → capsule → kexec (1.x ref §6.2, design.md §2).
 
 Replies are handled by type and error code, never by text.  Unlike 1.x, which re-sent `init` about once a
-second forever while a node was disabled or had no VNFS (spec §6.4), every retry here waits the master's
+second forever while a node was disabled or had no VNFS (1.x ref §6.4), every retry here waits the master's
 `retry_after` or a jittered exponential back-off, so a room of idle nodes never floods the master.
 """
 
@@ -94,7 +94,7 @@ def ensure_mounts() -> None:
 
 
 def master_addresses(config: AgentConfig, lease: Lease | None) -> list[Master]:
-    """`perceus.master=`/`masterip=`, else the DHCP server id, else next-server (spec §6.2 order)."""
+    """`perceus.master=`/`masterip=`, else the DHCP server id, else next-server (1.x ref §6.2 order)."""
     if config.masters:
         return list(config.masters)
     if lease is not None and (lease.server_id or lease.next_server):

@@ -3,7 +3,7 @@ vnfs and state names.  Used by the CLI, the bus, the legacy listener, the import
 
 Every rule is a `fullmatch` (a `$` anchor lets a trailing newline through), ASCII only, no control characters,
 never `.` or `..` and never a leading dot (hidden and temporary files), bounded length.  Perceus 1.x stored
-whatever it was given and put some of it into shell command lines (spec §4.4, §13).
+whatever it was given and put some of it into shell command lines (1.x ref §4.4, §13).
 """
 
 from __future__ import annotations

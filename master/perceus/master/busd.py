@@ -1,4 +1,4 @@
-"""`perceus-bus`: the master daemon (the original's perceusd, spec §5.1), ZeroMQ instead of TCP 987 + fork."""
+"""`perceus-bus`: the master daemon (the original's perceusd, 1.x ref §5.1), ZeroMQ instead of TCP 987 + fork."""
 
 from __future__ import annotations
 

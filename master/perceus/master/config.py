@@ -1,7 +1,7 @@
-"""perceus.conf / defaults.conf in the original syntax (spec §2.1–2.3), plus where they live.
+"""perceus.conf / defaults.conf in the original syntax (1.x ref §2.1–2.3), plus where they live.
 
 Differences from Perceus 1.x, on purpose: files are re-read on every load (the original daemon cached them
-forever, spec §13), and bad values give a one-line ConfigError naming the file instead of silent defaults.
+forever, 1.x ref §13), and bad values give a one-line ConfigError naming the file instead of silent defaults.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Validation of node attribute values set by admins (`node set`, `group set`).
 
-Perceus 1.x stored any string (`enabled` could be "banana", spec §4.4); we validate and convert.
+Perceus 1.x stored any string (`enabled` could be "banana", 1.x ref §4.4); we validate and convert.
 """
 
 from __future__ import annotations

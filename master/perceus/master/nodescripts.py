@@ -1,4 +1,4 @@
-"""Node scripts: the Perceus 1.x `nodescripts/<state>/{vnfs/V,all,group/G,node/N}` tree (spec §5.5).
+"""Node scripts: the Perceus 1.x `nodescripts/<state>/{vnfs/V,all,group/G,node/N}` tree (1.x ref §5.5).
 
 Selection and order are the original's: a more specific scope overrides a same-named file (node > group >
 all > vnfs), names ending in `~` are skipped, and the result is sorted by basename.  Executable files run on
@@ -58,7 +58,7 @@ class Plan:
 
 
 def environment(node: Node, state: str, statedir: Path, master_ip: str) -> dict[str, str]:
-    """The variables Perceus 1.x gave node scripts (spec §5.5); IPADDR is the node's address (fixed)."""
+    """The variables Perceus 1.x gave node scripts (1.x ref §5.5); IPADDR is the node's address (fixed)."""
     return {
         "PATH": "/bin:/usr/bin:/sbin:/usr/sbin",
         "STATE": state,

@@ -1,4 +1,4 @@
-"""`perceusd`: the 1.x daemon name and flags (spec §5.1) in front of `perceus-bus`.
+"""`perceusd`: the 1.x daemon name and flags (1.x ref §5.1) in front of `perceus-bus`.
 
 `perceusd --debug --foreground` (the FAQ's debugging advice) works as it did.  1.x flags map onto perceus-bus:
 `--debug` (debug log, foreground), `--foreground`, `-v/--verbose` (foreground), `-s/--statistics`

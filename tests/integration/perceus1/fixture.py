@@ -1,6 +1,6 @@
 """Builds a Perceus 1.x master (config dir + state dir) from the spec with the real Berkeley DB tools.
 
-One `db_load -T -t btree|hash` file per attribute, upper-case MAC keys, and the quirks of spec §3.1: enabled
+One `db_load -T -t btree|hash` file per attribute, upper-case MAC keys, and the quirks of 1.x ref §3.1: enabled
 "0" and "" (both disabled), an empty debug, ipaddr as a decimal uint32, an admin's extra table (`rack`), the
 unused `hwaddr` table, a gap in the names (n0002 deleted) and, optionally, a duplicate hostname.
 """
@@ -88,7 +88,7 @@ def build(root: Path, *, backend: str = "btree", duplicate: bool = False) -> tup
         suffix = ".bdb" if backend == "btree" else ".db"
         for name, rows in tables(duplicate=duplicate).items():
             write_table(state / "database" / f"{name}{suffix}", rows, backend)
-    # modules and their activation symlinks (spec §8.1)
+    # modules and their activation symlinks (1.x ref §8.1)
     for module, script in (("hostname", "49-hostname.sh"), ("masterauth", "50-masterauth.pl")):
         d = state / "modules" / module / "nodescripts"
         d.mkdir(parents=True)
@@ -105,7 +105,7 @@ def build(root: Path, *, backend: str = "btree", duplicate: bool = False) -> tup
     (ns / "init/group/gpu/60-nvidia.sh").write_text("# admin's own script\n#!/bin/sh\nmodprobe nvidia\n")
     os.symlink(state / f"vnfs/{CAPSULE}/nodescripts/init/10-vnfsinit.sh", ns / f"init/vnfs/{CAPSULE}/10-vnfsinit.sh")
     os.symlink("/nonexistent/modules/gone/nodescripts/70-gone.sh", ns / "init/all/70-gone.sh")
-    # a capsule laid out as chroot2stateless.sh leaves it (spec §9.2)
+    # a capsule laid out as chroot2stateless.sh leaves it (1.x ref §9.2)
     cap = state / "vnfs" / CAPSULE
     (cap / "rootfs" / "boot").mkdir(parents=True)
     (cap / "rootfs" / "sbin").mkdir()

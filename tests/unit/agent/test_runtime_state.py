@@ -1,4 +1,4 @@
-"""provisiond's shutdown state (spec §7.3) from $RUNLEVEL or systemd's queued jobs."""
+"""provisiond's shutdown state (1.x ref §7.3) from $RUNLEVEL or systemd's queued jobs."""
 
 from __future__ import annotations
 

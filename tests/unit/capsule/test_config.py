@@ -1,4 +1,4 @@
-"""Capsule `config` in the original sourced-shell syntax (spec §2.7)."""
+"""Capsule `config` in the original sourced-shell syntax (1.x ref §2.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""perceus.conf / defaults.conf parsing with the original's rules (spec §2.1–2.3)."""
+"""perceus.conf / defaults.conf parsing with the original's rules (1.x ref §2.1–2.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Node-script selection and ordering as Perceus 1.x's scriptrunner (spec §5.5)."""
+"""Node-script selection and ordering as Perceus 1.x's scriptrunner (1.x ref §5.5)."""
 
 from __future__ import annotations
 

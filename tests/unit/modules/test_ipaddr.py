@@ -1,4 +1,4 @@
-"""The ipaddr language (spec §8.3): selection, devices and aliases, lookups, options, errors."""
+"""The ipaddr language (1.x ref §8.3): selection, devices and aliases, lookups, options, errors."""
 
 from __future__ import annotations
 

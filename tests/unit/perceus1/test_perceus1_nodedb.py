@@ -1,4 +1,4 @@
-"""Table tests for the 1.x node database quirks (spec §3.1): one row per quirk, pure conversion."""
+"""Table tests for the 1.x node database quirks (1.x ref §3.1): one row per quirk, pure conversion."""
 
 from __future__ import annotations
 

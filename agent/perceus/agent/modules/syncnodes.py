@@ -2,7 +2,7 @@
 
 The assignment seen first in this boot is kept in /run (per boot, as a reboot applies the new one).  Who
 is logged in comes from utmp USER_PROCESS records with a live pid (what `who` shows); 1.x looked for any
-process with uid ≥ 500 instead, and its disabled check never fired (spec §8.2).
+process with uid ≥ 500 instead, and its disabled check never fired (1.x ref §8.2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A capsule's `config`: the original sourced-shell file (spec §2.7), read and rewritten without a shell.
+"""A capsule's `config`: the original sourced-shell file (1.x ref §2.7), read and rewritten without a shell.
 
 Perceus 1.x *sourced* this file (and the includes it names) with /bin/sh.  We never execute it: only
 `KEY=value` assignment lines are read (quotes and backslash escapes as sh), every other line (comments, the
@@ -19,10 +19,10 @@ from perceus.master.fsutil import atomic_write
 from perceus.protocol.capsule import TYPES
 
 _ASSIGN = re.compile(r"^\s*(?:export\s+)?([A-Z_][A-Z0-9_]*)=(.*)$")
-# Keys of stateful capsules (spec §2.7): their presence marks a 1.x stateful capsule without TYPE.
+# Keys of stateful capsules (1.x ref §2.7): their presence marks a 1.x stateful capsule without TYPE.
 STATEFUL_KEYS = ("TARGETS", "FILESYSTEM", "BOOT_SIZE", "SWAP_SIZE", "RAID")
 DEFAULTS = {"TYPE": "stateless", "KERNEL_ARGS": "ramdisk_blocksize=1024", "KEXEC_ARGS": "", "CONSOLE": ""}
-# 1.x sourced these after a capsule's own config (spec §2.7): global, then node, then group (group wins).
+# 1.x sourced these after a capsule's own config (1.x ref §2.7): global, then node, then group (group wins).
 GLOBAL_OVERRIDE = "global-vnfs.config"
 SCOPED_OVERRIDES = ("nodes", "groups")
 
@@ -175,7 +175,7 @@ def new_config(
     """The config of a freshly imported capsule, with the original's keys and defaults."""
     if kind not in TYPES:
         raise CapsuleError(f"capsule type {kind!r} is not one of {', '.join(TYPES)}")
-    cfg = CapsuleConfig(lines=["# Perceus capsule configuration (original keys, spec §2.7; TYPE and CONSOLE are new)"])
+    cfg = CapsuleConfig(lines=["# Perceus capsule configuration (the keys of Perceus 1.x; TYPE and CONSOLE are new)"])
     cfg.set("TYPE", kind)
     cfg.set("KERNEL", kernel)
     if initrd:

@@ -1,4 +1,4 @@
-"""Export a capsule as an original Perceus `.vnfs` (bzip2 tar of `config` + `rootfs/`, spec §9.1) or a tar.
+"""Export a capsule as an original Perceus `.vnfs` (bzip2 tar of `config` + `rootfs/`, 1.x ref §9.1) or a tar.
 
 The output is written to `<file>.part` and renamed at the end, as 1.x did; the compression follows the file
 name (`.vnfs`/`.tar.bz2` bzip2, `.tar.gz`, `.tar.zst`, `.tar`).  Packed chunks are not exported: they are

@@ -1,4 +1,4 @@
-"""`perceus vnfs genchroot debian SUITE DIR`: a minimal Debian root for a capsule (spec §9.9's generators).
+"""`perceus vnfs genchroot debian SUITE DIR`: a minimal Debian root for a capsule (1.x ref §9.9's generators).
 
 debootstrap (minbase) with a kernel, systemd and the tools a node needs; the runtime agent (`agent/`'s
 `perceus` namespace) plus its pinned wheels under /usr/local/lib/perceus; and `perceus-provisiond.service`,

@@ -1,4 +1,4 @@
-"""KEXEC_ARGS (spec §2.7) read as what it meant to 1.x's kexec, turned into what kexec_file_load takes.
+"""KEXEC_ARGS (1.x ref §2.7) read as what it meant to 1.x's kexec, turned into what kexec_file_load takes.
 
 The node calls kexec_file_load(kernel, initrd, cmdline) itself (no kexec binary), so the words are folded in
 when the manifest is built, on the master: `--append=X` adds X to the kernel command line (1.x's kexec let a

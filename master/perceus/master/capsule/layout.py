@@ -1,7 +1,7 @@
 """Where a capsule lives on disk (design.md §4) and which names are allowed.
 
 ```
-<state>/vnfs/<name>/config           original keys (spec §2.7) + TYPE, CONSOLE
+<state>/vnfs/<name>/config           original keys (1.x ref §2.7) + TYPE, CONSOLE
 <state>/vnfs/<name>/rootfs/          the tree admins edit
 <state>/vnfs/<name>/manifest         bytes of the current packed version
 <state>/vnfs/<name>/history          one line per packed version: "<version> <manifest hash> <created>"
@@ -26,7 +26,7 @@ TMP_PREFIX = ".tmp-"
 
 
 def check_name(name: str) -> str:
-    """The original's rule (spec §4.6), plus: no leading dot (our temp dirs) and not `.`/`..`."""
+    """The original's rule (1.x ref §4.6), plus: no leading dot (our temp dirs) and not `.`/`..`."""
     if not names.valid("vnfs", name):  # fullmatch: a trailing newline no longer passes (perceus.protocol.names)
         raise CapsuleError(f"VNFS name {name!r} contains illegal characters (allowed: A-Z a-z 0-9 . _ -)")
     return name

@@ -176,7 +176,7 @@ def pack(
             kexec_args=cfg.kexec_args,
             kernel_args=cfg.kernel_args,
             console=cfg.console,
-            # The stateful keys (spec §2.7) travel in the signed manifest: the node's installer needs them.
+            # The stateful keys (1.x ref §2.7) travel in the signed manifest: the node's installer needs them.
             stateful={k.lower(): v for k, v in cfg.values.items() if k in STATEFUL_KEYS and v}
             if kind == "stateful"
             else None,

@@ -1,5 +1,5 @@
 """What `perceus vnfs import` reads: a chroot directory, a (compressed) rootfs tar, an original Perceus
-`.vnfs` capsule (spec §9.1–9.2), or an image archive as `podman save` / `docker save` write it.
+`.vnfs` capsule (1.x ref §9.1–9.2), or an image archive as `podman save` / `docker save` write it.
 
 Each source feeds archive members to an Extractor (extract.py), which owns every safety check.  From a 1.x
 `.vnfs` only `config` and `rootfs/` are taken: its `mount`/`umount`/`configure` executables and node scripts

@@ -1,4 +1,4 @@
-"""1.x's per-node and per-group `vnfs.config` overrides (spec §2.7: global, then node, then group — the group
+"""1.x's per-node and per-group `vnfs.config` overrides (1.x ref §2.7: global, then node, then group — the group
 file wins) as manifest *variants*: the capsule's manifest with another `config` section, same chunks.
 
 1.x sourced the files on the master each time node scripts ran.  Here a node with `<config>/nodes/<name>/

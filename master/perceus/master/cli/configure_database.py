@@ -1,7 +1,7 @@
 """`perceus configure database [--from-sqlite PATH [--force]]`: initialise the configured node store, or move
 an SQLite store into PostgreSQL for multi-master (docs/multi-master.md).
 
-Perceus 1.x's `configure database` only created missing per-attribute tables (spec §11.2); this one also
+Perceus 1.x's `configure database` only created missing per-attribute tables (1.x ref §11.2); this one also
 migrates the schema and copies an existing store across without losing a node.
 """
 

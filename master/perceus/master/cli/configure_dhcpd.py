@@ -1,6 +1,6 @@
 """`perceus configure dhcpd` (alias `dhcp`): write dnsmasq.conf, the hosts files and the TFTP boot tree.
 
-As Perceus 1.x (spec §2.4, §2.6) the answers come from perceus.conf and the provisioning interface, but
+As Perceus 1.x (1.x ref §2.4, §2.6) the answers come from perceus.conf and the provisioning interface, but
 nothing is asked interactively: every answer is a perceus.conf key (docs/network.md).  `--test` runs
 `dnsmasq --test` on the result.  Unlike 1.x, a running perceus-bus is told to apply the new file (it rewrites
 it with its live endpoints and restarts dnsmasq); without a daemon the files are simply written.

@@ -1,4 +1,4 @@
-"""`perceus configure sshkeys [--force]` (spec §2.8): cluster-wide SSH host keys under `<config>/keys/`.
+"""`perceus configure sshkeys [--force]` (1.x ref §2.8): cluster-wide SSH host keys under `<config>/keys/`.
 
 Differences from Perceus 1.x, on purpose: no rsa1/DSA keys (OpenSSH removed them) but rsa, ecdsa and ed25519;
 no StrictHostKeyChecking=no in root's ssh_config; and the keys reach nodes only over the authenticated bus

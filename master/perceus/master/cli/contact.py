@@ -1,6 +1,6 @@
 """`perceus contact [--bundle FILE]`: where to get help, and a local diagnostics bundle.
 
-Perceus 1.x mailed system details to a third party over raw SMTP (spec §4.8, §13).  This never touches
+Perceus 1.x mailed system details to a third party over raw SMTP (1.x ref §4.8, §13).  This never touches
 the network: `--bundle` writes a tarball the admin can inspect and attach to a bug report themselves.
 """
 

@@ -1,4 +1,4 @@
-"""`perceus group …` (spec §4.5): exact group names, no globs — as Perceus 1.x."""
+"""`perceus group …` (1.x ref §4.5): exact group names, no globs — as Perceus 1.x."""
 
 from __future__ import annotations
 

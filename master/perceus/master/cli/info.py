@@ -114,7 +114,7 @@ def config(ctx: CliContext, ns: argparse.Namespace) -> int:
         return 0
     value = info_config.value(ctx, key)
     if value is None:
-        # Perceus 1.x printed a warning and exited 0 (spec §13); an unknown key is an error here.
+        # Perceus 1.x printed a warning and exited 0 (1.x ref §13); an unknown key is an error here.
         raise ConfigError(f"no such configuration key {key!r}", path=str(ctx.paths.perceus_conf))
     if ctx.json:
         ctx.emit_json({key: value})

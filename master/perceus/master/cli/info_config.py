@@ -1,4 +1,4 @@
-"""`perceus info config "<key>"`: the effective value of every documented perceus.conf key (spec §2.2 and
+"""`perceus info config "<key>"`: the effective value of every documented perceus.conf key (1.x ref §2.2 and
 the keys this master adds), set or not — 1.x's configure scripts call it (`perceus -e info config …`).
 
 A key that is set prints what perceus.conf says; one that is not prints the value the master uses.

@@ -1,4 +1,4 @@
-"""`perceus module …` (spec §4.7): list, activate, deactivate, show, summary, states, import, delete; plus
+"""`perceus module …` (1.x ref §4.7): list, activate, deactivate, show, summary, states, import, delete; plus
 `perceus node exec` (xcpu), registered into the node noun by `register_exec`."""
 
 from __future__ import annotations

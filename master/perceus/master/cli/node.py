@@ -1,4 +1,4 @@
-"""`perceus node …` (spec §4.4): add, delete, list, replace, set, show, status, summary, plus
+"""`perceus node …` (1.x ref §4.4): add, delete, list, replace, set, show, status, summary, plus
 pending/approve/revoke (enrollment policy, issue 10), sync (push "check in now") and timeline (per-node boot phases)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Node arguments: Perceus 1.x globs (`*`, `?`, `|`, spec §4.2) and hostlist ranges (`n[0001-0128],n0200`).
+"""Node arguments: Perceus 1.x globs (`*`, `?`, `|`, 1.x ref §4.2) and hostlist ranges (`n[0001-0128],n0200`).
 
 Brackets are expanded with ClusterShell's NodeSet (the HPC standard), which pads each number to the width
 of its literal digits — the same rule Perceus 1.x used, without its last-bracket-only limitation.

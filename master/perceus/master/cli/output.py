@@ -1,4 +1,4 @@
-"""Text renderings shared by node and group verbs (column layouts of Perceus 1.x, spec §4.4)."""
+"""Text renderings shared by node and group verbs (column layouts of Perceus 1.x, 1.x ref §4.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`perceus vnfs …` (spec §4.6): one module per verb in `vnfs_cmds/`, registered here."""
+"""`perceus vnfs …` (1.x ref §4.6): one module per verb in `vnfs_cmds/`, registered here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NodeID of a peer without `nodeid=`: its hardware address from the kernel ARP table (spec §5.3 step 1)."""
+"""NodeID of a peer without `nodeid=`: its hardware address from the kernel ARP table (1.x ref §5.3 step 1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""perceus-bus's optional TCP 987 listener for the Perceus 1.x C provisiond (spec §5.2–5.3, §7).
+"""perceus-bus's optional TCP 987 listener for the Perceus 1.x C provisiond (1.x ref §5.2–5.3, §7).
 
 Non-blocking sockets driven by the BusServer loop (`add_reader`): no fork, no thread per connection.  The
 loop accepts, sends the banner, frames the request line, resolves the NodeID (`nodeid=` or the ARP table),

@@ -1,4 +1,4 @@
-"""The Perceus 1.x wire format on TCP 987 (spec §5.2): one request line in, marker-framed shell script out.
+"""The Perceus 1.x wire format on TCP 987 (1.x ref §5.2): one request line in, marker-framed shell script out.
 
 Better than the original: requests are framed on newline (1.x treated one read() burst as the request),
 bounded in size, and a trailing NUL (the C provisiond sends one) or CR is tolerated.

@@ -1,4 +1,4 @@
-"""The ipaddr module's configuration language (spec §8.3), parsed and evaluated on the master.
+"""The ipaddr module's configuration language (1.x ref §8.3), parsed and evaluated on the master.
 
     <name-or-pattern> <dev>[(<OPT=V>&…)]:<ip>/<netmask>/<gateway> [<dev2>:…]    # comment
 

@@ -1,7 +1,7 @@
 """The modprobe module's file: `<config>/modules/modprobe`, lines `name: mod1 mod2`.
 
 `name` is `all`, a node, a group or a capsule (vnfs) name.  Perceus 1.x wrote the selector as a regex
-character class, so almost every line matched every node (spec §8.2); here a line applies only when its
+character class, so almost every line matched every node (1.x ref §8.2); here a line applies only when its
 name equals `all` or one of the node's own names.  Module names are checked, so nothing but a module name
 ever reaches the node.
 """

@@ -1,6 +1,6 @@
 """Roles (`<state>/all`, `<state>/group/<g>`, `<state>/vnfs/<v>`, `<state>/node/<n>`) ↔ store activations.
 
-Unlike Perceus 1.x, whose CLI accepted only `[A-Za-z0-9]+` per path part (spec §4.7), names may contain
+Unlike Perceus 1.x, whose CLI accepted only `[A-Za-z0-9]+` per path part (1.x ref §4.7), names may contain
 `-`, `_` and `.` as node, group and capsule names do; `..` and `/` inside a name are still refused because a
 role is also a directory under the nodescripts tree.
 """

@@ -1,6 +1,6 @@
 """The stateful module's flag files: `<config>/modules/stateful/ready/<node>` and `reinit/{vnfs,group,node}/<n>`.
 
-As in Perceus 1.x (spec §8.2): in `init`, a node without a `ready` flag, or with a reinit flag for its vnfs,
+As in Perceus 1.x (1.x ref §8.2): in `init`, a node without a `ready` flag, or with a reinit flag for its vnfs,
 group or node, is told to (re)install, and those flags are consumed; in `ready` the node's flag is set.
 These are master-side effects, so they are computed per request (a few stat calls), never cached.
 """

@@ -1,9 +1,9 @@
-"""Render dnsmasq.conf from NetSettings (the original's `configure dhcpd`, spec §2.4, rebuilt for iPXE).
+"""Render dnsmasq.conf from NetSettings (the original's `configure dhcpd`, 1.x ref §2.4, rebuilt for iPXE).
 
 Differences from Perceus 1.x, on purpose:
 * static leases come from a `dhcp-hostsfile` (MAC,IP,name) regenerated on every node change and re-read on
-  SIGHUP, instead of /etc/hosts + an ethers file that hostname changes never refreshed (spec §3.4);
-* `dhcp-lease-max` is a lease *count* sized for 10k nodes (1.x's 21600 was meant as a time, spec §13);
+  SIGHUP, instead of /etc/hosts + an ethers file that hostname changes never refreshed (1.x ref §3.4);
+* `dhcp-lease-max` is a lease *count* sized for 10k nodes (1.x's 21600 was meant as a time, 1.x ref §13);
 * `no-ping`: dnsmasq otherwise pings every address before offering it, ~3 s per new node in a boot storm;
 * firmware gets iPXE (BIOS `undionly.kpxe`, UEFI `ipxe.efi`), iPXE gets `boot.ipxe`: no PXELINUX menu and
   no 10 s timeout, and iPXE's own DHCP request is recognised so it never loops back to the loader; iPXE is

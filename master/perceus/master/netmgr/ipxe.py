@@ -8,7 +8,7 @@ from) and then boots stage one, or hands the machine back to local disk when the
 `perceus-boot local`.  Per-node files only *set variables*; all logic stays in boot.ipxe, so changing the
 master's address or ports never requires rewriting thousands of node files.
 
-This replaces Perceus 1.x's PXELINUX menu and `pxelinux.cfg/01-<mac>` overrides (spec §2.6, §4.4):
+This replaces Perceus 1.x's PXELINUX menu and `pxelinux.cfg/01-<mac>` overrides (1.x ref §2.6, §4.4):
 no 10 s menu timeout, and the `cloud` entry (a hard-coded third-party master) is gone on purpose.
 """
 

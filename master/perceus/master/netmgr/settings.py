@@ -1,7 +1,7 @@
 """The network manager's typed view of perceus.conf plus the provisioning interface's addresses.
 
 perceus.conf keys (all optional but `master network device`):
-    dhcp range start / dhcp range end   unknown nodes' pool; default as Perceus 1.x (spec §2.4): the top
+    dhcp range start / dhcp range end   unknown nodes' pool; default as Perceus 1.x (1.x ref §2.4): the top
                                         quarter of the subnet, at most 256 addresses, up to broadcast − 1
     dhcp lease time                     dnsmasq syntax (`1h`, `45m`, `infinite`); default 1h
     dhcp router                         option 3 for nodes; default: dnsmasq sends its own address

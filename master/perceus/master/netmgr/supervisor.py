@@ -9,7 +9,7 @@ install(daemon), when `manage dnsmasq = yes` and a dnsmasq binary exists:
   rewrite per second), and every 30 s when the store changed some other way (addresses learned from
   check-ins; other masters' changes arrive as `nodes_changed` from the multimaster feature);
 * control command `dnsmasq_restart` (after `perceus configure dhcpd`): rewrite everything and restart.
-It never touches network interfaces.  Perceus 1.x only rewrote its ethers file on node add (spec §3.4).
+It never touches network interfaces.  Perceus 1.x only rewrote its ethers file on node add (1.x ref §3.4).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Inventory of Perceus 1.x capsules (`<old-state>/vnfs/<name>/`, spec §9.2) and whether they convert.
+"""Inventory of Perceus 1.x capsules (`<old-state>/vnfs/<name>/`, 1.x ref §9.2) and whether they convert.
 
 Each capsule is checked the way the new capsule builder will need it: a `config` (read as `KEY=value` lines,
 never sourced), a root filesystem (`rootfs/`, or the packed `vnfs.img` with nothing else), and a kernel

@@ -1,4 +1,4 @@
-"""The Perceus 1.x node database → new node records, with every quirk of the original (spec §3.1).
+"""The Perceus 1.x node database → new node records, with every quirk of the original (1.x ref §3.1).
 
 One key → value table per attribute, keyed by the upper-case MAC.  "0" and "" read the same (both mean
 disabled for `enabled`), `ipaddr` is a decimal uint32 in network order, extra tables become attributes, and

@@ -18,7 +18,7 @@ What it enforces, in order (each a refusal the node can act on by code, each ref
 Every table here is keyed by attacker input and bounded: bindings (LRU, MAX_BINDINGS, aged after BINDING_TTL),
 continuations and probes (MAX_PENDING each, aged), sequence numbers live inside the bindings.
 
-Perceus 1.x had none of these: any host could claim any MAC and get that node's scripts (spec §13).
+Perceus 1.x had none of these: any host could claim any MAC and get that node's scripts (1.x ref §13).
 """
 
 from __future__ import annotations

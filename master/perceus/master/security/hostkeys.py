@@ -1,4 +1,4 @@
-"""Cluster SSH host keys (`perceus configure sshkeys`, spec §2.8) delivered as a module action, and only so.
+"""Cluster SSH host keys (`perceus configure sshkeys`, 1.x ref §2.8) delivered as a module action, and only so.
 
 They travel in a `welcome`/`ack` action over the authenticated, encrypted bus, once per boot, to an enrolled,
 enabled, unrevoked node whose runtime session *proved continuity* (provisiond holding the key its own stage one

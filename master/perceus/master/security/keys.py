@@ -2,7 +2,7 @@
 
 Files hold hex (64 characters), never z85: the public halves travel on kernel command lines and in iPXE
 scripts, where z85's `$`, `{`, `}` would be expanded.  Secret files are 0600; public ones 0644 (they are
-meant to be copied into stage-one images).  Perceus 1.x had no keys at all (spec §13).
+meant to be copied into stage-one images).  Perceus 1.x had no keys at all (1.x ref §13).
 
 Two keys rather than one Ed25519 key converted to X25519: key separation, and the node needs no libsodium
 binding just to open the bus.

@@ -1,6 +1,6 @@
 """Token buckets keyed by source (a node's curve key, else its IP): a flooding peer is told RATE_LIMITED.
 
-Perceus 1.x forked a Perl interpreter per request with no cap at all (spec §13).  One bucket costs a dict
+Perceus 1.x forked a Perl interpreter per request with no cap at all (1.x ref §13).  One bucket costs a dict
 entry and two floats; the table is bounded, dropping full (idle) buckets first when it grows past `max_sources`.
 """
 

@@ -4,7 +4,7 @@ fetches a single chunk, and by `perceus vnfs verify`.
 The signature covers the exact manifest bytes whose BLAKE3 is the manifest hash (the name a `welcome`
 carries), so one check binds the kernel, initrd and every chunk hash.  It is stored detached next to the
 content-addressed manifest (`<state>/manifests/<hash>.sig`, 64 raw bytes), where the chunk server already
-looks for it.  Perceus 1.x fetched images unverified over NFS or plain HTTP (spec §13).
+looks for it.  Perceus 1.x fetched images unverified over NFS or plain HTTP (1.x ref §13).
 """
 
 from __future__ import annotations

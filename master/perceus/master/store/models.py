@@ -140,7 +140,7 @@ class Activation:
 
     @property
     def role(self) -> str:
-        """The original's role syntax (spec §8.1)."""
+        """The original's role syntax (1.x ref §8.1)."""
         return f"{self.state}/{self.scope}" + (f"/{self.target}" if self.target else "")
 
 

@@ -14,7 +14,7 @@ def allocate_names(
     """The `count` lowest free names in `First Node … First Node + Total Nodes - 1`.
 
     Unlike the original, which handed out the last candidate again when every name was taken (a duplicate
-    hostname, spec §2.3), running out is an error.  `taken` is a precomputed set of used numbers (the store
+    hostname, 1.x ref §2.3), running out is an error.  `taken` is a precomputed set of used numbers (the store
     caches it), `used` any further names to avoid, `start` a number below which everything is known taken.
     """
     numbers = allocate_numbers(taken | numbers_of(used, defaults) if used else taken, defaults, count, start=start)

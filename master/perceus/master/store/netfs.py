@@ -2,7 +2,7 @@
 
 SQLite's WAL keeps its index in shared memory beside the database (`-shm`, mmap'd) and relies on POSIX locks;
 on NFS, SMB and the like neither is reliable across hosts, and a master on such a mount can corrupt its node
-store.  Perceus 1.x's docs suggested an NFS-shared state dir for several masters (spec §11.1); here that is a
+store.  Perceus 1.x's docs suggested an NFS-shared state dir for several masters (1.x ref §11.1); here that is a
 warning, and several masters share PostgreSQL instead (docs/multi-master.md).
 """
 

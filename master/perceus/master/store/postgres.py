@@ -3,7 +3,7 @@
 The rules live in rules.py, shared with SQLiteStore (the contract tests in tests/integration/store/ run over
 both).  What differs:
 - Name allocation and every write that creates or renames a node hold a transaction-scoped advisory lock, so
-  masters enrolling at the same moment queue up instead of racing for the same lowest free name (spec §13:
+  masters enrolling at the same moment queue up instead of racing for the same lowest free name (1.x ref §13:
   Perceus 1.x on a shared MySQL had no locking at all).
 - Node writes fire `NOTIFY node_changed` (a trigger, so the CLI, every master and the migration tool all
   notify); `listener()` hands perceus-bus a pollable fd to regenerate dnsmasq hosts within a second.

@@ -1,5 +1,5 @@
 """SQLite node store: WAL, one transaction per call, BEGIN IMMEDIATE for writes so the CLI and the
-daemon serialise (Perceus 1.x opened its Berkeley DB files concurrently without locks, spec §13).
+daemon serialise (Perceus 1.x opened its Berkeley DB files concurrently without locks, 1.x ref §13).
 
 The rules live in rules.py; this file keeps the connection, the migrations, the daemon's lookup caches and
 the group commit of check-ins.
