@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--capsule-mb", type=float, default=64)
     ap.add_argument("--node-mbit", type=float, default=20)
     ap.add_argument("--sim-chunk-mb", type=float, default=8, help="chunk size of the 10k simulation (CPU)")
-    ap.add_argument("--smoke", action="store_true", help="8 nodes, 8 MiB, 1,000 simulated nodes × 256 MB")
+    ap.add_argument("--smoke", action="store_true", help="8 nodes, 8 MiB, 200 simulated nodes × 64 MB")
     ap.add_argument("--workdir", type=Path)
     ns = ap.parse_args(argv)
     if ns.smoke:
@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{measured:.1f} s (error {err:.1%}; {time.monotonic() - t0:.1f} s CPU)"
     )
 
-    big = Params(1000, 256 << 20, rack_size=40, oversubscription=2.0) if ns.smoke else Params(
+    big = Params(200, 64 << 20, rack_size=40, oversubscription=2.0) if ns.smoke else Params(
         10_000, 1 << 30, chunk_bytes=int(ns.sim_chunk_mb * (1 << 20)), rack_size=40, oversubscription=2.0)  # fmt: skip
     t0 = time.monotonic()
     r = simulate(big)
