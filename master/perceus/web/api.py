@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from perceus.errors import PerceusError
 from perceus.master.capsule.manage import infos
-from perceus.master.cli.node import pending_data, status_data, summary_data, timeline_data
+from perceus.master.cli.node import pending_data, status_extras, status_records, summary_data, timeline_data
 from perceus.master.cli.node_inventory import show_records
 from perceus.master.cli.vnfs_cmds.list_ import capsule_users, list_data
 from perceus.master.store.models import Node
@@ -102,9 +102,17 @@ class Api:
         return await self._cached(request, "nodes", lambda ns: [n.as_dict() for n in ns])
 
     async def status(self, request: Request) -> Response:
-        """= `perceus node status --json` (seconds_since as of this request)."""
+        """= `perceus node status --json` (seconds_since as of this request; swarm exclusion, capsule queue)."""
+        who = check_read(request, self.state.tokens)
+        if isinstance(who, Response):
+            return who
+        try:
+            nodes, _ = await self._nodes(request)
+        except PerceusError as exc:
+            return denied(400, str(exc))
         timeout = float(self.state.config.node_timeout)
-        return await self._cached(request, "status", lambda ns: status_data(ns, timeout, time.time()))
+        bad, queue = await asyncio.get_running_loop().run_in_executor(None, status_extras, self.state.paths)
+        return _json(status_records(nodes, timeout, time.time(), bad, queue))
 
     async def summary(self, request: Request) -> Response:
         """= `perceus node summary --json`."""

@@ -36,6 +36,8 @@ _STATUS = {
         "lastcontact": {"type": "number"},
         "seconds_since": {"type": ["number", "null"]},
         "stale": {"type": "boolean"},
+        "swarm_excluded": {"type": "boolean"},
+        "capsule_queue": {"type": ["string", "null"]},
     },
 }
 _SUMMARY = {

@@ -13,6 +13,7 @@ from perceus.master.cli import node_inventory, output
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.nodespec import fold, select
 from perceus.master.cli.power import BMC_KEYS, set_bmc
+from perceus.master.config import Paths
 from perceus.master.nodeattrs import canonical_key, parse_value, valid_hostname
 from perceus.master.security.audit import AuditLog
 from perceus.master.store.models import DAEMON_OWNED, EnrollRequest, NewNode, Node, Pending, PhaseEvent
@@ -227,21 +228,33 @@ def list_(ctx: CliContext, ns: argparse.Namespace) -> int:
     return render(ctx, nodes, data=lambda: [n.as_dict() for n in nodes], rows=lambda: (n.hostname for n in nodes))
 
 
-def status(ctx: CliContext, ns: argparse.Namespace) -> int:
+def status_extras(paths: Paths) -> tuple[set[str], dict[str, str]]:
+    """What `node status` adds from outside the store: swarm peers that served a chunk failing verification
+    (issue 21) and each node's boot-storm queue position + ETA from the running bus (issue 18)."""
     from perceus.master.capsule import pacing
     from perceus.master.capsule.swarm_bus import excluded_peers
 
+    return excluded_peers(paths), pacing.queue_view(paths.control_socket)
+
+
+def status_records(
+    nodes: Sequence[Node], timeout: float, now: float, bad: set[str], queue: dict[str, str]
+) -> list[dict[str, object]]:
+    """`node status --json` (and the web API's /api/v1/status)."""
+    return [
+        r | {"swarm_excluded": r["nodeid"] in bad, "capsule_queue": queue.get(str(r["nodeid"]))}
+        for r in status_data(nodes, timeout, now)
+    ]
+
+
+def status(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _select(ctx, ns.nodes, required=False)
     timeout, now = ctx.config.node_timeout, time.time()
-    bad = excluded_peers(ctx.paths)  # swarm peers that served a chunk failing verification (issue 21)
-    queue = pacing.queue_view(ctx.paths.control_socket)  # boot-storm pacing: queue position + ETA (issue 18)
+    bad, queue = status_extras(ctx.paths)
     return render(
         ctx,
         nodes,
-        data=lambda: [
-            r | {"swarm_excluded": r["nodeid"] in bad, "capsule_queue": queue.get(str(r["nodeid"]))}
-            for r in status_data(nodes, timeout, now)
-        ],
+        data=lambda: status_records(nodes, timeout, now, bad, queue),
         header=(output.STATUS_HEADER, output.RULE),
         rows=lambda: [
             row
