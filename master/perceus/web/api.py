@@ -247,12 +247,13 @@ class Api:
 
     # ------------------------------------------------------------------ live feed
     async def events(self, request: Request) -> Response:
-        """Server-sent events: `counts`, `nodes` (changed fleet rows), `event` (bus events), `resync`."""
+        """Server-sent events: `counts`, `nodes` (changed fleet rows), `contacts`, `resync`; with ?node=NODEID
+        also that node's bus events (`event`)."""
         who = check_read(request, self.state.tokens)
         if isinstance(who, Response):
             return who
         snap = await self.state.snapshot()
-        queue = self.state.broker.subscribe()
+        queue = self.state.broker.subscribe(request.query_params.get("node", ""))
 
         async def stream() -> AsyncIterator[bytes]:
             try:

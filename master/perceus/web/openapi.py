@@ -187,7 +187,7 @@ def document() -> dict[str, Any]:
             ),
             "/api/v1/events": {
                 "get": {
-                    "summary": "Server-sent events: counts, nodes, event, resync",
+                    "summary": "Server-sent events: counts, nodes, contacts, resync; ?node=NODEID adds its bus events",
                     "responses": {"200": {"description": "text/event-stream"}},
                 }
             },

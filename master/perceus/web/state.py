@@ -149,7 +149,7 @@ class WebState:
             self.recent.setdefault(node, deque(maxlen=RECENT)).append(ev)
         if ev.get("event") == "hello":  # a node booted: its inventory may be new
             self._inventory_read = min(self._inventory_read, time.monotonic() - INVENTORY_EVERY + 2.0)
-        self.broker.publish("event", ev)
+        self.broker.publish("event", ev, node=node)
         if self._wake is not None:
             self._wake.set()
 

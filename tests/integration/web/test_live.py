@@ -7,6 +7,7 @@ import json
 import queue
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -27,10 +28,12 @@ MAC = "52:54:00:BB:00:01"
 class Sse:
     """A minimal EventSource: (event, data) pairs from /api/v1/events on a thread."""
 
-    def __init__(self, web: RunningWeb) -> None:
-        req = urllib.request.Request(web.url + "/api/v1/events", headers={"Authorization": f"Bearer {web.tokens.read}"})
+    def __init__(self, web: RunningWeb, node: str = "") -> None:
+        path = "/api/v1/events" + (f"?node={urllib.parse.quote(node)}" if node else "")
+        req = urllib.request.Request(web.url + path, headers={"Authorization": f"Bearer {web.tokens.read}"})
         self.resp = urllib.request.urlopen(req, timeout=60)
         self.q: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.names: list[str] = []  # every event name received, in order
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -41,6 +44,7 @@ class Sse:
                 if line.startswith("event: "):
                     event = line[7:]
                 elif line.startswith("data: "):
+                    self.names.append(event)
                     self.q.put((event, json.loads(line[6:])))
         except Exception:  # closed under us at the end of the test
             return
@@ -100,7 +104,8 @@ def _wait_metric(web: RunningWeb, name: str, want: float, timeout: float = 15.0)
 
 def test_a_booting_node_reaches_the_browser_and_metrics(live: tuple[RunningBus, RunningWeb, BusClient]) -> None:
     _bus, web, client = live
-    sse = Sse(web)
+    sse = Sse(web, node=MAC)  # the node page's stream: fleet updates plus this node's bus events
+    fleet_only = Sse(web)
     try:
         sse.wait_for(lambda ev, _: ev == "counts")
         # The feed connects in the background; a hello sent before it subscribed would be missed.
@@ -124,8 +129,12 @@ def test_a_booting_node_reaches_the_browser_and_metrics(live: tuple[RunningBus, 
             rid = client.send(Report(node=MAC, boot_id="boot-1", phase=Phase.CAPSULE, at=at, done=done))
             assert isinstance(client.receive(rid, 20.0)[0], Ack)
         sse.wait_for(lambda ev, d: ev == "event" and d["event"] == "phase" and d["data"]["done"])
+        # A fleet view's stream gets the rows but not every node's bus events (a storm would flood it).
+        fleet_only.wait_for(lambda ev, d: ev == "nodes" and any(r["nodeid"] == MAC for r in d["rows"]))
+        assert "nodes" in fleet_only.names and "event" not in fleet_only.names
     finally:
         sse.close()
+        fleet_only.close()
     assert _wait_metric(web, 'perceus_hellos_total{stage="stage1"}', 1.0) == 1.0
     assert _wait_metric(web, 'perceus_enrollments_total{how="auto"}', 1.0) == 1.0
     assert _wait_metric(web, 'perceus_boot_phase_duration_seconds_count{phase="capsule"}', 1.0) == 1.0

@@ -182,7 +182,8 @@
 
   // ---------------------------------------------------------------- live feed
   const live = document.getElementById("live");
-  const es = new EventSource("/api/v1/events");
+  const watched = document.getElementById("node");  // the node page also gets that node's bus events
+  const es = new EventSource("/api/v1/events" + (watched ? "?node=" + encodeURIComponent(watched.dataset.nodeid) : ""));
   es.onopen = function () { live.className = "live on"; };
   es.onerror = function () { live.className = "live off"; };
   es.addEventListener("counts", function (e) { const m = JSON.parse(e.data); counts(m.counts); if (page === "boot") samplePlot(m); });
