@@ -65,7 +65,9 @@ def boot_script(settings: NetSettings, *, overlays: Iterable[str] = ()) -> str:
         *s.append,
         "${perceus-initrd}",
     ]
-    initrds = " ".join(f"initrd={name}" for name in (INITRD, *overlays))
+    # The EFI stub concatenates initrds with no padding, and the kernel finds an uncompressed cpio only at a
+    # 4-aligned offset: the small overlays (sizes multiples of 4) go first, the zstd image (any size) last.
+    initrds = " ".join(f"initrd={name}" for name in (*overlays, INITRD))
     return "\n".join(
         [
             "#!ipxe",
