@@ -18,7 +18,7 @@ pytestmark = NEEDS
 def test_24_nodes_boot_through_perceus_lab_fleet(tmp_path: Path) -> None:
     argv = [sys.executable, "-c", "import sys; from perceus.master.cli.main import main; sys.exit(main())",
             "lab", "fleet", "--nodes", "24", "--capsule-mb", "2", "--uplink", "60mbit", "--node-rate", "20mbit",
-            "--timeout", "120", "--workdir", str(tmp_path), "--json"]  # fmt: skip
+            "--timeout", "120", "--star", "--workdir", str(tmp_path), "--json"]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, env=python_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])

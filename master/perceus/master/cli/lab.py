@@ -23,6 +23,7 @@ def register(sub: Any) -> None:
     f.add_argument("--node-rate", default="20mbit", help="each node's link rate, both directions (default 20mbit)")
     f.add_argument("--loss", type=float, default=0.0, help="packet loss on node links in percent (iptables)")
     f.add_argument("--no-pacing", action="store_true", help="let every node pull its capsule at once (unpaced)")
+    f.add_argument("--star", action="store_true", help="every capsule from the master (`capsule swarm = no`)")
     f.add_argument("--timeout", type=float, default=900.0, help="seconds until every node must be ready")
     f.add_argument("--workdir", help="keep config, state and node consoles here (default: a temp dir, removed)")
     f.add_argument("--timeline", action="store_true", help="print the per-node timeline even for large fleets")
@@ -44,7 +45,7 @@ def fleet(ctx: CliContext, ns: argparse.Namespace) -> int:
         raise PerceusError("perceus lab fleet needs root (network namespaces, tc, iptables)")
     options = FleetOptions(nodes=ns.nodes, capsule_mb=ns.capsule_mb, uplink=parse_rate(ns.uplink),
                            node_rate=parse_rate(ns.node_rate), loss=ns.loss / 100.0, pacing=not ns.no_pacing,
-                           timeout=ns.timeout)  # fmt: skip
+                           timeout=ns.timeout, master_conf="capsule swarm = no\n" if ns.star else "")  # fmt: skip
     workdir = Path(ns.workdir) if ns.workdir else Path(tempfile.mkdtemp(prefix="perceus-fleet-"))
     progress = ctx.stderr if ctx.json else ctx.stdout
     try:
