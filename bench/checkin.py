@@ -10,8 +10,9 @@ Workloads (issue 3, 1.x ref §10.3):
   each) and send `hello init` at once from 4 processes; seconds until the last reply and replies lost (fresh
   perceus-bus per round); the bus's peak RSS with N nodes enrolled.
 
-The last line is exactly:
-  checkin_vs_echo=<ratio> storm_s=<seconds> storm_nodes=<n> storm_lost=<n> bus_rss_mb=<MB> security=curve
+The line before the last names the configuration and memory: `security=curve bus_rss_mb=<MB>`.
+The last line is exactly (the shape of wave 1's, with the storm's node count beside its time):
+  checkin_vs_echo=<ratio> storm_s=<seconds> storm_nodes=<n> storm_lost=<n>
 Usage: python -m bench.checkin [--quick | --smoke] [--rounds N] [--storm-nodes N]
 
 Other check-in benchmarks live in their own modules and are reached from here:
@@ -430,9 +431,10 @@ def main() -> int:
             f"| {med(row.absolute):.1f} {row.unit} | {row.target} | {met} |"
         )
     print(f"echo: {med(echo_rates):.0f} req/s")
+    print(f"security=curve bus_rss_mb={med(rss):.0f}")
     print(
         f"checkin_vs_echo={med(ratios):.2f} storm_s={med(storm_s):.2f} storm_nodes={storm_nodes} "
-        f"storm_lost={max(storm_lost)} bus_rss_mb={med(rss):.0f} security=curve"
+        f"storm_lost={max(storm_lost)}"
     )
     return 0
 

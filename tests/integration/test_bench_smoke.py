@@ -20,7 +20,7 @@ PG_BIN = Path(os.environ.get("PERCEUS_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 # module, extra arguments, the keys its last line must carry
 BENCHES = [
-    ("checkin", [], ["checkin_vs_echo", "storm_s", "storm_nodes", "storm_lost", "bus_rss_mb", "security"]),
+    ("checkin", [], ["checkin_vs_echo", "storm_s", "storm_nodes", "storm_lost"]),
     ("legacy", [], ["legacy_conn_per_s", "processes_conn_per_s", "ideal_conn_per_s", "vs_ideal"]),
     ("curve", [], ["checkin_curve_ratio", "storm_curve_s", "storm_curve_lost", "storm_nodes"]),
     ("fleet", [], ["fleet_spread", "fleet_spread_nojitter", "fleet_p99_ms", "fleet_agents", "security"]),
