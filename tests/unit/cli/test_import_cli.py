@@ -75,6 +75,14 @@ def test_import_through_perceus(case: Case, paths: Paths) -> None:
         real = perceus(paths, "import", case.fmt, *files, "--skip-invalid", *case.args)
         assert real.code == 0, real.err
     assert stored(paths) == sorted(case.nodes)
+    if case.bmc:  # the real run put the source's BMC addresses into the BMC file (never a password)
+        bmcs = perceus(paths, "node", "bmc", "*", "--json")
+        by_name = {row["hostname"]: row for row in json.loads(bmcs.out)}
+        for (_, hostname, _), bmc in zip(case.nodes, case.bmc, strict=True):
+            row = by_name[hostname]
+            if bmc:
+                assert (row["protocol"], row["host"], row.get("user") or "") == ("ipmi", *bmc), row
+                assert row["password"] == "unset"  # no source gives one: the admin sets it
 
 
 def test_global_options_anywhere_on_the_line(paths: Paths) -> None:

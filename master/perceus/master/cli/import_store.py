@@ -6,6 +6,7 @@ from perceus.importers.plan import Plan, PlanOptions, build
 from perceus.importers.records import ParseResult
 from perceus.master.cli.context import CliContext
 from perceus.master.config import MasterConfig
+from perceus.master.power.imported import merge_imported
 from perceus.master.store import NodeStore, open_store
 from perceus.master.store.models import ImportOutcome, NewNode
 
@@ -42,7 +43,13 @@ def apply(
     plan = build(result, _with_store(options, store))
     if plan.errors and strict:
         return plan, None
-    return plan, store.import_nodes(new_nodes(plan), update=options.update)
+    outcome = store.import_nodes(new_nodes(plan), update=options.update)
+    # BMC addresses the source names (xCAT bmc, Warewulf ipmi, CSM HWControlPoint) become IPMI entries of the
+    # BMC file for nodes that have none yet; never a password (no source gives one).
+    found = [(n.mac, n.record.bmc.address, n.record.bmc.username) for n in plan.nodes if n.record.bmc]
+    if found:
+        merge_imported(ctx.paths, found)
+    return plan, outcome
 
 
 def _with_store(options: PlanOptions, store: NodeStore) -> PlanOptions:
