@@ -18,6 +18,7 @@ from perceus.master.cli.node import pending_data, status_extras, status_records,
 from perceus.master.cli.node_inventory import show_records
 from perceus.master.cli.vnfs_cmds.list_ import capsule_users, list_data
 from perceus.master.store.models import Node
+from perceus.protocol import hwaddr, names
 from perceus.web import writes
 from perceus.web.access import Caller, check_read, check_write, denied
 from perceus.web.auth import Role
@@ -224,6 +225,8 @@ class Api:
     async def approve(self, request: Request) -> Response:
         """`perceus node approve MAC` for one pending node."""
         mac = request.path_params["nodeid"]
+        if not hwaddr.is_valid(mac):  # one node: the CLI verb behind this would also take patterns
+            return denied(400, f"not a hardware address: {mac!r}")
         ok = await self._write(
             request, lambda who: writes.approve(self.state.paths, [mac], actor=who.actor, remote=who.remote), "approve"
         )
@@ -239,6 +242,8 @@ class Api:
             return denied(400, "body must be JSON")
         undo = bool(body.get("undo")) if isinstance(body, dict) else False
         name = request.path_params["hostname"]
+        if not names.valid("node", name):  # one node by name, never a glob or range (the CLI verb takes both)
+            return denied(400, f"not a node name: {name!r}")
         return await self._write(
             request,
             lambda who: writes.revoke(self.state.paths, [name], undo=undo, actor=who.actor, remote=who.remote),

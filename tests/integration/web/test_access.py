@@ -127,6 +127,16 @@ def test_admin_revokes_and_lifts_it(web: RunningWeb) -> None:
     assert "revoked" in events and "unrevoked" in events
 
 
+def test_writes_name_one_node_never_a_pattern(web: RunningWeb) -> None:
+    admin = web.tokens.admin
+    headers = {"X-CSRF-Token": csrf(web, admin)}
+    for path in ("/api/v1/nodes/n%2A/revoke", "/api/v1/nodes/n%5B0000-0002%5D/revoke", "/api/v1/pending/%2A/approve"):
+        status, _, body = web.request(path, token=admin, method="POST", body={}, headers=headers)
+        assert status == 400, (path, body)
+    shown = cli_json(web.paths, "node", "show", "*")
+    assert len(shown) >= 3 and not any(n["attrs"].get("revoked") for n in shown)
+
+
 def test_login_sets_a_strict_httponly_cookie(web: RunningWeb) -> None:
     status, _, _ = web.request("/login?token=wrong")
     assert status == 401
