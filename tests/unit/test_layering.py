@@ -98,7 +98,7 @@ class _Collector(ast.NodeVisitor):
             self._add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in self.modules else base, node.lineno)
 
     def _add(self, target: str, line: int) -> None:
-        if target.split(".")[0] == "perceus":
+        if target.split(".", maxsplit=1)[0] == "perceus":
             while target not in self.modules and "." in target:
                 target = target.rsplit(".", 1)[0]  # `from perceus.agent import __version__` → perceus.agent
         self.found.append(Import(self.name, target, line, at_runtime=not self._typing_only))

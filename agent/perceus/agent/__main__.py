@@ -63,7 +63,7 @@ def stage1_main(config: AgentConfig, args: argparse.Namespace) -> int:
         return fatal(console, str(exc))
     except PerceusError as exc:
         return fatal(console, str(exc))
-    except Exception as exc:  # the last line of defence on a node: show it, never die silently
+    except Exception as exc:  # the last line of defence on a node: show it, never die silently  # noqa: BLE001
         return fatal(console, f"{type(exc).__name__}: {exc}")
     finally:
         console.close()

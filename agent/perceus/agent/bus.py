@@ -87,7 +87,7 @@ def new_keypair() -> tuple[bytes, bytes]:
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 60.0, rng: random.Random | None = None) -> float:
     """Full-jitter exponential back-off: uniform in [0, min(cap, base·2^attempt)] but at least base/2."""
-    rng = rng or random.Random()
+    rng = rng or random.Random()  # noqa: S311 - jitter and ids, never a secret
     ceiling = min(cap, base * (2 ** min(attempt, 16)))
     return max(base / 2, rng.uniform(0, ceiling))
 
@@ -112,7 +112,7 @@ class BusClient:
         self._identity = identity
         self._max_frame = max_frame
         self._curve = curve
-        self._rids: Iterator[int] = itertools.count(random.randrange(1, 1 << 30))
+        self._rids: Iterator[int] = itertools.count(random.randrange(1, 1 << 30))  # noqa: S311 - jitter and ids, never a secret
         self._seq = 0
         self._sock: zmq.Socket[bytes] | None = None
         # Unsolicited messages (rid 0: `exec`, a liveness `sync`) the master pushed to this session's identity.

@@ -26,7 +26,7 @@ import zstandard
 
 from perceus.agent import queue_wait, security
 from perceus.agent.bus import BusClient
-from perceus.errors import BusError, CapsuleError
+from perceus.errors import BusError, CapsuleError, ProtocolError
 from perceus.protocol import codec
 from perceus.protocol.capsule import Blob, CapsuleManifest, ChunkRef, decode_manifest, digest, kernel_cmdline
 from perceus.protocol.enums import ErrorCode
@@ -111,7 +111,7 @@ def _place(dctx: zstandard.ZstdDecompressor, ref: ChunkRef, data: memoryview, pl
         view = memoryview(raw)
         while view:
             n = os.pwrite(fd, view, offset)
-            view, offset = view[n:], offset + n
+            view, offset = view[n:], offset + n  # noqa: PLW2901 - the loop value normalised in place
     return True
 
 
@@ -322,7 +322,7 @@ def _pull(
             frames = sock.recv_multipart(copy=False)
             try:
                 reply = codec.decode(frames[0].buffer)
-            except Exception:
+            except ProtocolError:  # a bad frame is dropped; the chunk is asked again
                 continue
             entry = inflight.pop(reply.rid, None)
             if entry is None:

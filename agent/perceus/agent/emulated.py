@@ -109,7 +109,7 @@ def run(text: str, run_dir: Path, console_stream: TextIO, *, max_checkins: int =
         return fatal(console, str(exc))
     except PerceusError as exc:
         return fatal(console, str(exc))
-    except Exception as exc:  # as on a real node: show it, never die silently
+    except Exception as exc:  # as on a real node: show it, never die silently  # noqa: BLE001
         return fatal(console, f"{type(exc).__name__}: {exc}")
 
 

@@ -57,7 +57,7 @@ def run_command(argv: Sequence[str], *, stdin: Path | None = None, cwd: Path | N
     """The real runner: one command, its stderr in the error when it fails."""
     started = time.monotonic()
     with open(stdin, "rb") if stdin is not None else open(os.devnull, "rb") as fh:
-        result = subprocess.run(list(argv), stdin=fh, cwd=cwd, capture_output=True, text=True)
+        result = subprocess.run(list(argv), stdin=fh, cwd=cwd, capture_output=True, text=True, check=False)
     log.debug("install_command", argv=" ".join(argv), rc=result.returncode,
               duration_ms=round((time.monotonic() - started) * 1000))  # fmt: skip
     if result.returncode != 0:

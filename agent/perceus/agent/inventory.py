@@ -122,7 +122,7 @@ def parse_lan_print(text: str) -> dict[str, str]:
     for line in text.splitlines()[:200]:
         key, _, value = line.partition(":")
         key, value = key.strip(), value.strip()
-        if key == "IP Address" and value not in ("", "0.0.0.0"):
+        if key == "IP Address" and value not in ("", "0.0.0.0"):  # noqa: S104 - the any-address: 1.x's documented default, or a value compared
             out["address"] = value[:64]
         elif key == "MAC Address" and value:
             out["mac"] = value[:64].upper()

@@ -32,18 +32,18 @@ def run_isolated(fn: Callable[[], T], *, what: str) -> T:
         status = 0
         try:
             outcome: tuple[str, object] = ("ok", fn())
-        except BaseException as exc:  # everything goes back to the parent, which decides
+        except BaseException as exc:  # everything goes back to the parent, which decides  # noqa: BLE001
             outcome = ("error", exc)
         try:
             data = pickle.dumps(outcome)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - an error boundary: any failure here is one line and the caller goes on
             data = pickle.dumps(("error", PerceusError(f"{what}: unpicklable result: {exc}")))
         try:
             with os.fdopen(write_fd, "wb") as pipe:
                 pipe.write(data)
             sys.stdout.flush()
             sys.stderr.flush()
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - an error boundary: any failure here is one line and the caller goes on
             status = 1
         os._exit(status)
     os.close(write_fd)
@@ -52,7 +52,7 @@ def run_isolated(fn: Callable[[], T], *, what: str) -> T:
     _, wait_status = os.waitpid(pid, 0)
     if not data:
         raise ChildFailed(f"{what}: child process died (wait status {wait_status})")
-    kind, value = pickle.loads(data)
+    kind, value = pickle.loads(data)  # noqa: S301 - our own forked child's result over a private pipe
     if kind == "error":
         assert isinstance(value, BaseException)
         raise value

@@ -74,7 +74,7 @@ _lib: _Lib | None = None
 
 
 def _libc() -> _Lib:
-    global _lib
+    global _lib  # noqa: PLW0603 - one lazily set module-level singleton
     if _lib is None:
         import cffi  # imported lazily: the runtime agent never needs it unless it kexecs or loads modules
 

@@ -142,7 +142,7 @@ async def _dhcp(link: Link, timeout: float, hostname: str) -> Lease | None:
         pass
     siaddr = str(got.ack.get("siaddr") or "")
     lease = Lease(link.name, link.mac, got.ip, got.prefixlen, gateway, server,
-                  "" if siaddr == "0.0.0.0" else siaddr)  # fmt: skip
+                  "" if siaddr == "0.0.0.0" else siaddr)  # fmt: skip  # noqa: S104
     log.info("dhcp_lease", iface=link.name, ip=lease.ip, prefixlen=lease.prefixlen, gateway=gateway,
              server_id=server, next_server=lease.next_server,
              duration_ms=round((time.monotonic() - start) * 1000, 1))  # fmt: skip

@@ -28,7 +28,7 @@ import structlog
 
 from perceus.agent import queue_wait, security
 from perceus.agent.bus import BusClient, CurveClient, PeerLink, PeerRouter, poll_sockets
-from perceus.errors import BusError, CapsuleError
+from perceus.errors import BusError, CapsuleError, ProtocolError
 from perceus.protocol import codec
 from perceus.protocol.capsule import ChunkRef, digest, is_hash
 from perceus.protocol.enums import ErrorCode
@@ -220,7 +220,7 @@ class SwarmPull:
                     frames = sock.recv_multipart(copy=False)
                     try:
                         reply = codec.decode(frames[0].buffer, max_bytes=codec.MAX_HEADER_BYTES)
-                    except Exception:
+                    except ProtocolError:  # a bad frame from a peer or the master is dropped
                         continue
                     if sock is self.client.socket:
                         last_master = time.monotonic()
@@ -338,7 +338,7 @@ def server_for(client: BusClient, manifest: str, dest: Path) -> PeerServer | Non
     curve = client._curve if isinstance(client._curve, CurveClient) else None
     try:
         server = PeerServer(manifest, dest / SWARM_DIR, curve=curve).start()
-    except Exception as exc:  # a port in use, no address: fetch without serving
+    except Exception as exc:  # a port in use, no address: fetch without serving  # noqa: BLE001
         log.warning("peer_server_unavailable", error=str(exc))
         return None
     _servers[(manifest, dest)] = server

@@ -86,7 +86,7 @@ def last_state(env: dict[str, str] | None = None, jobs: Callable[[], str] | None
 def _systemd_jobs() -> str:
     try:
         return subprocess.run(["systemctl", "list-jobs", "--no-legend"], capture_output=True, text=True,
-                              timeout=3).stdout  # fmt: skip
+                              timeout=3, check=False).stdout  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return ""
 

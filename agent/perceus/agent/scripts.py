@@ -82,7 +82,7 @@ def run(text: str, *, workdir: Path, cwd: str = "/", timeout: float | None = Non
             timer.start()
         try:
             for line in proc.stdout:
-                line = line.rstrip("\n")
+                line = line.rstrip("\n")  # noqa: PLW2901 - the loop value normalised in place
                 tail.append(line)
                 log.debug("script_output", line=line)
             status = proc.wait()

@@ -86,7 +86,7 @@ _current: Trust | None = None
 
 def trust() -> Trust:
     """This boot's trust, read once from /proc/cmdline and /etc/perceus (see `use` for tests)."""
-    global _current
+    global _current  # noqa: PLW0603 - one lazily set module-level singleton
     if _current is None:
         try:
             text = Path("/proc/cmdline").read_text(errors="replace")
@@ -100,7 +100,7 @@ def trust() -> Trust:
 
 def use(value: Trust | None) -> None:
     """Replace the process's trust (tests and development runs); None re-reads it on next use."""
-    global _current
+    global _current  # noqa: PLW0603 - one lazily set module-level singleton
     _current = value
 
 

@@ -86,7 +86,7 @@ def ensure_mounts() -> None:
         if os.path.ismount(target):
             continue
         os.makedirs(target, exist_ok=True)
-        result = subprocess.run(["mount", "-t", fstype, source, target], capture_output=True, text=True)
+        result = subprocess.run(["mount", "-t", fstype, source, target], capture_output=True, text=True, check=False)
         (log.info if result.returncode == 0 else log.warning)(
             "api_fs_mounted" if result.returncode == 0 else "api_fs_mount_failed", target=target,
             error=result.stderr.strip(),

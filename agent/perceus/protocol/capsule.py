@@ -212,7 +212,7 @@ def decode_manifest(data: bytes, expected_hash: str | None = None) -> CapsuleMan
         raise CapsuleError(f"manifest hash mismatch: expected {expected_hash[:16]}…, got {actual[:16]}…")
     try:
         body = msgpack.unpackb(data, raw=False, strict_map_key=True)
-    except Exception as exc:  # hostile bytes raise many msgpack types; all mean "not a manifest"
+    except Exception as exc:  # noqa: BLE001 - hostile bytes raise many msgpack types; all mean "not a manifest"
         raise CapsuleError(f"undecodable manifest: {type(exc).__name__}") from None
     if not isinstance(body, dict):
         raise CapsuleError("manifest is not a map")

@@ -188,7 +188,7 @@ def decode(frame: bytes | memoryview, *, max_bytes: int = MAX_HEADER_BYTES) -> M
         raise ProtocolError(f"frame of {len(frame)} bytes exceeds {max_bytes}", code=ErrorCode.TOO_LARGE)
     try:
         data = msgpack.unpackb(frame, raw=False, strict_map_key=True, use_list=True)
-    except Exception as exc:  # msgpack raises many types for hostile input; all mean the same here
+    except Exception as exc:  # msgpack raises many types for hostile input; all mean the same here  # noqa: BLE001
         raise ProtocolError(f"undecodable frame: {type(exc).__name__}") from None
     if not isinstance(data, dict):
         raise ProtocolError("frame is not a map")
@@ -215,7 +215,7 @@ def request_id(frame: bytes | memoryview) -> int:
         data = msgpack.unpackb(frame, raw=False, strict_map_key=False)
         rid = data.get("rid", 0) if isinstance(data, dict) else 0
         return rid if isinstance(rid, int) and not isinstance(rid, bool) and 0 <= rid < 2**63 else 0
-    except Exception:
+    except Exception:  # noqa: BLE001 - an error boundary: any failure here is one line and the caller goes on
         return 0
 
 

@@ -96,7 +96,7 @@ def perceus_cli(paths: Paths, *args: str, timeout: float = 120) -> subprocess.Co
     dirs = ["--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir)]
     # The directories go first: a `--` in args (node exec) ends option parsing.
     argv = [sys.executable, "-c", _CLI, *dirs, *args]
-    return subprocess.run(argv, capture_output=True, text=True, env=python_env(), timeout=timeout)
+    return subprocess.run(argv, capture_output=True, text=True, env=python_env(), timeout=timeout, check=False)
 
 
 def start_bus(lab: Lab, paths: Paths, *, port: int = 0, timeout: float = 30) -> LabBus:

@@ -314,8 +314,8 @@ class FleetRun:
         self.paths.perceus_conf.write_text(self.settings(pacing).perceus_conf())
         for i in range(len(self.net.nodes)):  # a powered-off node keeps no address
             ns = self.net.node_ns(i)
-            subprocess.run(["ip", "-n", ns, "addr", "flush", "dev", "eth0"], capture_output=True)
-            subprocess.run(["ip", "-n", ns, "link", "set", "eth0", "down"], capture_output=True)
+            subprocess.run(["ip", "-n", ns, "addr", "flush", "dev", "eth0"], capture_output=True, check=False)
+            subprocess.run(["ip", "-n", ns, "link", "set", "eth0", "down"], capture_output=True, check=False)
         self.options = dataclasses.replace(self.options, pacing=pacing)
         self.tracks, self.rate_samples, self.wire_bytes = [], [], 0
         self.start_bus()

@@ -37,7 +37,7 @@ def parse_line(line: str) -> tuple[float, str, str, dict[str, str]] | None:
     fields = {}
     for k, v in _KV.findall(m.group(4)):
         if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
-            v = v[1:-1]
+            v = v[1:-1]  # noqa: PLW2901 - the loop value normalised in place
         fields[k] = v
     return float(m.group(1)), (m.group(2) or "info").lower(), m.group(3), fields
 

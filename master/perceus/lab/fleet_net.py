@@ -159,7 +159,7 @@ class FleetNetwork:
         names = [ns.name for ns in reversed(self._spaces) if ns.created]
         if names:
             subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns delete {n}\n" for n in names),
-                           capture_output=True, text=True)  # fmt: skip
+                           capture_output=True, text=True, check=False)  # fmt: skip
         left = set(_namespaces())
         for ns in self._spaces:
             ns.created = ns.created and ns.name in left
@@ -171,13 +171,13 @@ class FleetNetwork:
 def _batch(argv: list[str], lines: list[str]) -> None:
     if not lines:
         return
-    proc = subprocess.run(argv, input="\n".join(lines) + "\n", capture_output=True, text=True)
+    proc = subprocess.run(argv, input="\n".join(lines) + "\n", capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise LabError(f"{' '.join(argv[:3])} batch failed: {proc.stderr.strip()[:400]}")
 
 
 def _namespaces() -> list[str]:
-    proc = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    proc = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
     return [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
 
 

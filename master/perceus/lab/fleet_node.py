@@ -111,11 +111,11 @@ def _spawn(cmd: dict[str, Any], children: dict[int, str]) -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             status = _child(cmd)
-        except BaseException as exc:  # the child never returns into the zygote's loop
+        except BaseException as exc:  # the child never returns into the zygote's loop  # noqa: BLE001
             try:
                 sys.stderr.write(f"fleet-node: {type(exc).__name__}: {exc}\n")
                 sys.stderr.flush()
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - an error boundary: any failure here is one line and the caller goes on; nothing to release
                 pass
         finally:
             os._exit(status if isinstance(status, int) else 1)

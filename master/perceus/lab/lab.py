@@ -107,19 +107,19 @@ class Lab:
         for node in reversed(self.nodes):
             try:
                 node.stop()
-            except Exception as exc:  # keep tearing down the rest
+            except Exception as exc:  # keep tearing down the rest  # noqa: BLE001
                 errors.append(f"{node.name}: {exc}")
         for proc in reversed(self.processes):
             try:
                 proc.stop()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - an error boundary: any failure here is one line and the caller goes on
                 errors.append(f"{proc.name}: {exc}")
         self.nodes.clear()
         self.processes.clear()
         self.dnsmasq = None
         try:
             self.netns.delete()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - an error boundary: any failure here is one line and the caller goes on
             errors.append(f"netns {self.name}: {exc}")
         if self._old_sigterm is not None:
             signal.signal(signal.SIGTERM, self._old_sigterm)

@@ -45,7 +45,7 @@ class Subnet:
 
 
 def _ip(args: Sequence[str]) -> str:
-    proc = subprocess.run(["ip", *args], capture_output=True, text=True)
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise LabError(f"ip {' '.join(args)}: {proc.stderr.strip() or proc.returncode}")
     return proc.stdout
@@ -76,7 +76,9 @@ class NetNS:
         self, argv: Sequence[str], *, check: bool = True, timeout: float | None = 60
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` inside the namespace and capture its output."""
-        proc = subprocess.run([*exec_prefix(self.name), *argv], capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [*exec_prefix(self.name), *argv], capture_output=True, text=True, timeout=timeout, check=False
+        )
         if check and proc.returncode != 0:
             raise LabError(f"{' '.join(argv)} (in {self.name}) exited {proc.returncode}: {proc.stderr.strip()}")
         return proc

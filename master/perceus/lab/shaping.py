@@ -52,7 +52,7 @@ def parse_rate(text: str) -> Rate:
 
 
 def _run(argv: Sequence[str]) -> None:
-    proc = subprocess.run(list(argv), capture_output=True, text=True)
+    proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise LabError(f"{' '.join(argv)}: {proc.stderr.strip() or proc.returncode}")
 
@@ -89,7 +89,7 @@ def link_bytes(netns: str) -> dict[str, tuple[int, int]]:
     """{device: (rx_bytes, tx_bytes)} of every link in `netns` (one `ip -s -j link` call)."""
     import json
 
-    proc = subprocess.run(["ip", "-n", netns, "-s", "-j", "link", "show"], capture_output=True, text=True)
+    proc = subprocess.run(["ip", "-n", netns, "-s", "-j", "link", "show"], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return {}
     out: dict[str, tuple[int, int]] = {}

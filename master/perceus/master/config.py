@@ -233,7 +233,7 @@ class MasterConfig:
             node_timeout=_int(conf, "node timeout", 600, path, 1),
             checkin_interval=_int(conf, "checkin interval", 300, path, 1, 86400),
             enrollment_policy=policy,
-            bus_address=conf.get("bus address", ["0.0.0.0"])[0],
+            bus_address=conf.get("bus address", ["0.0.0.0"])[0],  # noqa: S104 - the any-address: 1.x's documented default, or a value compared
             bus_port=_int(conf, "bus port", 9987, path, 0, 65535),
             event_port=_int(conf, "event port", 9988, path, 0, 65535),
             manage_dnsmasq=_bool(conf, "manage dnsmasq", True, path),

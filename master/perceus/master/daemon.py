@@ -35,7 +35,7 @@ class Daemon:
         while self.cleanups:
             try:
                 self.cleanups.pop()()
-            except Exception:  # clean-up must go on; the failure is logged by the caller's logger
+            except Exception:  # clean-up must go on; the failure is logged by the caller's logger  # noqa: BLE001
                 import structlog
 
                 structlog.get_logger("perceus.bus").exception("cleanup_failed")

@@ -48,7 +48,7 @@ def host_package_versions(names: Iterable[str] = HOST_PACKAGES) -> dict[str, str
     """Installed versions of ``names``; missing packages are simply absent from the result."""
     # dpkg-query exits 1 when a name is not installed but still prints the others.
     proc = subprocess.run(
-        ["dpkg-query", "-W", "-f", "${Package}\t${Version}\n", *names], capture_output=True, text=True
+        ["dpkg-query", "-W", "-f", "${Package}\t${Version}\n", *names], capture_output=True, text=True, check=False
     )
     return parse_dpkg_query(proc.stdout)
 

@@ -26,7 +26,7 @@ DIRS = (
 # /dev/console must exist before /init runs: the kernel opens it for PID 1's stdio.
 CHAR_DEVICES = {"dev/console": (0o600, 5, 1), "dev/null": (0o666, 1, 3)}
 
-_PASSWD = "root:x:0:0:root:/root:/bin/sh\n"
+_PASSWD = "root:x:0:0:root:/root:/bin/sh\n"  # noqa: S105 - a file name or a passwd line, not a password
 _GROUP = "root:x:0:\ntty:x:5:\n"
 
 

@@ -88,7 +88,7 @@ def install_extra_binaries(root: Path) -> list[Path]:
 
 
 def _ldd(path: Path) -> dict[str, Path]:
-    proc = subprocess.run(["ldd", str(path)], capture_output=True, text=True)
+    proc = subprocess.run(["ldd", str(path)], capture_output=True, text=True, check=False)
     if proc.returncode != 0 and "not a dynamic executable" in proc.stderr + proc.stdout:
         return {}
     proc.check_returncode()

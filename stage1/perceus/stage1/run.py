@@ -22,7 +22,7 @@ class BuildError(PerceusError):
 def run(args: Sequence[str], *, step: str, cwd: Path | None = None) -> str:
     """Run ``args``; return stdout, or raise BuildError with the last stderr line(s)."""
     try:
-        proc = subprocess.run(list(args), capture_output=True, text=True, cwd=cwd)
+        proc = subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, check=False)
     except FileNotFoundError as exc:
         raise BuildError(step, f"{args[0]} is not installed", command=args) from exc
     if proc.returncode != 0:

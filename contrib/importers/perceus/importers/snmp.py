@@ -61,7 +61,7 @@ def _oid(name: str) -> str | None:
         name = name[: name.index("[")]
         decimals = []
         for part in parts:
-            part = part.strip("\"'")
+            part = part.strip("\"'")  # noqa: PLW2901 - the loop value normalised in place
             if re.fullmatch(r"\d+", part):
                 decimals.append(part)
             elif re.fullmatch(r"[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}", part):

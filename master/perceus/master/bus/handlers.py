@@ -173,7 +173,7 @@ class Dispatcher:
             self._master_ip_checked = now
             cfg = self.config
             self._master_ip = interface_ipv4(cfg.master_device) or (
-                cfg.bus_address if cfg.bus_address not in ("0.0.0.0", "*") else ""
+                cfg.bus_address if cfg.bus_address not in ("0.0.0.0", "*") else ""  # noqa: S104 - the any-address: 1.x's documented default, or a value compared
             )
         return self._master_ip
 

@@ -137,14 +137,14 @@ def import_capsule(
             cfg = new_config(kind=settings.type or "stateless", kernel="")
         if kernel is not None:
             if not kernel.is_file():
-                raise CapsuleError(f"{kernel}: kernel file does not exist")
+                raise CapsuleError(f"{kernel}: kernel file does not exist")  # noqa: TRY301 - the except below cleans up
             (build.tmp.rootfs / "boot").mkdir(exist_ok=True)
             shutil.copyfile(kernel, build.tmp.rootfs / "boot" / kernel.name)
             cfg.set("KERNEL", f"/boot/{kernel.name}")
         if not cfg.kernel:
             found = find_kernel(build.tmp.rootfs)
             if not found:
-                raise CapsuleError(f"{src}: no kernel found (/boot/vmlinuz*); give one with --kernel FILE")
+                raise CapsuleError(f"{src}: no kernel found (/boot/vmlinuz*); give one with --kernel FILE")  # noqa: TRY301 - the except below cleans up
             cfg.set("KERNEL", found)
         settings.apply(cfg)
         if with_provisiond and _wants_provisiond(build.tmp.rootfs):

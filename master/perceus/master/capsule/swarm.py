@@ -58,7 +58,7 @@ class Swarm:
         n = len(self.sizes)
         self.holders: list[set[str]] = [set() for _ in range(n)]
         self.holder_list: list[list[str]] = [[] for _ in range(n)]  # the same, for sampling (may hold leavers)
-        self.rng = random.Random(21)
+        self.rng = random.Random(21)  # noqa: S311 - jitter and ids, never a secret
         self._expired_at = float("-inf")
         self.rack_holders: dict[tuple[str, int], set[str]] = {}  # (rack, i) → holders there (rule 1 scans ≤ a rack)
         self.rack: dict[str, str] = {}

@@ -32,13 +32,13 @@ class Names:
     def nodes(self) -> list[str]:
         try:
             return [n.hostname for n in self.ctx.store.list_nodes()]
-        except Exception:  # a completion never fails loudly (no database yet, locked, …)
+        except Exception:  # a completion never fails loudly (no database yet, locked, …)  # noqa: BLE001
             return []
 
     def groups(self) -> list[str]:
         try:
             return list(self.ctx.store.groups())
-        except Exception:
+        except Exception:  # noqa: BLE001 - an error boundary: any failure here is one line and the caller goes on
             return []
 
     def capsules(self) -> list[str]:

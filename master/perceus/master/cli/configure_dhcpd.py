@@ -34,7 +34,9 @@ def _syntax_check(conf: str) -> str:
     binary = find_dnsmasq()
     if binary is None:
         raise ConfigError("--test needs dnsmasq (apt install dnsmasq-base)")
-    proc = subprocess.run([binary, "--test", f"--conf-file={conf}"], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [binary, "--test", f"--conf-file={conf}"], capture_output=True, text=True, timeout=30, check=False
+    )
     output = (proc.stderr or proc.stdout).strip()
     if proc.returncode != 0:
         raise ConfigError(f"dnsmasq rejects it: {output.splitlines()[-1] if output else proc.returncode}", path=conf)

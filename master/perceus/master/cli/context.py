@@ -65,7 +65,7 @@ class CliContext:
         """Poke the running perceus-bus (if any) after a change; never fails the command."""
         try:
             return poke(self.paths.control_socket, cmd, timeout=1.0, **args)
-        except Exception:
+        except Exception:  # noqa: BLE001 - an error boundary: any failure here is one line and the caller goes on
             return None
 
     # ------------------------------------------------------------------ output

@@ -54,7 +54,7 @@ def select(nodes: Sequence[Node], specs: Iterable[str], *, by_nodeid: bool = Fal
         if by_nodeid:
             try:
                 node = by_mac.get(hwaddr.normalize(spec))
-            except Exception:
+            except Exception:  # noqa: BLE001 - an error boundary: any failure here is one line and the caller goes on
                 node = None
             if node is None:
                 missing.append(spec)

@@ -75,7 +75,7 @@ class LegacyListener:
         server: BusServer,
         dispatcher: Dispatcher,
         *,
-        host: str = "0.0.0.0",
+        host: str = "0.0.0.0",  # noqa: S104 - the any-address: 1.x's documented default, or a value compared
         port: int = DEFAULT_PORT,
         workers: int = 4,
         timeout: float = REQUEST_TIMEOUT,
@@ -299,7 +299,7 @@ class LegacyListener:
             return
         try:
             nodes = self.dispatcher.store.enroll([req for _, req in queue], self.dispatcher.defaults)
-        except Exception as exc:  # every queued client still gets an answer and its socket closed
+        except Exception as exc:  # every queued client still gets an answer and its socket closed  # noqa: BLE001
             log.error("enroll_failed", count=len(queue), error=str(exc) or type(exc).__name__)
             nodes = []
         by_mac = {mac: node for node in nodes for mac in (node.nodeid, *node.macs)}
@@ -411,7 +411,7 @@ def install(server: BusServer, dispatcher: Dispatcher, config: MasterConfig) -> 
         port = int(raw.get("legacy port", [str(DEFAULT_PORT)])[0])
     except ValueError:
         raise PerceusError(f"'legacy port = {raw['legacy port'][0]}' is not a port number") from None
-    host = raw.get("legacy address", [""])[0] or interface_ipv4(config.master_device) or "0.0.0.0"
+    host = raw.get("legacy address", [""])[0] or interface_ipv4(config.master_device) or "0.0.0.0"  # noqa: S104 - the any-address: 1.x's documented default, or a value compared
     try:
         return LegacyListener(server, dispatcher, host=host, port=port, arp_device=config.master_device)
     except OSError as exc:

@@ -236,7 +236,7 @@ class Evaluator:
             kind, _, arg = m["body"].partition(":")
             if kind not in ("default", "hostfile"):
                 raise ConfigError(f"unknown address lookup {text!r}", path=where)
-            name = arg.replace("NAME", nodename).replace("NIC", device.split(":")[0]) if arg else nodename
+            name = arg.replace("NAME", nodename).replace("NIC", device.split(":", maxsplit=1)[0]) if arg else nodename
             return self.hosts.get(name, "")
         return text.replace("[nodenum]", nodenum(nodename))
 

@@ -106,8 +106,8 @@ def import_pmod(paths: Paths, archive: Path) -> str:
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise UsageError(f"{archive} is not a valid Perceus Module (*.pmod): {exc}") from None
         if not (tmp / "nodescripts").is_dir():
-            raise UsageError(f"{archive} is not a valid Perceus Module (*.pmod): no nodescripts/ directory")
-        os.chmod(tmp, 0o755)
+            raise UsageError(f"{archive} is not a valid Perceus Module (*.pmod): no nodescripts/ directory")  # noqa: TRY301 - the except below cleans up
+        os.chmod(tmp, 0o755)  # noqa: S103 - node scripts are executable by design
         os.rename(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -87,7 +87,7 @@ class MultiMaster:
             self.daemon.server.remove_reader(self.listener_fd)
             try:
                 self.listener.close()
-            except Exception:  # closing a dead connection must not keep it registered
+            except Exception:  # closing a dead connection must not keep it registered  # noqa: BLE001
                 log.debug("listener_close_failed")
             self.listener = None
 

@@ -12,7 +12,7 @@ from perceus.master.fsutil import atomic_write
 ID_FILE = "master.id"
 # A master whose heartbeat is older than this is not advertised to nodes (and shows as silent in `info`).
 LIVE_WITHIN = 10.0
-_ANY = ("0.0.0.0", "*", "::", "[::]", "")
+_ANY = ("0.0.0.0", "*", "::", "[::]", "")  # noqa: S104 - the any-address: 1.x's documented default, or a value compared
 
 
 def master_id(state_dir: Path) -> str:

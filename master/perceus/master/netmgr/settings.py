@@ -34,7 +34,7 @@ _DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # Kernel command-line words we pass through into an iPXE script: no spaces, quotes, `$` or `#` (iPXE syntax).
 _WORD = re.compile(r"^[A-Za-z0-9_.,:=/+@%-]+$")
-_WILDCARD = ("", "0.0.0.0", "*", "::")
+_WILDCARD = ("", "0.0.0.0", "*", "::")  # noqa: S104 - the any-address: 1.x's documented default, or a value compared
 
 
 def default_range(network: ipaddress.IPv4Network) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:

@@ -85,7 +85,7 @@ def _raw(cmd: Any, record: BmcRecord, command: int, data: list[int]) -> bytes:
 def _logout(cmd: Any, record: BmcRecord) -> None:
     try:
         cmd.ipmi_session.logout()
-    except Exception:  # a broken session is gone anyway; logout is courtesy to the BMC's few session slots
+    except Exception:  # a broken session is gone anyway; logout is courtesy to the BMC's few session slots  # noqa: BLE001, S110
         pass
     # pyghmi leaves the logged-out session in `initting_sessions` and would hand it to the next Command for the
     # same BMC and user, which then fails inside pyghmi (TypeError on `logoutexpiry`): forget it.
@@ -121,7 +121,7 @@ def _serve(conn: Connection) -> None:
             reply: tuple[str, ...] = ("ok", power_sync(record, action))
         except BmcError as exc:
             reply = ("error", exc.kind, exc.bmc, exc.detail)
-        except Exception as exc:  # pyghmi internals: one line for this node; the worker goes on
+        except Exception as exc:  # pyghmi internals: one line for this node; the worker goes on  # noqa: BLE001
             reply = ("error", "bmc", record.url, f"{type(exc).__name__}: {exc}"[:200])
         conn.send(reply)
 
@@ -132,7 +132,7 @@ def _warm() -> None:
     try:
         sock = ipmi_session.Session._assignsocket()
         ipmi_session.Session.socketpool[sock] -= 1  # the slot is free again for the first real session
-    except Exception:  # warming is an optimisation; the first request then just pays for it
+    except Exception:  # warming is an optimisation; the first request then just pays for it  # noqa: BLE001, S110
         pass
 
 
@@ -301,7 +301,7 @@ _pool_lock = threading.Lock()
 
 
 def _pool() -> _Pool:
-    global _the_pool
+    global _the_pool  # noqa: PLW0603 - one lazily set module-level singleton
     with _pool_lock:
         if _the_pool is None:
             _the_pool = _Pool()
@@ -371,5 +371,5 @@ class SolConsole:
     def close(self) -> None:
         try:
             self._console.close()
-        except Exception:  # closing a broken session raises inside pyghmi; nothing is left to release
+        except Exception:  # closing a broken session raises inside pyghmi; nothing is left to release  # noqa: BLE001, S110
             pass

@@ -183,7 +183,7 @@ def _attempts(
             break
         except BmcError as exc:
             error, kind, retry = exc.detail, exc.kind, exc.retry
-        except Exception as exc:  # a library's own exception type we did not map: still one line, no traceback
+        except Exception as exc:  # a library's own exception type we did not map: still one line, no traceback  # noqa: BLE001
             error, kind, retry = f"{type(exc).__name__}: {exc}".splitlines()[0][:200], "bmc", True
         if not retry or attempt > retries or deadline - time.monotonic() < retry_delay:
             outcome = Outcome(job.node, record.url, action, False, error=error, kind=kind, attempts=attempt)

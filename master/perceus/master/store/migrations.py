@@ -162,7 +162,7 @@ def for_dialect(dialect: str) -> list[tuple[int, list[str]]]:
         rendered = []
         for sql in statements:
             for pattern, spelling in _PG_SPELLING:
-                sql = pattern.sub(spelling, sql)
+                sql = pattern.sub(spelling, sql)  # noqa: PLW2901 - the loop value normalised in place
             rendered.append(sql)
         out.append((version, rendered + PG_ONLY.get(version, [])))
     return out
