@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from perceus.lab.bus import namespace_roots
-from perceus.master.bus.control import read_endpoints
+from perceus.master.bus.control import ENDPOINTS_FILE, read_endpoints
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.main import main
 from perceus.master.config import Paths
@@ -99,6 +99,24 @@ def _perceus(paths: Paths, *argv: str) -> int:
     return main(["-y", "-q", *argv], context=CliContext(paths=paths))
 
 
+def _start_bus(paths: Paths, srv: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """perceus-bus in the `srv` namespace, logging to `log` (appended); returns it and its ROUTER endpoint."""
+    (paths.run / ENDPOINTS_FILE).unlink(missing_ok=True)  # a killed bus leaves its own behind
+    with log.open("ab") as out:
+        bus = subprocess.Popen(
+            ["ip", "netns", "exec", srv, sys.executable, "-W", "error", "-m", "perceus.master.busd",
+             "--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir),
+             "--bind", f"tcp://{SUBNET}.1:0", "--events", f"tcp://{SUBNET}.1:0", "--foreground",
+             "--security", "none"],
+            stdout=out, stderr=subprocess.STDOUT, env=ENV,
+        )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while (endpoints := read_endpoints(paths.run)) is None:
+        assert bus.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    return bus, endpoints[0]
+
+
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[Net]:
     tag = f"pn{os.getpid() % 100000}"
@@ -114,6 +132,7 @@ def net(tmp_path: Path) -> Iterator[Net]:
     _ip("netns", "add", srv)
     _ip("netns", "add", node)
     bus: subprocess.Popen[bytes] | None = None
+    running: Net | None = None
     try:
         _ip("link", "add", device, "type", "veth", "peer", "name", f"{tag}b")
         _ip("link", "set", device, "netns", srv)
@@ -125,25 +144,15 @@ def net(tmp_path: Path) -> Iterator[Net]:
         _ip("-n", srv, "link", "set", device, "up")
         node_mac = json.loads(_ip("-n", node, "-j", "link", "show", "eth0"))[0]["address"].upper()
         log = paths.logs / "bus.log"
-        with log.open("wb") as out:
-            bus = subprocess.Popen(
-                ["ip", "netns", "exec", srv, sys.executable, "-W", "error", "-m", "perceus.master.busd",
-                 "--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir),
-                 "--bind", f"tcp://{SUBNET}.1:0", "--events", f"tcp://{SUBNET}.1:0", "--foreground",
-                 "--security", "none"],
-                stdout=out, stderr=subprocess.STDOUT, env=ENV,
-            )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while (endpoints := read_endpoints(paths.run)) is None:
-            assert bus.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        running = Net(srv, node, device, node_mac, paths, files, bus, endpoints[0], log)
+        bus, endpoint = _start_bus(paths, srv, log)
+        running = Net(srv, node, device, node_mac, paths, files, bus, endpoint, log)
         running.dnsmasq_pid()
         yield running
     finally:
-        if bus is not None and bus.poll() is None:
-            bus.send_signal(signal.SIGTERM)
-            bus.wait(15)
+        for proc in (bus, running.bus if running is not None else None):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(15)
         subprocess.run(["ip", "netns", "del", srv], capture_output=True)
         subprocess.run(["ip", "netns", "del", node], capture_output=True)
 
@@ -216,3 +225,14 @@ def test_dnsmasq_restarted_when_it_dies_and_stopped_with_the_bus(net: Net) -> No
     assert net.bus.wait(15) == 0
     assert not Path(f"/proc/{second}").exists() or "zombie" in Path(f"/proc/{second}/status").read_text().lower()
     assert "dnsmasq_stopped" in net.bus_log()
+
+
+def test_dnsmasq_left_by_a_killed_bus_is_stopped_by_the_next_one(net: Net) -> None:
+    stale = net.dnsmasq_pid()
+    net.bus.send_signal(signal.SIGKILL)  # no clean-up: its dnsmasq (own session) lives on with the ports
+    net.bus.wait(10)
+    assert Path(f"/proc/{stale}").exists()
+    net.bus, net.endpoint = _start_bus(net.paths, net.srv, net.log)
+    fresh = net.dnsmasq_pid(timeout=10, other_than=stale)
+    assert fresh != stale and not Path(f"/proc/{stale}").exists()
+    assert "dnsmasq_stale_stopped" in net.bus_log() and f"pid={stale}" in net.bus_log()

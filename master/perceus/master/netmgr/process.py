@@ -66,6 +66,7 @@ class DnsmasqProcess:
 
     def start(self, *, wait: float = START_WAIT) -> bool:
         """Spawn dnsmasq; with `wait`, wait until it wrote its pid file (or died). True when it runs."""
+        self._stop_stale()
         self.pidfile.unlink(missing_ok=True)
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.logfile, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o640)
@@ -91,6 +92,30 @@ class DnsmasqProcess:
             return False
         log.info("dnsmasq_started", pid=self.proc.pid, conf=str(self.conf), restarts=self.restarts)
         return True
+
+    def _stop_stale(self) -> None:
+        """Stop a dnsmasq left running by a perceus-bus that died without stopping it (SIGKILL, OOM): it runs in
+        its own session, so it outlives its parent and would keep the DHCP and TFTP ports with an old config.
+        Only a live dnsmasq whose command line names our config file is stopped."""
+        if self.proc is not None:
+            return
+        try:
+            pid = int(self.pidfile.read_text().split()[0])
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            return
+        if f"--conf-file={self.conf}".encode() not in argv or not argv[0].endswith(b"dnsmasq"):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 3.0
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+        log.warning("dnsmasq_stale_stopped", pid=pid, conf=str(self.conf))
 
     def _died(self) -> None:
         assert self.proc is not None
