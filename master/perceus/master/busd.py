@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         server = BusServer(
             dispatcher, bind=bind, pub_bind=events, control=control_endpoint(control), curve=security.curve
         )
+        # From here a SIGTERM or Ctrl-C only asks the server to stop, so the clean-up below always runs (a bus
+        # killed by the default action during start-up would leave its dnsmasq behind).
+        signal.signal(signal.SIGTERM, server.stop)
+        signal.signal(signal.SIGINT, server.stop)
         daemon = Daemon(paths=paths, config=config, store=store, dispatcher=dispatcher, server=server)
         daemon.on_close(security.close)
         install_all(daemon)

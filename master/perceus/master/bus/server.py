@@ -112,6 +112,7 @@ class BusServer:
         self.control_handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
         self.readers: dict[int, Callable[[], None]] = {}
         self._running = False
+        self._stop_requested = False  # a stop before serve() (SIGTERM during start-up) still ends it cleanly
         self._poller: zmq.Poller | None = None
         self._first_pending = 0.0
         self._pending_since = False
@@ -168,6 +169,7 @@ class BusServer:
 
     # ------------------------------------------------------------------ loop
     def stop(self, *_: Any) -> None:
+        self._stop_requested = True
         self._running = False
 
     def note_pending_writes(self) -> None:
@@ -204,7 +206,7 @@ class BusServer:
             poller.register(fd, zmq.POLLIN)
         self._poller = poller
         next_tick = [time.monotonic() + every for every, _ in self.tickers]
-        self._running = True
+        self._running = not self._stop_requested
         log.info("bus_listening", endpoint=self.endpoint, events=self.pub_endpoint, pid=os.getpid())
         try:
             while self._running:
