@@ -64,6 +64,17 @@ class Api:
         filt = Filter.of(request.query_params)
         return (filt.apply(snap.nodes) if filt else snap.nodes), bool(filt)
 
+    async def _readable_nodes(self, request: Request) -> list[Node] | Response:
+        """The nodes a read request selects (its filters), or the response refusing it (401, 403, 400)."""
+        who = check_read(request, self.state.tokens)
+        if isinstance(who, Response):
+            return who
+        try:
+            nodes, _ = await self._nodes(request)
+        except PerceusError as exc:
+            return denied(400, str(exc))
+        return nodes
+
     async def _cached(self, request: Request, key: str, build: Callable[[list[Node]], Any]) -> Response:
         """Unfiltered lists are encoded once per snapshot (10k nodes: ~15 MB of dicts otherwise per call)."""
         who = check_read(request, self.state.tokens)
@@ -104,13 +115,9 @@ class Api:
 
     async def status(self, request: Request) -> Response:
         """= `perceus node status --json` (seconds_since as of this request; swarm exclusion, capsule queue)."""
-        who = check_read(request, self.state.tokens)
-        if isinstance(who, Response):
-            return who
-        try:
-            nodes, _ = await self._nodes(request)
-        except PerceusError as exc:
-            return denied(400, str(exc))
+        nodes = await self._readable_nodes(request)
+        if isinstance(nodes, Response):
+            return nodes
         timeout = float(self.state.config.node_timeout)
         bad, queue = await asyncio.get_running_loop().run_in_executor(None, status_extras, self.state.paths)
         return _json(status_records(nodes, timeout, time.time(), bad, queue))
@@ -121,13 +128,9 @@ class Api:
 
     async def fleet(self, request: Request) -> Response:
         """The fleet view's rows (state, phase, last contact, capsule, IP, group, hardware), counts, groups."""
-        who = check_read(request, self.state.tokens)
-        if isinstance(who, Response):
-            return who
-        try:
-            nodes, _ = await self._nodes(request)
-        except PerceusError as exc:
-            return denied(400, str(exc))
+        nodes = await self._readable_nodes(request)
+        if isinstance(nodes, Response):
+            return nodes
         snap = self.state.fleet.current
         assert snap is not None
         rows = [snap.rows[n.nodeid] for n in nodes if n.nodeid in snap.rows]
@@ -142,13 +145,9 @@ class Api:
 
     async def show(self, request: Request) -> Response:
         """= `perceus node show --json` (every field plus the inventory)."""
-        who = check_read(request, self.state.tokens)
-        if isinstance(who, Response):
-            return who
-        try:
-            nodes, _ = await self._nodes(request)
-        except PerceusError as exc:
-            return denied(400, str(exc))
+        nodes = await self._readable_nodes(request)
+        if isinstance(nodes, Response):
+            return nodes
         return _json(await self._show(nodes))
 
     async def node(self, request: Request) -> Response:
