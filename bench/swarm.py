@@ -75,8 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     node = Rate(ns.node_mbit)
     uplink = Rate(ns.node_mbit * 10)
     workdir = ns.workdir or Path(tempfile.mkdtemp(prefix="perceus-swarm-bench-"))
-    options = FleetOptions(nodes=ns.nodes, capsule_mb=ns.capsule_mb, uplink=uplink, node_rate=node,
-                           timeout=3600, index=21, debug=0)  # fmt: skip
+    # The default debug level 1: the run follows each node's phases in its console lines (0 prints none of them).
+    options = FleetOptions(
+        nodes=ns.nodes, capsule_mb=ns.capsule_mb, uplink=uplink, node_rate=node, timeout=3600, index=21
+    )
     print(
         f"emulator: {ns.nodes} nodes, capsule {ns.capsule_mb:g} MiB, node links {node.mbit:g} Mbit/s, master "
         f"uplink {uplink.mbit:g} Mbit/s; kexec emulated (nodes go on as provisiond and keep serving)",

@@ -29,12 +29,14 @@ BENCHES = [
     ("web", [], ["web_page_s", "web_api_p95_ms", "sse_clients", "checkin_ratio", "nodes"]),
     ("power", [], ["power_vs_ipmitool_loop", "power_vs_curl_loop", "power_1000_s"]),
     ("fleet_boot", [], ["fleet_nodes", "paced_last_s", "bound_s", "paced_vs_bound", "failures"]),
+    ("swarm", [], ["swarm_vs_star", "master_bytes_ratio", "sim10k_p50_s", "sim10k_p99_s", "sim_calibration_err"]),
 ]
 NEEDS = {
     "capsule": ["nginx", "curl", "zstd", "tar", "openssl"],
     "legacy": ["perl"],
     "power": ["ipmi_sim", "ipmitool", "curl"],
     "fleet_boot": ["ip", "tc", "iptables", "dnsmasq"],
+    "swarm": ["ip", "tc", "iptables", "dnsmasq"],
 }
 
 
@@ -43,7 +45,7 @@ def test_bench_smoke(name: str, extra: list[str], keys: list[str]) -> None:
     missing = [tool for tool in NEEDS.get(name, []) if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"needs {', '.join(missing)}")
-    if name == "fleet_boot" and os.geteuid() != 0:
+    if name in ("fleet_boot", "swarm") and os.geteuid() != 0:
         pytest.skip("needs root (network namespaces)")
     if name == "multimaster":
         if not (PG_BIN / "initdb").exists():
