@@ -254,7 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--master-gbit", type=float, default=100)
     ap.add_argument("--rack", type=int, default=40)
     ap.add_argument("--oversubscription", type=float, default=2.0)
+    ap.add_argument("--smoke", action="store_true", help="200 nodes × 64 MB (seconds)")
     ns = ap.parse_args(argv)
+    if ns.smoke:
+        ns.nodes, ns.capsule_mb = 200, 64
     p = Params(ns.nodes, int(ns.capsule_mb * (1 << 20)), int(ns.chunk_mb * (1 << 20)), ns.node_gbit * 1e9 / 8,
                ns.master_gbit * 1e9 / 8, ns.rack, ns.oversubscription)  # fmt: skip
     r = simulate(p)

@@ -29,6 +29,7 @@ BENCHES = [
     ("web", [], ["web_page_s", "web_api_p95_ms", "sse_clients", "checkin_ratio", "nodes"]),
     ("power", [], ["power_vs_ipmitool_loop", "power_vs_curl_loop", "power_1000_s"]),
     ("fleet_boot", [], ["fleet_nodes", "paced_last_s", "bound_s", "paced_vs_bound", "failures"]),
+    ("swarm_sim", [], ["sim_last_s", "sim_p50_s", "sim_p99_s", "master_bytes_ratio"]),
     ("swarm", [], ["swarm_vs_star", "master_bytes_ratio", "sim10k_p50_s", "sim10k_p99_s", "sim_calibration_err"]),
 ]
 NEEDS = {
