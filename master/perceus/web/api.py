@@ -95,6 +95,10 @@ class Api:
         return Response(body, media_type="application/json")
 
     async def _node(self, request: Request) -> Node | Response:
+        """The node a read request names, or the response refusing it (401, 403, 404)."""
+        who = check_read(request, self.state.tokens)
+        if isinstance(who, Response):
+            return who
         snap = await self.state.snapshot()
         node = snap.by_hostname(request.path_params["hostname"])
         if node is None:
@@ -152,17 +156,11 @@ class Api:
 
     async def node(self, request: Request) -> Response:
         """= the one element of `perceus node show NAME --json`."""
-        who = check_read(request, self.state.tokens)
-        if isinstance(who, Response):
-            return who
         node = await self._node(request)
         return node if isinstance(node, Response) else _json((await self._show([node]))[0])
 
     async def timeline(self, request: Request) -> Response:
         """= `perceus node timeline NAME --json`."""
-        who = check_read(request, self.state.tokens)
-        if isinstance(who, Response):
-            return who
         node = await self._node(request)
         if isinstance(node, Response):
             return node
@@ -172,9 +170,6 @@ class Api:
 
     async def node_events(self, request: Request) -> Response:
         """Bus events about this node seen since perceus-web started (newest last)."""
-        who = check_read(request, self.state.tokens)
-        if isinstance(who, Response):
-            return who
         node = await self._node(request)
         if isinstance(node, Response):
             return node
