@@ -300,10 +300,7 @@ def wait_any(client: BusClient, sub: Subscriber | None, timeout: float) -> tuple
     if not socks:
         time.sleep(max(0.0, timeout))
         return None, False
-    poller = zmq.Poller()
-    for sock in socks:
-        poller.register(sock, zmq.POLLIN)
-    ready = dict(poller.poll(int(max(0.0, timeout) * 1000)))
+    ready = set(poll_sockets(socks, timeout))
     if client._sock is not None and client._sock in ready:
         msg = client.take_pushed()
         if msg is not None:

@@ -151,9 +151,6 @@ class FleetNetwork:
             set_loss(name, probability)
         self.loss = probability
 
-    def exec_prefix(self, name: str) -> list[str]:
-        return ["ip", "netns", "exec", name]
-
     def close(self) -> None:
         # Nodes first (their veth ends go with them), then master and hub.  `ip -batch` deletes fast.
         names = [ns.name for ns in reversed(self._spaces) if ns.created]

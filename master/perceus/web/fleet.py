@@ -178,9 +178,10 @@ class Fleet:
         return changed + removed
 
     def set_inventory(self, inventory: dict[str, Inventory]) -> None:
-        """New inventories: every row's hardware line is rebuilt at the next snapshot."""
-        self.inventory = inventory
-        self._inventory_changed = True
+        """New inventories: when any differs, every row's hardware line is rebuilt at the next snapshot."""
+        if inventory != self.inventory:
+            self.inventory = inventory
+            self._inventory_changed = True
 
     def series(self, since: float = 0.0) -> dict[str, Any]:
         """Nodes per phase over time for the boot progress plot: {"t": [...], "phases": {phase: [...]}}."""

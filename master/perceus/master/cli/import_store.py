@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from perceus.importers.plan import Plan, PlanOptions, build
 from perceus.importers.records import ParseResult
 from perceus.master.cli.context import CliContext
@@ -53,13 +55,7 @@ def apply(
 
 
 def _with_store(options: PlanOptions, store: NodeStore) -> PlanOptions:
-    return PlanOptions(
-        group=options.group,
-        vnfs=options.vnfs,
-        template=options.template,
-        stored=stored_macs(store),
-        update=options.update,
-    )
+    return dataclasses.replace(options, stored=stored_macs(store))
 
 
 def new_nodes(plan: Plan) -> list[NewNode]:

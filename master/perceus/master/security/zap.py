@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import structlog
 import zmq
 
+from perceus.master.bus.server import EVENTS_DOMAIN  # the PUB socket's ZAP domain
 from perceus.master.security.audit import AuditLog
 from perceus.master.security.gate import Gate
 from perceus.master.security.ratelimit import RateLimiter, is_loopback
@@ -31,7 +32,6 @@ log = structlog.get_logger("perceus.security")
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 VERSION = b"1.0"
-EVENTS_DOMAIN = b"perceus-events"  # the PUB socket's ZAP domain (bus/server.py)
 MAX_FIELD = 256  # no legitimate ZAP field is longer; refuse to echo anything bigger
 
 
