@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.helpers.browser import headless_chromium
 
 from perceus.lab import DirectBoot, Lab
 from perceus.lab.bus import LabBus, perceus_cli, start_bus
@@ -25,26 +25,11 @@ from perceus.stage1 import BuildResult
 
 pytestmark = pytest.mark.vm
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.skip("needs chromium and chromium-driver (scripts/setup installs them)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,720"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(30)
-    try:
+    with headless_chromium(page_load_timeout=30) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

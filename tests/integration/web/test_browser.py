@@ -4,12 +4,12 @@ reload, a new node appearing, approve by clicking, the node page.  The QEMU vers
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.helpers.browser import headless_chromium
 
 from perceus.master.store import open_store
 from perceus.master.store.models import ContactUpdate, NewNode
@@ -17,25 +17,11 @@ from perceus.web.client import RunningWeb
 
 from .conftest import mac
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.skip("needs chromium and chromium-driver (scripts/setup installs them)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,720"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    try:
+    with headless_chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def wait(what: str, fn: Callable[[], object], timeout: float = 15.0) -> None:
