@@ -235,9 +235,8 @@ class LegacyListener:
                 return
             self._enroll(conn, nodeid, request)
             return
-        refused = admission.refusal(node)  # revoked or disabled: the bus's rules (security/policy.py)
-        if refused is None and self.dispatcher.revoked(node.nodeid):  # revoked this instant (store cache lags)
-            refused = ("revoked", f"{node.hostname} was revoked (perceus node revoke)")
+        # revoked or disabled: the bus's rules (security/policy.py), with the gate's revocations of this instant
+        refused = admission.refusal(node, revoked_now=self.dispatcher.revoked(node.nodeid))
         if refused is not None:
             kind, text = refused
             log.warning("legacy_refused", node=node.hostname, reason=kind, peer=conn.peer)

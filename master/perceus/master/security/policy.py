@@ -27,12 +27,15 @@ def is_revoked(node: Node) -> bool:
     return bool(node.attrs.get(REVOKED_ATTR))
 
 
-def refusal(node: Node) -> tuple[str, str] | None:
-    """Why a known node gets nothing now — ("revoked" | "disabled", text) — or None when it may be served."""
+def refusal(node: Node, *, revoked_now: bool = False) -> tuple[str, str] | None:
+    """Why a known node gets nothing now — ("revoked" | "disabled", text) — or None when it may be served.
+    `revoked_now`: the caller knows of a revocation the stored node does not show yet (the store cache lags)."""
     if is_revoked(node):
         return "revoked", f"{node.hostname} was revoked (perceus node revoke)"
     if not node.enabled:
         return "disabled", f"node {node.hostname} is not enabled"
+    if revoked_now:
+        return "revoked", f"{node.hostname} was revoked (perceus node revoke)"
     return None
 
 
