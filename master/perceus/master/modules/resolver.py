@@ -47,6 +47,8 @@ class _Sources:
     hosts: dict[str, str] | None = None
     modprobe: tuple[modprobe.Entry, ...] = ()
     modprobe_error: str = ""
+    rootkey: tuple[str, ...] = ()
+    rootkey_error: str = ""
 
 
 class Resolver:
@@ -117,6 +119,11 @@ class Resolver:
         except PerceusError as exc:
             src.modprobe_error = str(exc)
             log.error("module_config_invalid", module="modprobe", error=str(exc))
+        try:
+            src.rootkey = tuple(rootkey.load(rootkey.keys_file(self.paths)))
+        except PerceusError as exc:
+            src.rootkey_error = str(exc)
+            log.error("module_config_invalid", module=rootkey.MODULE, error=str(exc))
         self._sources = src
 
     def _hosts(self) -> dict[str, str]:
@@ -219,5 +226,7 @@ class Resolver:
         if module == "xcpu":
             return [Action(module=module, kind="stay" if state == "init" else "accept", data={})]
         if module == rootkey.MODULE:
-            return rootkey.actions(self.paths)
+            if self._sources.rootkey_error:
+                raise PerceusError(self._sources.rootkey_error)
+            return rootkey.actions_for(self._sources.rootkey)
         return []

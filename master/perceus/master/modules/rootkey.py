@@ -12,6 +12,7 @@ OpenSSH dropped it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from perceus.errors import ConfigError
@@ -82,5 +83,9 @@ def load(path: Path) -> list[str]:
 
 def actions(paths: Paths) -> list[Action]:
     """The module action for a node (nothing when no key is configured)."""
-    keys = load(keys_file(paths))
-    return [Action(module=MODULE, kind=KIND, data={"keys": keys})] if keys else []
+    return actions_for(load(keys_file(paths)))
+
+
+def actions_for(keys: Sequence[str]) -> list[Action]:
+    """The module action carrying `keys` (nothing when there are none)."""
+    return [Action(module=MODULE, kind=KIND, data={"keys": list(keys)})] if keys else []
