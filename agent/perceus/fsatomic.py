@@ -4,6 +4,7 @@ directory."""
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 import tempfile
 from pathlib import Path
@@ -39,3 +40,19 @@ def replace_file(path: Path, data: bytes, *, mode: int | None = None) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def replace_with_new_file(path: Path, data: bytes, mode: int) -> None:
+    """Replace `path` by a file made fresh under a random name (O_EXCL|O_NOFOLLOW: a planted file or symlink is
+    never written through, and nothing planted lends its owner), with `mode`, then renamed into place.  For
+    secrets and keys, where `replace_file`'s keeping of the old owner would be wrong."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

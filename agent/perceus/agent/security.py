@@ -13,8 +13,6 @@ needs no libsodium binding, only signature checks do).
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ import structlog
 from perceus.agent.bus import CurveClient
 from perceus.agent.cmdline import tokens
 from perceus.errors import CapsuleError, ConfigError
+from perceus.fsatomic import replace_with_new_file
 
 log = structlog.get_logger("perceus.agent.security")
 
@@ -185,16 +184,7 @@ def apply_host_keys(data: Mapping[str, Any], root: Path = Path("/")) -> list[str
             log.warning("host_key_ignored", name=str(name)[:64])
             continue
         target.mkdir(parents=True, exist_ok=True)
-        tmp = target / f".{name}.{secrets.token_hex(8)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(text)
-            os.chmod(tmp, 0o644 if name.endswith(".pub") else 0o600)
-            os.replace(tmp, target / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        replace_with_new_file(target / name, text.encode("ascii"), 0o644 if name.endswith(".pub") else 0o600)
         written.append(name)
     log.info("host_keys_installed", files=len(written))
     return written

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from perceus.errors import ConfigError
+from perceus.fsatomic import replace_with_new_file
 
 BEGIN = "# BEGIN perceus rootkey (managed by the Perceus master; edits here are replaced)"
 END = "# END perceus rootkey"
@@ -57,10 +58,5 @@ def apply(root: Path, data: Any) -> bool:
     new = merge(old, keys)
     if new == old:
         return False
-    tmp = ssh / ".authorized_keys.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(new)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    replace_with_new_file(path, new.encode("utf-8"), 0o600)
     return True
