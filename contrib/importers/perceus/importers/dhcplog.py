@@ -22,6 +22,14 @@ _DNSMASQ = re.compile(r"\b(?:DHCPDISCOVER|DHCPREQUEST|BOOTP|PXE)\([^)]*\)\s+(?:\
 ELLIPSIS = "\u2026"  # journalctl and some viewers shorten long lines with it
 
 
+_DHCP_SERVERS = re.compile(r"^(dhcpd\d?|dnsmasq(-dhcp)?)$")
+
+
+def is_dhcp_server(program: str) -> bool:
+    """True for the program names ISC dhcpd and dnsmasq log under (syslog tag, journal SYSLOG_IDENTIFIER)."""
+    return bool(_DHCP_SERVERS.match(program))
+
+
 def request_mac(message: str) -> str | None:
     """The client hardware address of a DHCP request message, as written; None for every other message."""
     match = _DHCPD.search(message) or _DNSMASQ.search(message)

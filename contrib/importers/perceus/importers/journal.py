@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 import struct
 
-from perceus.importers.dhcplog import Sighting, first_seen, request_mac
+from perceus.importers.dhcplog import Sighting, first_seen, is_dhcp_server, request_mac
 from perceus.importers.records import Collector, ParseOptions
 from perceus.importers.sniffing import has
 from perceus.importers.source import Source
@@ -24,14 +23,11 @@ def _message(value: object) -> str:
     return ""
 
 
-_DHCP_SERVERS = re.compile(r"^(dhcpd\d?|dnsmasq(-dhcp)?)$")
-
-
 def _from_dhcp_server(identifier: object) -> bool:
     """SYSLOG_IDENTIFIER names the program; entries without one are judged by their message alone."""
     if isinstance(identifier, bytes):
         identifier = identifier.decode("utf-8", "replace")
-    return not isinstance(identifier, str) or not identifier or bool(_DHCP_SERVERS.match(identifier))
+    return not isinstance(identifier, str) or not identifier or is_dhcp_server(identifier)
 
 
 def _time(value: object, fallback: float) -> float:

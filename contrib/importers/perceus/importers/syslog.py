@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 
-from perceus.importers.dhcplog import Sighting, first_seen, request_mac
+from perceus.importers.dhcplog import Sighting, first_seen, is_dhcp_server, request_mac
 from perceus.importers.records import Collector, ParseOptions
 from perceus.importers.sniffing import has
 from perceus.importers.source import Source
@@ -20,7 +20,6 @@ _STAMP = re.compile(
     r"|\d{4}-\d\d-\d\dT\S+) "
 )
 _TAG = re.compile(r"^([^\s\[:]+)(?:\[\d+\])?:(?: |$)")
-_DHCP_SERVERS = re.compile(r"^(dhcpd\d?|dnsmasq(-dhcp)?)$")
 _MARKER = re.compile(r"^-- (Logs begin|Journal begins|Boot |Reboot|No entries|Subject:|Defined-By:)")
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4")
 _NUMBERED = re.compile(r"^(.*)\.(\d+)$")
@@ -89,7 +88,7 @@ def message(line: str) -> tuple[str | None, str]:
 def dhcp_message(line: str) -> str | None:
     """The message of a DHCP server's line (dhcpd, dnsmasq), None for other programs' lines."""
     program, text = message(line)
-    if program is not None and not _DHCP_SERVERS.match(program):
+    if program is not None and not is_dhcp_server(program):
         return None
     return text
 
