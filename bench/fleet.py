@@ -32,11 +32,10 @@ from typing import Any
 
 import zmq
 
+from bench.checkin import start_curve_bus
 from perceus.agent.bus import CurveClient
 from perceus.agent.runtime import first_delay, next_delay
-from perceus.lab.bus import start_local_bus
 from perceus.master.config import Paths
-from perceus.master.security import keys as master_keys
 from perceus.master.store.models import Activation, NewNode
 from perceus.master.store.sqlite import SQLiteStore
 from perceus.protocol import codec
@@ -159,14 +158,13 @@ def run(agents: int, interval: int, duration: float, procs: int, jitter: bool) -
                                 for i in range(agents)], update=True)  # fmt: skip
             store.activate([Activation("masterauth", "ready", "all"), Activation("hostname", "init", "all"),
                             Activation("syncnodes", "ready", "all")])  # fmt: skip
-        keys, _ = master_keys.ensure(paths)
-        bus = start_local_bus(paths, security="curve")
+        bus, server = start_curve_bus(paths)
         try:
             q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
             start = time.time() + 2.0 + agents / 1000  # time for every agent's Curve handshake
             end = start + duration
             per = -(-agents // procs)
-            key = keys.bus_public
+            key = server.key
             workers = [mp.Process(target=worker, args=(bus.endpoint, key, p * per, min(per, agents - p * per), jitter,
                                                        start, end, 1000 + p, q))
                        for p in range(procs) if p * per < agents]  # fmt: skip
