@@ -133,14 +133,10 @@ class SQLiteStore(SQLStore):
             return []
         macs: dict[int, list[str]] = {}
         attrs: dict[int, dict[str, str]] = {}
-        ids = json.dumps([r[0] for r in rows])
-        for node_id, mac in tx.execute(
-            "SELECT node_id, mac FROM node_mac WHERE node_id IN (SELECT value FROM json_each(?)) ORDER BY mac", (ids,)
-        ):
+        where, ids = tx.any_of("node_id", [r[0] for r in rows])
+        for node_id, mac in tx.execute(f"SELECT node_id, mac FROM node_mac WHERE {where} ORDER BY mac", (ids,)):
             macs.setdefault(node_id, []).append(mac)
-        for node_id, key, value in tx.execute(
-            "SELECT node_id, key, value FROM node_attr WHERE node_id IN (SELECT value FROM json_each(?))", (ids,)
-        ):
+        for node_id, key, value in tx.execute(f"SELECT node_id, key, value FROM node_attr WHERE {where}", (ids,)):
             attrs.setdefault(node_id, {})[key] = value
         return [node_from_row(r, macs.get(r[0], ()), attrs.get(r[0], {})) for r in rows]
 
