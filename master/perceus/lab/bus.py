@@ -38,13 +38,13 @@ def python_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([namespace_roots(), *([old] if old else [])])}
 
 
-def _busd_argv(paths: Paths, bind: str, events: str, *extra: str) -> list[str]:
+def busd_argv(paths: Paths, bind: str, events: str, *extra: str) -> list[str]:
     dirs = ["--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir)]
     return [sys.executable, "-m", "perceus.master.busd", *dirs, "--bind", bind, "--events", events, "--foreground",
             *extra]  # fmt: skip
 
 
-def _wait_listening(paths: Paths, alive: Callable[[], bool], log: Path | None, timeout: float) -> tuple[str, str]:
+def wait_listening(paths: Paths, alive: Callable[[], bool], log: Path | None, timeout: float) -> tuple[str, str]:
     """The (router, events) endpoints once the bus has written them; LabError if it exits or times out."""
     deadline = time.monotonic() + timeout
     while (endpoints := read_endpoints(paths.run)) is None:
@@ -107,9 +107,9 @@ def start_bus(lab: Lab, paths: Paths, *, port: int = 0, timeout: float = 30) -> 
     """
     paths.ensure()
     (paths.run / ENDPOINTS_FILE).unlink(missing_ok=True)
-    argv = _busd_argv(paths, f"tcp://{lab.gateway}:{port}", f"tcp://{lab.gateway}:0")
+    argv = busd_argv(paths, f"tcp://{lab.gateway}:{port}", f"tcp://{lab.gateway}:0")
     proc = lab.spawn("perceus-bus", argv, env=python_env())
-    return LabBus(paths, proc, *_wait_listening(paths, proc.running, proc.log, timeout))
+    return LabBus(paths, proc, *wait_listening(paths, proc.running, proc.log, timeout))
 
 
 @dataclass
@@ -148,11 +148,11 @@ def start_local_bus(
         paths.perceus_conf.write_text(conf + "\nmanage dnsmasq = no\n")
     (paths.run / ENDPOINTS_FILE).unlink(missing_ok=True)
     log = paths.logs / f"bus-{time.monotonic_ns()}.log"
-    argv = _busd_argv(paths, bind, "tcp://127.0.0.1:0", "--security", security, *extra)
+    argv = busd_argv(paths, bind, "tcp://127.0.0.1:0", "--security", security, *extra)
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=python_env())
     try:
-        endpoints = _wait_listening(paths, lambda: proc.poll() is None, log, timeout)
+        endpoints = wait_listening(paths, lambda: proc.poll() is None, log, timeout)
     except LabError:
         proc.kill()
         proc.wait()

@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from perceus.lab.bus import perceus_cli, python_env
+from perceus.lab.bus import busd_argv, perceus_cli, python_env, wait_listening
 from perceus.lab.fleet_net import MASTER_DEV, FleetAddressing
 from perceus.lab.netns import LabError, exec_prefix
 from perceus.lab.procs import ManagedProcess
-from perceus.master.bus.control import ENDPOINTS_FILE, read_endpoints
+from perceus.master.bus.control import ENDPOINTS_FILE
 from perceus.master.config import Paths
 
 CAPSULE = "fleet"
@@ -148,24 +148,17 @@ class FleetBus:
 
 def start_bus(paths: Paths, netns: str, addressing: FleetAddressing, *, timeout: float = 30) -> FleetBus:
     """perceus-bus (Curve on: the product default) bound to the master's uplink address in `netns`."""
-    import sys
-
     paths.ensure()
     (paths.run / ENDPOINTS_FILE).unlink(missing_ok=True)
     ip = addressing.master_ip
-    argv = [*exec_prefix(netns), sys.executable, "-m", "perceus.master.busd",
-            "--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir),
-            "--bind", f"tcp://{ip}:{BUS_PORT}", "--events", f"tcp://{ip}:{EVENT_PORT}", "--foreground"]  # fmt: skip
+    argv = [*exec_prefix(netns), *busd_argv(paths, f"tcp://{ip}:{BUS_PORT}", f"tcp://{ip}:{EVENT_PORT}")]
     log = paths.logs / "perceus-bus.log"
     proc = ManagedProcess("perceus-bus", argv, log=log, env=python_env())
-    deadline = time.monotonic() + timeout
-    while (endpoints := read_endpoints(paths.run)) is None:
-        if not proc.running():
-            raise LabError(f"perceus-bus exited {proc.popen.returncode}: {log.read_text(errors='replace')[-600:]}")
-        if time.monotonic() > deadline:
-            proc.stop()
-            raise LabError(f"perceus-bus did not listen within {timeout:.0f} s; see {log}")
-        time.sleep(0.05)
+    try:
+        endpoints = wait_listening(paths, proc.running, log, timeout)
+    except LabError:
+        proc.stop()
+        raise LabError(f"perceus-bus did not start: {log.read_text(errors='replace')[-600:]}") from None
     deadline = time.monotonic() + 10  # dnsmasq writes boot.ipxe when it starts; give it a moment
     while not (paths.tftp / "boot.ipxe").exists() and time.monotonic() < deadline:
         time.sleep(0.05)

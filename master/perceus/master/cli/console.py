@@ -152,10 +152,7 @@ def log(ctx: CliContext, ns: argparse.Namespace) -> int:
                 "hostname": node.hostname,
                 "console_log": str(path),
                 "console": [{"t": ln.t, "text": ln.text} for ln in lines],
-                "timeline": [
-                    {"t": e.t, "phase": e.phase, "done": e.done, "ok": e.ok, "detail": e.detail, "boot_id": e.boot_id}
-                    for e in events
-                ],
+                "timeline": [e.as_dict() for e in events],
             }
         )
         return 0

@@ -214,10 +214,7 @@ def pending_data(rows: Sequence[Pending]) -> list[dict[str, object]]:
 
 def timeline_data(events: Sequence[PhaseEvent]) -> list[dict[str, object]]:
     """`node timeline --json` (and the web API's /api/v1/nodes/{name}/timeline)."""
-    return [
-        {"phase": e.phase, "t": e.t, "ok": e.ok, "done": e.done, "detail": e.detail, "boot_id": e.boot_id}
-        for e in events
-    ]
+    return [e.as_dict() for e in events]
 
 
 def list_(ctx: CliContext, ns: argparse.Namespace) -> int:

@@ -104,6 +104,11 @@ class PhaseEvent:
     done: bool = True
     detail: str = ""
 
+    def as_dict(self) -> dict[str, object]:
+        """The JSON shape of `node timeline --json`, `node log --json` and the web API's timeline."""
+        return {"phase": self.phase, "t": self.t, "ok": self.ok, "done": self.done, "detail": self.detail,
+                "boot_id": self.boot_id}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Pending:
