@@ -203,8 +203,8 @@ class Api:
             since = float(request.query_params.get("since", "0") or 0)
         except ValueError:
             return denied(400, "since must be a number (epoch seconds)")
-        stats = await asyncio.get_running_loop().run_in_executor(None, self.state._bus_stats)
-        return _json({**self.state.fleet.series(since), "bytes_served": stats.get("sent_bytes"), "now": time.time()})
+        served = await asyncio.get_running_loop().run_in_executor(None, self.state.bytes_served)
+        return _json({**self.state.fleet.series(since), "bytes_served": served, "now": time.time()})
 
     # ------------------------------------------------------------------ writes
     async def _write(self, request: Request, do: Callable[[Caller], writes.WriteResult], action: str) -> Response:

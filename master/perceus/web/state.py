@@ -158,6 +158,11 @@ class WebState:
         snap = self.fleet.current
         return dict(snap.counts) if snap is not None else {}
 
+    def bytes_served(self) -> int | None:
+        """Capsule bytes this master has served (one control round trip: the boot page polls it)."""
+        reply = poke(self.paths.control_socket, "capsule_stats", timeout=0.5) or {}
+        return int(reply["sent_bytes"]) if reply.get("ok") else None
+
     def _bus_stats(self) -> dict[str, Any]:
         stats = poke(self.paths.control_socket, "stats", timeout=0.5) or {}
         if not stats.get("ok"):

@@ -144,5 +144,6 @@ def test_a_booting_node_reaches_the_browser_and_metrics(live: tuple[RunningBus, 
     assert received is not None and received >= 3
     assert _metric(web, 'perceus_nodes{state="init"}') == 1.0
     assert _metric(web, 'perceus_capsule_bytes_served_total{source="master"}') == 0.0  # no capsule fetched
+    assert web.get_json("/api/v1/boot")["bytes_served"] == 0  # the boot page reads the same counter
     recent = [e["event"] for e in web.get_json("/api/v1/nodes/n0000/events")]
     assert recent == ["node_enrolled", "hello", "phase", "phase"]
