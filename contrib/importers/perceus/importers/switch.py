@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from perceus.importers.ports import Entry, emit, is_multicast
+from perceus.importers.ports import Entry, emit, is_logical, is_multicast
 from perceus.importers.records import Collector, ParseOptions
 from perceus.importers.sniffing import has
 from perceus.importers.source import Source
@@ -12,10 +12,9 @@ from perceus.importers.source import Source
 # Shaped like a MAC (letters beyond f included, so a damaged address is reported instead of passed over).
 _MAC = re.compile(r"^([0-9A-Za-z]{4}\.[0-9A-Za-z]{4}\.[0-9A-Za-z]{4}|([0-9A-Za-z]{2}[:-]){5}[0-9A-Za-z]{2})$")
 # Physical interfaces: Gi1/0/1, Ethernet1/10, Et49/1, Fa0/1, ge-0/0/2.0, xe-0/0/0:1, Te1/1/1 (and Po1, ae0.0,
-# which are aggregates), CatOS 3/1; CPU, Router, sup-eth1(R), vPC Peer-Link, Vx1 … are not.
-_PORT = re.compile(
-    r"^((?!vx|vlan|tunnel|lo\d|nve|cpu|router)[A-Za-z][A-Za-z-]*\d+([/:.]\d+)*|\d+(/\d+)+)$", re.IGNORECASE
-)
+# which are aggregates), CatOS 3/1; sup-eth1(R) and vPC Peer-Link are not shaped like one, and CPU, Router,
+# Vx1, Vlan10, mgmt0 … are shaped like one but logical (ports.is_logical, the one list of those names).
+_PORT = re.compile(r"^([A-Za-z][A-Za-z-]*\d+([/:.]\d+)*|\d+(/\d+)+)$")
 _FLAGS = {"*", "+", "G", "R", "O", "C", "~", "E"}  # NX-OS / IOS line markers before the VLAN
 _VLAN_WORD = re.compile(r"^(?:vlan)?0*(\d+)$", re.IGNORECASE)
 
@@ -60,7 +59,7 @@ def parse(sources: list[Source], out: Collector, options: ParseOptions) -> None:
             after = tokens[at + 1 :]
             # VLAN before the MAC (IOS, NX-OS, EOS, Junos); old IOS prints it after the type.
             vlan = before[-1] if before else next((t for t in after if t.isdigit()), "")
-            port = next((t for t in after if _PORT.match(t)), None)
+            port = next((t for t in after if _PORT.match(t) and not is_logical(t)), None)
             nodeid = out.nodeid(where, tokens[at])
             if nodeid is None:
                 continue
