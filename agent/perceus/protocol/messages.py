@@ -174,6 +174,22 @@ class Handover(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ReprovisionAck(Message):
+    """node → master, v1 + reprovision (issue 19): provisiond's answer to `reprovision`.  `ok`: stage one is
+    downloaded, verified and loaded, and the kexec follows this message; `next_key` (hex) is the CurveZMQ key
+    the re-entered stage one will use (handed over inside its initramfs).  `ok` false: why not (`detail`)."""
+
+    TYPE: ClassVar[str] = "reprovision_ack"
+    node: str
+    boot_id: str
+    job: str
+    ok: bool
+    detail: str = ""
+    next_key: str = ""
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PeerGet(Message):
     """node → peer node, v1 + swarm (issue 21): one chunk of `manifest` by hash; `token` is the master's
     signed voucher for the asking node (answered with `chunk` + raw frame, or `error`)."""
@@ -281,6 +297,29 @@ class Sources(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BootFile:
+    """One file of the stage-one image in `reprovision`: where to fetch it, its size and its SHA-256 (hex)."""
+
+    url: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reprovision(Message):
+    """master → node over the ROUTER to the bound session only, v1 + reprovision (issue 19): provisiond, go
+    back into stage one without firmware — fetch `kernel` and `initrds` (concatenated in order), check each
+    against its size and SHA-256, kexec with `cmdline`, answer `reprovision_ack` first (docs/power.md)."""
+
+    TYPE: ClassVar[str] = "reprovision"
+    job: str
+    node: str
+    kernel: BootFile
+    initrds: tuple[BootFile, ...]
+    cmdline: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Error(Message):
     """master → node, v1: the request failed; `code` says why."""
 
@@ -334,7 +373,8 @@ AGENT_TO_MASTER: tuple[type[Message], ...] = (
     GetSources,
     PeerGet,
     Handover,
+    ReprovisionAck,
 )
-MASTER_TO_AGENT: tuple[type[Message], ...] = (Welcome, Wait, Ack, Manifest, Chunk, Error, Sources)
+MASTER_TO_AGENT: tuple[type[Message], ...] = (Welcome, Wait, Ack, Manifest, Chunk, Error, Sources, Reprovision)
 PUBLISHED: tuple[type[Message], ...] = (Sync, Exec, Event)
 ALL_MESSAGES: tuple[type[Message], ...] = AGENT_TO_MASTER + MASTER_TO_AGENT + PUBLISHED

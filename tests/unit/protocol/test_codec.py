@@ -16,6 +16,7 @@ from perceus.protocol.messages import (
     ALL_MESSAGES,
     Ack,
     Action,
+    BootFile,
     CheckIn,
     Chunk,
     Error,
@@ -31,6 +32,8 @@ from perceus.protocol.messages import (
     Message,
     PeerGet,
     Report,
+    Reprovision,
+    ReprovisionAck,
     Script,
     ScriptResult,
     Sources,
@@ -117,6 +120,17 @@ EXAMPLES: dict[str, Message] = {
         issued=1700000000.0,
         now=1700000000.5,
         retry_after=0.0,
+    ),
+    # since v1 + reprovision (issue 19)
+    "reprovision": Reprovision(
+        job="r1",
+        node=MAC,
+        kernel=BootFile(url="http://10.0.0.1:9989/vmlinuz", sha256="ab" * 32, size=9000000),
+        initrds=(BootFile(url="http://10.0.0.1:9989/stage1.cpio.zst", sha256="cd" * 32, size=31000000),),
+        cmdline="console=ttyS0,115200 quiet perceus.master=10.0.0.1:9987 perceus.debug=1",
+    ),
+    "reprovision_ack": ReprovisionAck(
+        rid=12, node=MAC, boot_id="b2", job="r1", ok=True, detail="kexec loaded", next_key="ef" * 32, seq=40
     ),
 }
 
