@@ -7,10 +7,10 @@ an exception: a node with odd firmware still boots.  (1.x sent no inventory; the
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
+
+from perceus.agent import bmc_self
 
 MAX_READ = 4096
 MAX_NICS = 64
@@ -113,33 +113,13 @@ def dmi(sys: Path = Path("/sys")) -> dict[str, str]:
     }
 
 
-IPMI_DEVICES = (Path("/dev/ipmi0"), Path("/dev/ipmi/0"), Path("/dev/ipmidev/0"))
+IPMI_DEVICES = bmc_self.DEVICES
 
 
-def parse_lan_print(text: str) -> dict[str, str]:
-    """`ipmitool lan print`'s address lines: {"address": "10.1.0.17", "mac": "…"}; "" for 0.0.0.0."""
-    out: dict[str, str] = {}
-    for line in text.splitlines()[:200]:
-        key, _, value = line.partition(":")
-        key, value = key.strip(), value.strip()
-        if key == "IP Address" and value not in ("", "0.0.0.0"):  # noqa: S104 - the any-address: 1.x's documented default, or a value compared
-            out["address"] = value[:64]
-        elif key == "MAC Address" and value:
-            out["mac"] = value[:64].upper()
-    return out
-
-
-def bmc(devices: tuple[Path, ...] = IPMI_DEVICES, timeout: float = 3.0) -> dict[str, str]:
-    """The BMC's LAN address, when this node has an IPMI device and ipmitool (a runtime OS may; stage one has
-    neither): the only way to it is the BMC itself, so it is asked once per hello, briefly."""
-    ipmitool = shutil.which("ipmitool")
-    if ipmitool is None or not any(d.exists() for d in devices):
-        return {}
-    try:
-        proc = subprocess.run([ipmitool, "lan", "print"], capture_output=True, text=True, timeout=timeout, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    return parse_lan_print(proc.stdout) if proc.returncode == 0 else {}
+def bmc(devices: tuple[Path, ...] = IPMI_DEVICES) -> dict[str, str]:
+    """The BMC's LAN address (and MAC, address source), asked of the BMC through the kernel's IPMI device
+    (perceus.agent.bmc_self; stage one has no ipmitool); {} at once on the many nodes without one."""
+    return bmc_self.read(devices)
 
 
 def collect(

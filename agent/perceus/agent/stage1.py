@@ -170,10 +170,11 @@ class Stage1:
             self.client.close()
 
     def _drivers(self) -> None:
-        from perceus.agent import drivers
+        from perceus.agent import bmc_self, drivers
 
         self.phases.enter(Phase.DRIVERS)
-        kmods, noload = self.config.kmods, self.config.noload
+        # The IPMI modules only where the firmware declares a BMC (nothing matches ipmi_devintf by modalias).
+        kmods, noload = (*self.config.kmods, *bmc_self.modules_needed()), self.config.noload
         try:
             result = run_isolated(lambda: drivers.load_drivers(kmods, noload), what="driver loading")
         except PerceusError as exc:  # built-in NIC drivers may still work: the network phase decides

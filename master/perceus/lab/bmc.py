@@ -89,7 +89,12 @@ class _Group:
 class IpmiSim:
     """One `ipmi_sim` BMC on 127.0.0.1:`port` (UDP).  `startcmd` is what power-on runs (a QEMU node, or
     `sleep` for a BMC without a machine); `vm_port` is the TCP port QEMU's ipmi-bmc-extern connects to,
-    `sol` a `telnet:HOST:PORT` serial port SOL attaches to."""
+    `sol` a `telnet:HOST:PORT` serial port SOL attaches to.
+
+    `lan_address` / `lan_mac` are what the BMC says its LAN channel's IP and MAC are (LAN configuration
+    parameters 3 and 5, static source): ipmi_sim reads those through its `lan_config_program`, which without
+    one answers 0.0.0.0.  They are what a node reads of its own BMC (perceus.agent.bmc_self); the BMC itself
+    still listens on 127.0.0.1:`port`."""
 
     def __init__(
         self,
@@ -102,6 +107,8 @@ class IpmiSim:
         netns: str = "",
         poweroff_wait: int = 1,
         name: str = "bmc",
+        lan_address: str = "192.0.2.1",
+        lan_mac: str = "02:00:00:00:19:01",
     ) -> None:
         self.workdir = workdir
         self.port = port or free_port(socket.SOCK_DGRAM)
@@ -111,11 +118,32 @@ class IpmiSim:
         self.netns = netns
         self.poweroff_wait = poweroff_wait
         self.name = name
+        self.lan_address = lan_address
+        self.lan_mac = lan_mac
         self.process: _Group | None = None
 
     @property
     def url(self) -> str:
         return f"ipmi://{IPMI_USER}@127.0.0.1:{self.port}"
+
+    def lan_control(self) -> str:
+        """ipmi_sim's `lan_config_program` (`PROG get PARM…` prints `PARM:VALUE` lines; sets refused)."""
+        values = {
+            "ip_addr": self.lan_address,
+            "ip_addr_src": "static",
+            "mac_addr": self.lan_mac,
+            "subnet_mask": "255.255.255.0",
+            "default_gw_ip_addr": "0.0.0.0",  # noqa: S104 - a value the BMC reports, not a bind address
+            "default_gw_mac_addr": "00:00:00:00:00:00",
+            "backup_gw_ip_addr": "0.0.0.0",  # noqa: S104 - as above
+            "backup_gw_mac_addr": "00:00:00:00:00:00",
+        }
+        cases = "".join(f"    {k}) echo {k}:{v} ;;\n" for k, v in values.items())
+        return (
+            "#!/bin/sh\n# The lab BMC's LAN settings for ipmi_sim (get only).\n"
+            '[ "$2" = get ] || exit 1\nshift 2\nfor p; do\n  case $p in\n'
+            f"{cases}    *) exit 1 ;;\n  esac\ndone\n"
+        )
 
     def lan_conf(self) -> str:
         sol = f'  sol "{self.sol}" 115200\n' if self.sol else ""
@@ -126,6 +154,7 @@ class IpmiSim:
             "  startlan 1\n"
             f"    addr 127.0.0.1 {self.port}\n"
             "    priv_limit admin\n"
+            f'    lan_config_program "{self.workdir / "lancontrol"} lan0"\n'
             f"    allowed_auths_callback {auths}\n    allowed_auths_user {auths}\n"
             f"    allowed_auths_operator {auths}\n    allowed_auths_admin {auths}\n"
             "    guid a123456789abcdefa123456789abcdef\n"
@@ -145,6 +174,9 @@ class IpmiSim:
         (self.workdir / "state").mkdir(exist_ok=True)
         conf, emu = self.workdir / "lan.conf", self.workdir / "bmc.emu"
         conf.write_text(self.lan_conf())
+        control = self.workdir / "lancontrol"
+        control.write_text(self.lan_control())
+        control.chmod(0o755)
         emu.write_text("mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\nmc_enable 0x20\n")
         argv = ["ipmi_sim", "-n", "-c", str(conf), "-f", str(emu), "-s", str(self.workdir / "state")]
         if self.netns:
@@ -384,6 +416,9 @@ class BmcNode:
             netns=lab.name,
             poweroff_wait=3,
             name=self.name,
+            # What the node reads of its own BMC (TEST-NET-1: never routed, never contacted).
+            lan_address=f"192.0.2.{10 + index}",
+            lan_mac=f"02:00:00:00:19:{index:02x}",
         )
         self.started = time.monotonic()
         self._follow = _FollowFile(self.raw_console, ConsoleLog(console_log) if console_log else None)

@@ -60,8 +60,10 @@ class Inventory:
     vendor: str = ""
     product: str = ""
     serial: str = ""
-    bmc: str = ""  # the BMC's LAN address, when the node could read it
+    bmc: str = ""  # the BMC's LAN address, when the node could read it (node-reported: a hint, never trusted)
     kernel: str = ""
+    bmc_mac: str = ""
+    bmc_source: str = ""  # "static", "dhcp", … (LAN configuration parameter 4)
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> Inventory:
@@ -95,6 +97,8 @@ class Inventory:
             serial=_text(dmi.get("serial")),
             bmc=_text(bmc.get("address")),
             kernel=_text(data.get("kernel")),
+            bmc_mac=_text(bmc.get("mac")).upper(),
+            bmc_source=_text(bmc.get("source")),
         )
 
     @classmethod
@@ -169,6 +173,25 @@ class Change:
 
 
 @dataclass(frozen=True)
+class ReportedBmc:
+    """The BMC address a node last read of its own BMC (stage one reads it through /dev/ipmi0; a runtime OS
+    often cannot).  Node-reported and unauthenticated: shown to the admin, never used to reach or trust a BMC."""
+
+    address: str
+    mac: str
+    source: str
+    stage: str
+    t: float
+
+    @classmethod
+    def of(cls, inventory: Inventory, stage: str, t: float) -> ReportedBmc | None:
+        return cls(inventory.bmc, inventory.bmc_mac, inventory.bmc_source, stage, t) if inventory.bmc else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class NodeInventory:
     """The latest inventory of a node and the changes that still hold."""
 
@@ -177,6 +200,7 @@ class NodeInventory:
     boot_id: str
     t: float
     changes: tuple[Change, ...] = field(default=())
+    reported_bmc: ReportedBmc | None = None  # from the newest inventory (of either stage) that had one
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -185,6 +209,7 @@ class NodeInventory:
             "boot_id": self.boot_id,
             "t": self.t,
             "changes": [c.as_dict() for c in self.changes],
+            "bmc_reported": self.reported_bmc.as_dict() if self.reported_bmc else None,
         }
 
 

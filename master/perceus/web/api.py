@@ -15,7 +15,7 @@ from starlette.routing import Route
 from perceus.errors import PerceusError
 from perceus.master.capsule.manage import infos
 from perceus.master.cli.node import pending_data, status_extras, status_records, summary_data, timeline_data
-from perceus.master.cli.node_inventory import show_records
+from perceus.master.cli.node_inventory import configured_bmcs, show_records
 from perceus.master.cli.vnfs_cmds.list_ import capsule_users, list_data
 from perceus.master.store.models import Node
 from perceus.protocol import hwaddr, names
@@ -145,7 +145,8 @@ class Api:
     async def _show(self, nodes: list[Node]) -> list[dict[str, object]]:
         ids = [n.nodeid for n in nodes]
         inventories = await self.state.read(lambda s: s.inventories(ids) if ids else {})
-        return show_records(nodes, inventories)
+        bmcs = await asyncio.get_running_loop().run_in_executor(None, configured_bmcs, self.state.paths, nodes)
+        return show_records(nodes, inventories, bmcs)
 
     async def show(self, request: Request) -> Response:
         """= `perceus node show --json` (every field plus the inventory)."""

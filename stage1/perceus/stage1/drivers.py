@@ -36,6 +36,10 @@ FS_MODULES: tuple[str, ...] = ("ext4", "crc32c_generic")
 # Entropy for early TLS/ZMQ curve keys on virtual machines.
 MISC_MODULES: tuple[str, ...] = ("virtio_rng",)
 
+# The node's own BMC through the kernel's IPMI device (the agent's bmc_self.py loads them only where the
+# firmware declares one); ipmi_msghandler comes as their dependency.
+BMC_MODULES: tuple[str, ...] = ("ipmi_si", "ipmi_devintf")
+
 
 def module_name(path: str) -> str:
     """Return the kernel's name for a module file: basename, no .ko, '-' as '_'."""
@@ -65,7 +69,7 @@ def wanted_modules(
     all_paths: Iterable[str],
     *,
     dirs: Iterable[str] = NIC_MODULE_DIRS,
-    names: Iterable[str] = NIC_MODULES + STORAGE_MODULES + FS_MODULES + MISC_MODULES,
+    names: Iterable[str] = NIC_MODULES + STORAGE_MODULES + FS_MODULES + MISC_MODULES + BMC_MODULES,
 ) -> set[str]:
     """Pick the module paths under ``dirs`` or named in ``names`` (missing names are ignored).
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from perceus.agent import bmc_self
 from perceus.agent import inventory as agent_inventory
 from perceus.master.bus.handlers import Dispatcher, Incoming
 from perceus.master.config import Paths
@@ -59,8 +60,12 @@ def test_from_wire_accepts_the_agents_own_collection(tmp_path: Path) -> None:
     assert inv.cpu_model == "QEMU Virtual CPU version 2.5+" and inv.memory == 2030000 * 1024
     assert inv.nics == (Nic("ens3", "52:54:00:12:34:56", "", 0, True),)
     assert inv.disks == (Disk("vda", 1 * GIB, ""),) and inv.bmc == ""
-    lan = agent_inventory.parse_lan_print("IP Address              : 10.1.0.17\n")
-    assert Inventory.from_wire({"bmc": lan}).bmc == "10.1.0.17"
+    # What perceus.agent.bmc_self.read() sends for a BMC at 10.1.0.17 (parameter 3 answered as the spec lays it out)
+    address = bmc_self.ip_text(bmc_self.lan_parameter(bytes([0, 0x11, 10, 1, 0, 17]), 4))
+    wire = {"address": address, "mac": "d0:94:66:aa:bb:cc", "source": "dhcp", "channel": "1"}
+    got = Inventory.from_wire({"bmc": wire})
+    assert (got.bmc, got.bmc_mac, got.bmc_source) == ("10.1.0.17", "D0:94:66:AA:BB:CC", "dhcp")
+    assert Inventory.from_wire({"bmc": {"address": 17, "mac": None}}).bmc == ""  # the node is not trusted
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from perceus.errors import UsageError
+from perceus.errors import PerceusError, UsageError
 from perceus.master.cli.context import CliContext
 from perceus.master.cli.nodespec import fold
+from perceus.master.config import Paths
 from perceus.master.inventory import NodeInventory, human_bytes
+from perceus.master.power.records import BmcRecord
+from perceus.master.power.store import BmcStore
 from perceus.master.store.models import Node
 
+NO_BMC = "no BMC configured"  # power.records.resolve's answer for a node without one
 Getter = Callable[[Node, NodeInventory | None], str]
 Rendered = tuple[list[dict[str, Any]], list[str], list[str]]  # --json data, header lines, text rows
 
@@ -118,15 +122,66 @@ def show_lines(node: Node, inv: NodeInventory | None) -> list[str]:
 
 
 def show_data(ctx: CliContext, nodes: Sequence[Node]) -> list[dict[str, object]]:
-    """`node show --json`: every node field plus `inventory` (null until the node said hello with one)."""
-    return show_records(nodes, _inventories(ctx, nodes))
+    """`node show --json`: every node field plus `inventory` (null until the node said hello with one) and
+    `bmc`: the configured BMC URL ("" if none) beside the address the node reported (null if none)."""
+    return show_records(nodes, _inventories(ctx, nodes), configured_bmcs(ctx.paths, nodes))
 
 
-def show_records(nodes: Sequence[Node], inv: Mapping[str, NodeInventory]) -> list[dict[str, object]]:
-    """The `node show --json` shape from nodes and their inventories (shared with perceus-web's API)."""
-    return [{**n.as_dict(), "inventory": inv[n.nodeid].as_dict() if n.nodeid in inv else None} for n in nodes]
+def configured_bmcs(paths: Paths, nodes: Sequence[Node]) -> dict[str, str]:
+    """nodeid → the BMC URL `node power` would use (no password in it); {} when the BMC file is unreadable
+    (`node show` works for whoever can read the database, the 0600 BMC file is root's)."""
+    try:
+        bmcs = BmcStore.for_paths(paths)
+    except PerceusError:
+        return {}
+    out = {}
+    for n in nodes:
+        resolved = bmcs.resolve(n)
+        if isinstance(resolved, BmcRecord):
+            out[n.nodeid] = resolved.url
+        elif resolved != NO_BMC:  # half configured ("no BMC password set"): say so (`node bmc` has the rest)
+            out[n.nodeid] = f"({resolved})"
+    return out
+
+
+def _reported(inv: NodeInventory | None) -> dict[str, Any] | None:
+    return inv.reported_bmc.as_dict() if inv is not None and inv.reported_bmc is not None else None
+
+
+def bmc_line(node: Node, configured: str, inv: NodeInventory | None) -> list[str]:
+    """`host: bmc=URL (bmc reported: ADDRESS)`: what power control uses, and what the node read of its own
+    BMC (node-reported, a hint: `node set bmc reported` adopts it); nothing when neither exists."""
+    reported = inv.reported_bmc if inv is not None else None
+    if not configured and reported is None:
+        return []
+    hint = f" (bmc reported: {reported.address})" if reported is not None else ""
+    return [f"{node.hostname}: bmc={configured or '-'}{hint}"]
+
+
+def show_records(
+    nodes: Sequence[Node], inv: Mapping[str, NodeInventory], bmcs: Mapping[str, str]
+) -> list[dict[str, object]]:
+    """The `node show --json` shape from nodes, their inventories and configured BMC URLs (shared with
+    perceus-web's API)."""
+    return [
+        {
+            **n.as_dict(),
+            "inventory": inv[n.nodeid].as_dict() if n.nodeid in inv else None,
+            "bmc": {"url": bmcs.get(n.nodeid, ""), "reported": _reported(inv.get(n.nodeid))},
+        }
+        for n in nodes
+    ]
 
 
 def show_rows(ctx: CliContext, nodes: Sequence[Node], node_lines: Callable[[Node], list[str]]) -> list[str]:
     inv = _inventories(ctx, nodes)
-    return [line for n in nodes for line in (*node_lines(n), *show_lines(n, inv.get(n.nodeid)))]
+    bmcs = configured_bmcs(ctx.paths, nodes)
+    return [
+        line
+        for n in nodes
+        for line in (
+            *node_lines(n),
+            *bmc_line(n, bmcs.get(n.nodeid, ""), inv.get(n.nodeid)),
+            *show_lines(n, inv.get(n.nodeid)),
+        )
+    ]

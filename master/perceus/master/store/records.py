@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from perceus.master.inventory import Change, Inventory, NodeInventory, compare
+from perceus.master.inventory import Change, Inventory, NodeInventory, ReportedBmc, compare
 from perceus.master.store.base import EVENTS_PER_NODE, NodeStore
 from perceus.master.store.dialect import Tx
 from perceus.master.store.models import Activation, EnrollRequest, InventoryReport, MasterInfo, Pending, PhaseEvent
@@ -133,13 +133,17 @@ class RecordRules(NodeStore):
             ):
                 changes.setdefault(r[0], []).append(Change(*r[1:]))
             out: dict[str, NodeInventory] = {}
+            reported: dict[str, ReportedBmc] = {}  # a runtime OS that cannot read the BMC keeps stage one's
             for nodeid, stage, boot_id, t, data in tx.execute(
                 "SELECT n.nodeid, i.stage, i.boot_id, i.t, i.data FROM node_inventory i"
                 f" JOIN node n ON n.id = i.node_id{where} ORDER BY i.t, i.stage",
                 args,
             ):  # newest last, so it wins
                 inventory = Inventory.from_json(data)
-                out[nodeid] = NodeInventory(inventory, stage, boot_id, t, tuple(changes.get(nodeid, ())))
+                bmc = ReportedBmc.of(inventory, stage, t) or reported.get(nodeid)
+                if bmc is not None:
+                    reported[nodeid] = bmc
+                out[nodeid] = NodeInventory(inventory, stage, boot_id, t, tuple(changes.get(nodeid, ())), bmc)
             return out
 
         return self._read(run)
