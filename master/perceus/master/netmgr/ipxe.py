@@ -53,18 +53,23 @@ def _fetch(settings: NetSettings, command: str, name: str, args: str = "") -> li
     return [f"{command} {settings.http_base}/{name}{args} || {tftp}"]
 
 
-def boot_script(settings: NetSettings, *, overlays: Iterable[str] = ()) -> str:
-    """boot.ipxe for `settings` (the master's address and ports go on the kernel command line)."""
+def stage1_words(settings: NetSettings, debug: str = "${perceus-debug}") -> list[str]:
+    """Stage one's kernel command line as boot.ipxe gives it (`perceus node reprovision` sends the same)."""
     s = settings
-    words = [
+    return [
         *CONSOLES,
         "quiet",
         f"perceus.master={s.master_host}:{s.bus_port}",
         f"perceus.events={s.master_host}:{s.event_port}",
-        "perceus.debug=${perceus-debug}",
+        f"perceus.debug={debug}",
         *s.append,
-        "${perceus-initrd}",
     ]
+
+
+def boot_script(settings: NetSettings, *, overlays: Iterable[str] = ()) -> str:
+    """boot.ipxe for `settings` (the master's address and ports go on the kernel command line)."""
+    s = settings
+    words = [*stage1_words(s), "${perceus-initrd}"]
     # The EFI stub concatenates initrds with no padding, and the kernel finds an uncompressed cpio only at a
     # 4-aligned offset: the small overlays (sizes multiples of 4) go first, the zstd image (any size) last.
     initrds = " ".join(f"initrd={name}" for name in (*overlays, INITRD))
