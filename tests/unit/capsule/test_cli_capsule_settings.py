@@ -1,5 +1,5 @@
 """Issue 17 item 3 — no 1.x capsule setting silently ignored, through `perceus …` main(argv):
-KEXEC_ARGS, global-vnfs.config, `vnfs configure --kernel`, the import console question, hybrid refused,
+KEXEC_ARGS, global-vnfs.config, `vnfs configure --kernel`, the import console question, hybrid without a list,
 a missing defaults.conf `Vnfs Name` at `node add`, `info config KEY` for every documented key."""
 
 from __future__ import annotations
@@ -151,10 +151,11 @@ def test_import_console(paths: Paths, small: Path, extra: list[str], answer: str
     assert manifest(paths, "c1").console == console
 
 
-def test_hybrid_refused(paths: Paths, small: Path) -> None:
+def test_hybrid_without_a_hybridize_list_refused(paths: Paths, small: Path) -> None:
+    # Hybrid capsules themselves: tests/unit/capsule/test_hybrid*.py
     result = run(paths, "vnfs", "import", str(small), "--name", "c1", "--type", "hybrid")
-    assert result.code == 2
-    assert "hybrid capsules (parts of the root mounted over NFS) are not built yet" in result.err
+    assert result.code == 1
+    assert "is hybrid but has no hybridize list: give --hybridize FILE" in result.err
     assert not (paths.vnfs / "c1").exists()
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import structlog
 
 from perceus.errors import AlreadyExistsError, CapsuleError
+from perceus.master.capsule import hybrid
 from perceus.master.capsule.chunkstore import ChunkStore
 from perceus.master.capsule.config import CapsuleConfig, new_config
 from perceus.master.capsule.extract import Extractor, Limits
@@ -22,6 +23,7 @@ from perceus.master.capsule.layout import TMP_PREFIX, CapsuleDir, Store, check_n
 from perceus.master.capsule.pack import PackResult, ProgressFactory, find_initrd, find_kernel, pack
 from perceus.master.capsule.sources import Source, detect
 from perceus.master.config import Paths
+from perceus.master.fsutil import atomic_write
 
 log = structlog.get_logger("perceus.capsule")
 
@@ -36,6 +38,7 @@ class Settings:
     console: str | None = None
     kernel_args: str | None = None
     kexec_args: str | None = None
+    hybridize: Path | None = None  # a hybridize list to store as the capsule's own (capsule/hybrid.py)
 
     def apply(self, cfg: CapsuleConfig) -> bool:
         changed = False
@@ -51,6 +54,21 @@ class Settings:
         if self.type is not None:
             _ = cfg.type  # validates
         return changed
+
+    def store_hybridize(self, cap: CapsuleDir, text: str | None = None) -> bool:
+        """Write the `--hybridize FILE` list (else `text`, a 1.x capsule's own) as the capsule's list."""
+        if self.hybridize is not None:
+            try:
+                text = self.hybridize.read_text(encoding="utf-8", errors="replace")
+            except OSError as exc:
+                raise CapsuleError(f"{self.hybridize}: cannot read the hybridize list: {exc.strerror}") from None
+        if text is None:
+            return False
+        old = cap.root / hybrid.LIST_FILE
+        if old.is_file() and old.read_text(encoding="utf-8", errors="replace") == text:
+            return False
+        atomic_write(old, text.encode(), mode=0o644)
+        return True
 
 
 @dataclass(frozen=True)
@@ -147,6 +165,10 @@ def import_capsule(
                 raise CapsuleError(f"{src}: no kernel found (/boot/vmlinuz*); give one with --kernel FILE")  # noqa: TRY301 - the except below cleans up
             cfg.set("KERNEL", found)
         settings.apply(cfg)
+        settings.store_hybridize(build.tmp, source.hybridize_text)
+        if cfg.type != "hybrid" and (build.tmp.root / hybrid.LIST_FILE).is_file():
+            source.notes.append(f"hybridize list kept but not applied: the capsule is {cfg.type} "
+                                "(vnfs configure --type hybrid applies it)")  # fmt: skip
         if with_provisiond and _wants_provisiond(build.tmp.rootfs):
             from perceus.master.capsule.agent_install import install_provisiond
 
@@ -193,6 +215,8 @@ def clone_capsule(paths: Paths, src_name: str, dst_name: str, *, progress: Progr
         with Extractor(build.tmp.rootfs, source=f"VNFS {src_name}") as ex:
             source.feed(ex)
         shutil.copyfile(src.config, build.tmp.config)
+        if (src.root / hybrid.LIST_FILE).is_file():
+            shutil.copyfile(src.root / hybrid.LIST_FILE, build.tmp.root / hybrid.LIST_FILE)
         if src.chunkmap.exists():
             shutil.copyfile(src.chunkmap, build.tmp.chunkmap)
         result = build.pack(progress)

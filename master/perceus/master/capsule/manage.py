@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from perceus.errors import CapsuleError, ConflictError
+from perceus.master.capsule import hybrid
 from perceus.master.capsule.chunkstore import ChunkStore
 from perceus.master.capsule.config import GLOBAL_OVERRIDE, CapsuleConfig, scoped_overrides
 from perceus.master.capsule.importer import Settings
@@ -159,6 +160,9 @@ def configure(
         if initrd and cfg.type == "stateful" and cfg.initrd != initrd:
             cfg.set("INITRD", initrd)
             changed = True
+    list_file = cap.root / hybrid.LIST_FILE
+    old_list = list_file.read_bytes() if list_file.is_file() else None
+    changed = settings.store_hybridize(cap) or changed
     if not changed:
         return None
     old = cap.config.read_bytes()
@@ -167,6 +171,10 @@ def configure(
         return pack(store, cap, progress=progress)
     except BaseException:
         atomic_write(cap.config, old)
+        if old_list is None:
+            list_file.unlink(missing_ok=True)
+        else:
+            atomic_write(list_file, old_list)
         raise
 
 

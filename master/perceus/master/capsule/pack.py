@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from perceus.errors import CapsuleError
-from perceus.master.capsule import chunker, cpio
+from perceus.master.capsule import chunker, cpio, hybrid
 from perceus.master.capsule.chunkstore import ChunkStore, chunkmap_bytes, load_chunkmap
 from perceus.master.capsule.config import STATEFUL_KEYS, CapsuleConfig
 from perceus.master.capsule.layout import CapsuleDir, Store
@@ -158,9 +158,16 @@ def pack(
             cache,
             bar("initrd", initrd_path.stat().st_size),
         )
-    rootfs = cs.pack(
-        chunker.chunks(cpio.entries(cap.rootfs), size=chunk_size), cache, bar("rootfs", tree_size(cap.rootfs))
-    )
+    # A hybrid capsule's hybridize list is read and checked at every pack (1.x: "on the next umount/rebuild").
+    plan = hybrid.plan_for(store.paths.config_dir, cap, cfg, name) if kind == "hybrid" else None
+    stream = cpio.entries(cap.rootfs)
+    if plan is not None:
+        stream = hybrid.image_entries(stream, plan, cap.rootfs)
+    rootfs = cs.pack(chunker.chunks(stream, size=chunk_size), cache, bar("rootfs", tree_size(cap.rootfs)))
+    if plan is not None:
+        hybrid.write_export(cap, plan)
+    elif hybrid.export_dir(cap).exists():
+        hybrid.drop_export(cap)
     prev = current(cap) if cap.manifest.exists() else None
 
     def encode(version: int, created: float) -> bytes:

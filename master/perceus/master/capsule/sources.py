@@ -45,6 +45,7 @@ class Source:
     kind: str
     path: Path
     config_text: str | None = None
+    hybridize_text: str | None = None  # a 1.x capsule's `hybridize` list (capsule/hybrid.py)
     notes: list[str] = field(default_factory=list)
 
     def feed(self, ex: Extractor) -> None:
@@ -68,6 +69,8 @@ class Source:
         root = self.path
         if (root / "config").is_file() and (root / "rootfs").is_dir():
             self.config_text = (root / "config").read_text(encoding="utf-8", errors="replace")
+            if (root / "hybridize").is_file():
+                self.hybridize_text = (root / "hybridize").read_text(encoding="utf-8", errors="replace")
             root = root / "rootfs"
             self.notes.append("read a capsule directory (config + rootfs/)")
         links: dict[tuple[int, int], str] = {}
@@ -110,6 +113,11 @@ class Source:
                     fh = tf.extractfile(member)
                     assert fh is not None
                     self.config_text = fh.read(1 << 20).decode("utf-8", "replace")
+                    continue
+                if rel == "hybridize" and member.isreg():
+                    fh = tf.extractfile(member)
+                    assert fh is not None
+                    self.hybridize_text = fh.read(1 << 20).decode("utf-8", "replace")
                     continue
                 if rel != "rootfs" and not rel.startswith("rootfs/"):
                     continue  # capsule scripts, vnfs.img, nodescripts: not used (see module docstring)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from perceus.errors import UsageError
+from perceus.master.capsule import hybrid
 from perceus.master.capsule.importer import Settings
-from perceus.master.capsule.pack import PackResult
+from perceus.master.capsule.layout import Store
+from perceus.master.capsule.pack import PackResult, current
 from perceus.master.capsule.progress import ProgressLine
 from perceus.master.cli.context import CliContext
+from perceus.master.config import Paths
 from perceus.protocol.capsule import TYPES
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -35,12 +38,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--console", help="console device(s) for the runtime kernel: tty0, ttyS0 (gets ,115200) …")
     p.add_argument("--kernel-args", help="KERNEL_ARGS: the runtime kernel command line")
     p.add_argument("--kexec-args", help="KEXEC_ARGS: extra kexec flags")
-
-
-HYBRID_REFUSED = (
-    "--type hybrid: hybrid capsules (parts of the root mounted over NFS) are not built yet; "
-    "use stateless (root in RAM) or stateful (installed to disk)"
-)
+    p.add_argument("--hybridize", type=Path, metavar="FILE",
+                   help="hybrid: the list of directories (paths, globs) served over NFS instead of RAM")  # fmt: skip
 
 
 def console(value: str | None) -> str | None:
@@ -52,9 +51,22 @@ def console(value: str | None) -> str | None:
 
 
 def settings(ns: argparse.Namespace) -> Settings:
-    if ns.type == "hybrid":
-        raise UsageError(HYBRID_REFUSED)
-    return Settings(type=ns.type, console=console(ns.console), kernel_args=ns.kernel_args, kexec_args=ns.kexec_args)
+    return Settings(type=ns.type, console=console(ns.console), kernel_args=ns.kernel_args, kexec_args=ns.kexec_args,
+                    hybridize=ns.hybridize)  # fmt: skip
+
+
+def hybrid_line(paths: Paths, name: str) -> str | None:
+    """`hybrid: RAM image … + NFS part …` for a hybrid capsule (None for others)."""
+    cap = Store(paths).existing(name)
+    summary = hybrid.read_summary(cap)
+    m = current(cap)
+    if summary is None or m is None:
+        return None
+    where = ", ".join(summary["paths"])
+    return (
+        f"hybrid: RAM image {mib(m.rootfs.size)}, NFS part {mib(int(summary['bytes']))} "
+        f"({summary['entries']} entries in {where}) exported as {summary['export']}"
+    )
 
 
 def ask_console(ctx: CliContext, current: str) -> str | None:

@@ -15,7 +15,7 @@ from perceus.master.capsule.importer import Settings
 from perceus.master.capsule.layout import Store
 from perceus.master.capsule.manage import boot_notes, configure
 from perceus.master.cli.context import CliContext
-from perceus.master.cli.vnfs_cmds.common import add_config_flags, describe, progress, settings
+from perceus.master.cli.vnfs_cmds.common import add_config_flags, describe, hybrid_line, progress, settings
 
 PROMPTS = (
     ("type", "TYPE", "Capsule type (stateless/stateful/hybrid)"),
@@ -34,7 +34,7 @@ def add(verbs: Any) -> None:
 
 
 def _ask(ctx: CliContext, cfg: CapsuleConfig) -> Settings:
-    answers: dict[str, str | None] = {}
+    answers: dict[str, Any] = {}
     for attr, key, question in PROMPTS:
         current = cfg.get(key) if key != "TYPE" else cfg.type
         print(f"{question} [{current}]: ", end="", file=ctx.stdout, flush=True)
@@ -48,7 +48,9 @@ def run(ctx: CliContext, ns: argparse.Namespace) -> int:
     wanted = settings(ns)
     if wanted == Settings() and ns.kernel is None:
         if not ctx.stdin.isatty():
-            raise UsageError("nothing to change: give --console, --kernel-args, --kexec-args, --type or --kernel")
+            raise UsageError(
+                "nothing to change: give --console, --kernel-args, --kexec-args, --type, --hybridize or --kernel"
+            )
         cap = Store(ctx.paths).existing(ns.name)
         wanted = _ask(ctx, CapsuleConfig.load(cap.config))
     with progress(ctx) as bar:
@@ -59,5 +61,9 @@ def run(ctx: CliContext, ns: argparse.Namespace) -> int:
         for note in boot_notes(ctx.paths, ns.name):
             ctx.info(f"note: {note}")
         ctx.info(describe(result))
+        hybrid = hybrid_line(ctx.paths, ns.name)
+        if hybrid is not None:
+            ctx.info(hybrid)
+        ctx.notify("nfs_reload")  # the NFS part may have appeared, changed or gone (type or list changed)
         ctx.out(f"VNFS '{ns.name}' has been configured.")
     return 0

@@ -29,5 +29,6 @@ def run(ctx: CliContext, ns: argparse.Namespace) -> int:
         ctx.info("Nothing deleted.")
         return 1
     freed = delete(ctx.paths, ns.name)
+    ctx.notify("nfs_reload")  # a hybrid capsule's export goes with it
     ctx.out(f"VNFS '{ns.name}' has been deleted ({mib(freed)} of chunks freed).")
     return 0

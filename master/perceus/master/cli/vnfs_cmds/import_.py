@@ -12,7 +12,14 @@ from perceus.master.capsule.importer import import_capsule
 from perceus.master.capsule.manage import boot_notes
 from perceus.master.capsule.sources import KINDS
 from perceus.master.cli.context import CliContext
-from perceus.master.cli.vnfs_cmds.common import add_config_flags, ask_console, describe, progress, settings
+from perceus.master.cli.vnfs_cmds.common import (
+    add_config_flags,
+    ask_console,
+    describe,
+    hybrid_line,
+    progress,
+    settings,
+)
 
 
 def add(verbs: Any) -> None:
@@ -36,6 +43,9 @@ def run(ctx: CliContext, ns: argparse.Namespace) -> int:
             ctx.paths, ns.source, name=ns.name, kind=ns.format, settings=wanted, kernel=ns.kernel, progress=bar,
             with_provisiond=not ns.no_provisiond,
         )  # fmt: skip
+    hybrid = hybrid_line(ctx.paths, result.name)
+    if hybrid is not None:
+        ctx.notify("nfs_reload")  # perceus-bus exports the new capsule's NFS part now, not at its next scan
     if ctx.json:
         ctx.emit_json(
             {
@@ -52,5 +62,7 @@ def run(ctx: CliContext, ns: argparse.Namespace) -> int:
     if result.skipped_devices:
         ctx.warn(f"{result.skipped_devices} device node(s) skipped (not root); /dev basics are added at boot")
     ctx.info(f"{result.files} entries, {describe(result.packed)}")
+    if hybrid is not None:
+        ctx.info(hybrid)
     ctx.out(f"VNFS '{result.name}' has been successfully imported.")
     return 0
