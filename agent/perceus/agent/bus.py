@@ -328,34 +328,90 @@ def _has_seq(cls: type[Message]) -> bool:
 
 
 class PeerRouter:
-    """The ROUTER a node's swarm peer server listens on (issue 21): Curve server with the node's own key."""
+    """The ROUTER a node's swarm peer server listens on (issue 21): Curve server with the node's own key.
 
-    def __init__(self, port: int, *, curve: CurveClient | None = None, host: str = "*") -> None:
-        self._sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.ROUTER)
+    It has a ZeroMQ context of its own, so its ZAP handler (RFC 27, answered inside `receive` on the serving
+    thread) never clashes with another server in the process.  ZAP asks `admit(address, key_hex)` about every
+    completed Curve handshake and names the client's key as the connection's User-Id, which `receive` returns
+    with each request: the key the peer checks a voucher against is the one the handshake proved.
+    """
+
+    ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+
+    def __init__(
+        self,
+        port: int,
+        *,
+        curve: CurveClient | None = None,
+        host: str = "*",
+        admit: Callable[[str, str], bool] | None = None,
+    ) -> None:
+        self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self._admit = admit or (lambda address, key: True)
+        self._zap: zmq.Socket[bytes] | None = None
+        self._sock: zmq.Socket[bytes] = self._ctx.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, codec.MAX_HEADER_BYTES + 4096)  # requests only: no payloads in
         self._sock.setsockopt(zmq.SNDHWM, 64)
+        self._sock.setsockopt(zmq.RCVHWM, 64)  # a flooding asker's pipe fills and TCP pushes back on it
+        self._sock.setsockopt(zmq.HANDSHAKE_IVL, 5000)  # half-open connections are dropped after 5 s
+        self._sock.setsockopt(zmq.HEARTBEAT_IVL, 10_000)
+        self._sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 30_000)
         try:
             if curve is not None:
+                self._zap = self._ctx.socket(zmq.REP)
+                self._zap.setsockopt(zmq.LINGER, 0)
+                self._zap.bind(self.ZAP_ENDPOINT)
                 curve.serve(self._sock)
+                self._sock.setsockopt(zmq.ZAP_DOMAIN, b"perceus-swarm")
             if port:
                 self._sock.bind(f"tcp://{host}:{port}")
                 self.port = port
             else:
                 self.port = self._sock.bind_to_random_port(f"tcp://{host}")
         except zmq.ZMQError:
-            self._sock.close(linger=0)
+            self.close()
             raise
 
-    def receive(self, timeout: float) -> tuple[bytes, Message] | None:
-        """The next decodable request (sender identity, message) within `timeout` s, or None."""
-        if not self._sock.poll(int(max(0.0, timeout) * 1000)):
-            return None
-        frames = self._sock.recv_multipart()
+    def _answer_zap(self) -> None:
+        assert self._zap is not None
+        frames = self._zap.recv_multipart()
+        rid = frames[1][:256] if len(frames) > 1 else b""
+        ok = False
+        user = b""
+        if len(frames) == 7 and frames[0] == b"1.0" and frames[5] == b"CURVE" and len(frames[6]) == 32:
+            user = frames[6].hex().encode()
+            try:
+                ok = self._admit(frames[3][:64].decode("ascii", "replace"), user.decode())
+            except Exception:  # noqa: BLE001 - a failing policy refuses; the handler must answer every request
+                ok = False
+        reply = [b"1.0", rid, b"200", b"OK", user, b""] if ok else [b"1.0", rid, b"400", b"refused", b"", b""]
+        self._zap.send_multipart(reply)
+
+    def receive(self, timeout: float) -> tuple[bytes, Message, str] | None:
+        """The next decodable request (sender identity, message, client key hex or "") within `timeout` s."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        if self._zap is not None:
+            poller.register(self._zap, zmq.POLLIN)
+        while True:
+            ready = dict(poller.poll(int(max(0.0, deadline - time.monotonic()) * 1000)))
+            if self._zap is not None and self._zap in ready:
+                self._answer_zap()
+            if self._sock in ready:
+                break
+            if time.monotonic() >= deadline:
+                return None
+        frames = self._sock.recv_multipart(copy=False)
         if len(frames) < 2:
             return None
         try:
-            return frames[0], codec.decode(frames[1], max_bytes=codec.MAX_HEADER_BYTES)
+            key = frames[1].get("User-Id") if self._zap is not None else ""
+        except zmq.ZMQError:
+            key = ""
+        try:
+            return frames[0].bytes, codec.decode(frames[1].buffer, max_bytes=codec.MAX_HEADER_BYTES), str(key or "")
         except ProtocolError:
             return None
 
@@ -367,6 +423,9 @@ class PeerRouter:
 
     def close(self) -> None:
         self._sock.close(linger=0)
+        if self._zap is not None:
+            self._zap.close(linger=0)
+        self._ctx.term()
 
 
 class PeerLink:

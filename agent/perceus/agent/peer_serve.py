@@ -28,17 +28,18 @@ import structlog
 
 from perceus.agent import queue_wait, security
 from perceus.agent.bus import BusClient, CurveClient, PeerLink, PeerRouter, poll_sockets
-from perceus.errors import BusError, CapsuleError, ProtocolError
-from perceus.protocol import codec
+from perceus.agent.peer_limits import PeerLimits
+from perceus.errors import BusError, CapsuleError, PerceusError, ProtocolError
+from perceus.protocol import codec, hwaddr
 from perceus.protocol.capsule import ChunkRef, digest, is_hash
 from perceus.protocol.enums import ErrorCode
 from perceus.protocol.messages import Chunk, Error, GetChunks, GetSources, PeerGet, Sources, SwarmPeer, Wait
-from perceus.protocol.swarm import PEER_PORT, TOKEN_TTL, token_payload
+from perceus.protocol.swarm import PEER_PORT, TOKEN_TTL, VERIFIER, token_payload
 
 log = structlog.get_logger("perceus.agent.swarm")
 
 SWARM_DIR = "swarm"
-PEER_TIMEOUT = 5.0
+PEER_TIMEOUT = 20.0  # s without a chunk from a peer we wait on: dead (a slow peer shares its uplink 4 ways)
 PEER_TRIES = 10
 
 
@@ -48,23 +49,34 @@ class NotSupported(Exception):
 
 @dataclass
 class PeerServer:
-    """Serves the chunks of one manifest this node holds; `start()` runs it on a daemon thread."""
+    """Serves the chunks of one manifest this node holds; `start()` runs it on a daemon thread.
+
+    Who gets a chunk: a connection whose Curve key (proved by the handshake, named by our ZAP handler) is the
+    key the master's voucher names, for this manifest, unexpired by the master's clock, asking by hash for a
+    chunk we hold (a hash is 64 hex digits and a member of `held`: never a path).  What one asker costs:
+    bounded by `limits` (handshakes per address and key, requests per asker and in total, peer_limits.py).
+    """
 
     manifest: str
     directory: Path
     curve: CurveClient | None = None
     port: int = PEER_PORT
+    host: str = "*"
     held: set[str] = field(default_factory=set)
     master_offset: float = 0.0  # master clock − ours, from the last `sources`
     served: int = 0
     refused: int = 0
+    limited: int = 0
+    limits: PeerLimits = field(default_factory=PeerLimits)
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._router = PeerRouter(self.port, curve=self.curve)
+        self._router = PeerRouter(self.port, curve=self.curve, host=self.host, admit=self.limits.admit)
         self.port = self._router.port
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="peer-serve", daemon=True)
+        self._vouched: dict[tuple[str, bytes], float] = {}  # (asker key, token) → issued, signature checked
+        self._logged: dict[tuple[str, str], float] = {}  # (asker, reason) → last log line
 
     def start(self) -> PeerServer:
         self._thread.start()
@@ -85,19 +97,31 @@ class PeerServer:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
+                pause = self.limits.pause()
+                if pause:  # everybody's budget is spent: stop reading, TCP pushes back on the senders
+                    time.sleep(pause)
+                    continue
                 got = self._router.receive(0.2)
                 if got is not None:
                     self._answer(*got)
         finally:
             self._router.close()
 
-    def _answer(self, identity: bytes, msg: Any) -> None:
+    def _answer(self, identity: bytes, msg: Any, key: str) -> None:
         if not isinstance(msg, PeerGet):
             return
-        why = self._refusal(msg)
+        asker = key or identity.hex()
+        limits = self.limits
+        if not limits.requests_per_asker.allow(asker) or not limits.refusals_per_asker.has(asker):
+            self.limited += 1
+            self._note(asker, msg, "rate limited")
+            self._router.reply(identity, Error(rid=msg.rid, code=ErrorCode.RATE_LIMITED, message="slow down"))
+            return
+        why = self._refusal(msg, key)
         if why:
+            limits.refusals_per_asker.allow(asker)
             self.refused += 1
-            log.warning("peer_request_refused", node=msg.node, chunk=msg.hash[:16], reason=why)
+            self._note(asker, msg, why)
             self._router.reply(identity, Error(rid=msg.rid, code=ErrorCode.NOT_FOUND, message=why))
             return
         try:
@@ -108,23 +132,54 @@ class PeerServer:
         self.served += 1
         self._router.reply(identity, Chunk(rid=msg.rid, hash=msg.hash, size=len(data)), data)
 
-    def _refusal(self, msg: PeerGet) -> str:
+    def _note(self, asker: str, msg: PeerGet, why: str) -> None:
+        """One log line per asker and reason per minute: a flood must not become a flood of log lines."""
+        now = time.monotonic()
+        if now - self._logged.get((asker, why), float("-inf")) < 60.0:
+            return
+        if len(self._logged) >= 4096:
+            self._logged.clear()
+        self._logged[(asker, why)] = now
+        log.warning("peer_request_refused", node=str(msg.node)[:32], key=asker[:16], chunk=str(msg.hash)[:16],
+                    reason=why, refused=self.refused, limited=self.limited)  # fmt: skip
+
+    def _refusal(self, msg: PeerGet, key: str) -> str:
         if msg.manifest != self.manifest:
             return "another capsule"
         if not is_hash(msg.hash) or msg.hash not in self.held:
             return "not held"
+        if msg.node != VERIFIER and not _is_node_id(msg.node):
+            return "not a node id"
         if not msg.token:  # a keyless lab's master signs nothing; with a signing key a voucher is required
             return "" if security.trust().sign_key is None else "no voucher"
-        issued_text = msg.token[64:].decode("ascii", "replace")
-        try:
-            issued = float(issued_text)
-        except ValueError:
+        if len(msg.token) > 64 + 24:
             return "no voucher"
-        if issued + TOKEN_TTL < time.time() + self.master_offset:
+        try:
+            issued = float(msg.token[64:].decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            return "no voucher"
+        master_now = time.time() + self.master_offset
+        if not issued + TOKEN_TTL >= master_now >= issued - TOKEN_TTL:  # NaN fails too
             return "voucher expired"
-        if not security.verify_voucher(token_payload(msg.manifest, msg.node, issued), msg.token[:64]):
-            return "voucher not signed by the master"
+        if (key, msg.token) in self._vouched:
+            return ""
+        if not security.verify_voucher(token_payload(msg.manifest, msg.node, key, issued), msg.token[:64]):
+            # Also what a stolen voucher gets: it names another key than the one this connection proved.
+            return "voucher not signed by the master for this key"
+        if len(self._vouched) >= 4096:
+            self._vouched = {k: t for k, t in self._vouched.items() if t + TOKEN_TTL >= master_now}
+            if len(self._vouched) >= 4096:
+                self._vouched.clear()
+        self._vouched[(key, msg.token)] = issued
         return ""
+
+
+def _is_node_id(node: str) -> bool:
+    try:
+        hwaddr.normalize(node)
+    except PerceusError:
+        return False
+    return True
 
 
 @dataclass
@@ -170,6 +225,7 @@ class SwarmPull:
         asked_at = 0.0
         not_before = 0.0
         last_master = time.monotonic()
+        progress: dict[str, float] = {}  # source ("" = master) → when its last chunk arrived
         supported = False
 
         def again(idx: int, why: str, peer: bool = False) -> None:
@@ -196,6 +252,7 @@ class SwarmPull:
                 return
             inflight.pop(idx, None)
             missing.discard(idx)
+            progress[source] = time.monotonic()
             if self.server is not None:
                 self.server.keep(self.refs[idx].hash, data)
             have.append(idx)
@@ -271,7 +328,9 @@ class SwarmPull:
                 now = time.monotonic()
                 for flight in list(inflight.values()):
                     limit = self.peer_timeout if flight.source else self.timeout
-                    if now - flight.started > limit:
+                    # Timed out = no chunk from that source for `limit` since this request: one connection
+                    # delivers its chunks one after another, so a slow link is not a dead one.
+                    if now - max(flight.started, progress.get(flight.source, 0.0)) > limit:
                         if flight.source:
                             dead.append(flight.source)
                             link = links.pop(flight.source, None)
@@ -280,7 +339,7 @@ class SwarmPull:
                         by_rid.pop(flight.rid, None)
                         again(flight.idx, f"timeout (peer {flight.source})" if flight.source else "timeout",
                               peer=bool(flight.source))  # fmt: skip
-                if ask_rid and now - asked_at > self.timeout:
+                if ask_rid and now - max(asked_at, last_master) > self.timeout:  # (it may queue behind chunks)
                     ask_rid = 0  # the master went away: a fresh socket, then ask again
                     if not supported:
                         raise NotSupported("no answer to get_sources")
@@ -328,6 +387,7 @@ class SwarmPull:
 
 
 _servers: dict[tuple[str, Path], PeerServer] = {}
+LISTEN_PORT = PEER_PORT  # where server_for listens (a lab running several nodes on one address sets its own)
 
 
 def server_for(client: BusClient, manifest: str, dest: Path) -> PeerServer | None:
@@ -337,7 +397,7 @@ def server_for(client: BusClient, manifest: str, dest: Path) -> PeerServer | Non
         return found
     curve = client._curve if isinstance(client._curve, CurveClient) else None
     try:
-        server = PeerServer(manifest, dest / SWARM_DIR, curve=curve).start()
+        server = PeerServer(manifest, dest / SWARM_DIR, curve=curve, port=LISTEN_PORT).start()
     except Exception as exc:  # a port in use, no address: fetch without serving  # noqa: BLE001
         log.warning("peer_server_unavailable", error=str(exc))
         return None

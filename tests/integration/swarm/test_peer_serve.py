@@ -21,6 +21,7 @@ from perceus.protocol.swarm import token_payload
 MANIFEST = "ab" * 32
 ASKER = "52:54:00:21:00:09"
 MASTER_SIGNER = nacl.signing.SigningKey.generate()
+ASKER_KEY = CurveClient(b"\0" * 32)  # the asker's session keypair: the voucher names its public half
 
 
 @pytest.fixture
@@ -34,11 +35,12 @@ def server(tmp_path: Path) -> Iterator[tuple[PeerServer, CurveClient]]:
 
 
 def voucher(node: str, issued: float, signer: nacl.signing.SigningKey = MASTER_SIGNER) -> bytes:
-    return bytes(signer.sign(token_payload(MANIFEST, node, issued)).signature) + f"{issued:.3f}".encode()
+    payload = token_payload(MANIFEST, node, ASKER_KEY.public_key.hex(), issued)
+    return bytes(signer.sign(payload).signature) + f"{issued:.3f}".encode()
 
 
 def ask(srv: PeerServer, node_key: CurveClient, msg: PeerGet) -> tuple[Message, list[bytes]]:
-    link = PeerLink(f"tcp://127.0.0.1:{srv.port}", curve=CurveClient(b"\0" * 32).toward(node_key.public_key))
+    link = PeerLink(f"tcp://127.0.0.1:{srv.port}", curve=ASKER_KEY.toward(node_key.public_key))
     try:
         link.send(msg)
         assert poll_sockets([link.socket], 5.0), "no answer from the peer server"

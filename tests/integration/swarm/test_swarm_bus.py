@@ -75,23 +75,24 @@ def test_sources_vouchers_access_and_counters(paths: Paths, tmp_path: Path, caps
         assert peer.node == A and peer.endpoint == "tcp://127.0.0.1:40001" and len(bytes.fromhex(peer.key)) == 32
         # The voucher is the master's signature over (manifest, B, issued), checked with the node's trust
         trust = security.Trust(sign_key=bytes.fromhex((paths.config_dir / "keys/sign.pub").read_text().strip()))
-        assert security.verify_voucher(token_payload(m.hash, B, got.issued), got.token, trust)
-        assert not security.verify_voucher(token_payload(m.hash, OTHER, got.issued), got.token, trust)
+        b_key = b._curve.public_key.hex() if isinstance(b._curve, CurveClient) else ""
+        assert security.verify_voucher(token_payload(m.hash, B, b_key, got.issued), got.token, trust)
+        assert not security.verify_voucher(token_payload(m.hash, OTHER, b_key, got.issued), got.token, trust)
         # A node assigned another capsule takes no part
         with pytest.raises(BusError, match="NOT_FOUND"):
             other.request(GetSources(node=OTHER, manifest=m.hash, want=(0,)))
-        # B reports A as bad, then holds everything (from A and the master): counters and exclusion
+        # B reports A as bad, then holds everything (from A and the master): counters.  Nothing listens at A's
+        # endpoint, so the master's own check of the report gets no answer: A is skipped, not excluded
+        # (exclusion after a failed check: tests/integration/security/test_hostile_swarm.py)
         b.request(GetSources(node=B, manifest=m.hash, have=tuple(range(n)), bad=(A,)))
     finally:
         for c in (a, b, other):
             c.close()
         bus.stop()
     state = read_state(paths)["capsules"][m.hash]
-    assert state["excluded"] == [A] and state["complete"] == 1
+    assert state["excluded"] == [] and state["complete"] == 1
     assert state["racks"]["r1"]["peers"] == m.all_chunks()[first.assign[0][0]].size
     assert main(["--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir), "vnfs", "status",
                  "deb"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "r1" in out and "excluded peer 52:54:00:21:00:01" in out
-    assert main(["--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir), "node", "status"]) == 0
-    assert "SWARM-EXCLUDED" in capsys.readouterr().out
+    assert "r1" in out and "excluded peer" not in out

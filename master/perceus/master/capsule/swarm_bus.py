@@ -2,9 +2,16 @@
 
 A node fetching its assigned capsule asks where to get its next chunks; the reply pairs chunk indices with
 peers (endpoint as the master saw the node's address, key as Curve/ZAP vouched for it — never what the node
-claims) or with the master itself, plus a voucher the peers check (perceus.protocol.swarm).  Only a node whose
-grant is this manifest takes part: the same access rule as `get_chunks` (serve.py).  Nodes that speak the swarm
-are not held back by boot-storm pacing: the policy's own `master_slots` caps what the master sends at once.
+claims) or with the master itself, plus a voucher bound to the asker's Curve key that the peers check
+(perceus.protocol.swarm).  Only a node whose grant is this manifest takes part, as asker and as listed source:
+the same access rule as `get_chunks` (serve.py), re-checked for every source listed (at most every NODE_TTL).
+Reports about peers are checked, not trusted (swarm_reports.py, swarm_verify.py).
+
+Pacing (pacing.py) bounds the master's own uplink, for the swarm too: the master sends a swarm member a chunk
+at once only if the swarm assigned that chunk to it from the master (a ticket, used once), and the swarm
+assigns master chunks only while its master sends plus the pacer's busy slots stay within the pacer's slots.
+Any other `get_chunks` from a member is paced like a star node's.  The fleet's links (rack uplinks, node links)
+are the policy's business (peer upload slots, same rack first), not pacing's.
 
 The per-rack byte counters and the excluded peers are written to `<state>/run/swarm.json` (at most once a second
 and when a node completes) for `perceus vnfs status` and `perceus node status`.
@@ -25,10 +32,12 @@ import structlog
 from perceus.errors import PerceusError
 from perceus.master.bus.handlers import Dispatcher, Incoming, Outgoing
 from perceus.master.capsule.swarm import MASTER, Swarm, SwarmSettings
+from perceus.master.capsule.swarm_reports import Reports
+from perceus.master.capsule.swarm_verify import Verifier
 from perceus.master.config import Paths
 from perceus.protocol import hwaddr
 from perceus.protocol.capsule import decode_manifest
-from perceus.protocol.messages import Event, GetManifest, GetSources, Message, Sources, SwarmPeer
+from perceus.protocol.messages import Event, GetChunks, GetManifest, GetSources, Message, Sources, SwarmPeer
 from perceus.protocol.swarm import token_payload
 
 if TYPE_CHECKING:
@@ -39,6 +48,7 @@ log = structlog.get_logger("perceus.capsule.swarm")
 STATE_FILE = "swarm.json"
 MAX_WANT = 1024
 MAX_SWARMS = 8
+MAX_TICKETS = 1 << 18
 CHUNK_BYTES = 2 << 20  # the packer's target chunk size (docs/capsules.md): sets how soon "not now" re-asks
 
 
@@ -87,8 +97,15 @@ class SwarmService:
     names: dict[str, str] = field(default_factory=dict)
     endpoints: dict[str, tuple[str, str]] = field(default_factory=dict)
     members: set[str] = field(default_factory=set)
+    curve_keys: tuple[bytes, bytes] | None = None  # the master's bus keypair: its own checks of reported peers
+    tickets: dict[tuple[str, str], float] = field(default_factory=dict)  # (node, chunk hash) → expiry
+    hashes: dict[str, list[str]] = field(default_factory=dict)  # manifest → chunk hash by index
     _written: float = 0.0
     _dirty: bool = False
+
+    def __post_init__(self) -> None:
+        sign = (lambda payload: bytes(self.signer.sign(payload).signature)) if self.signer is not None else None
+        self.reports = Reports(Verifier(sign, self.curve_keys), time.monotonic, self.server.audit.refusal)
 
     def _swarm(self, disp: Dispatcher, manifest: str) -> Swarm | None:
         found = self.swarms.get(manifest)
@@ -106,8 +123,10 @@ class SwarmService:
             old = next(iter(self.swarms))
             del self.swarms[old]
             self.names.pop(old, None)
+            self.hashes.pop(old, None)
         swarm = self.swarms[manifest] = Swarm([c.size for c in m.all_chunks()], self.settings, clock=disp.clock)
         self.names[manifest] = m.name
+        self.hashes[manifest] = [c.hash for c in m.all_chunks()]
         log.info("swarm_started", capsule=m.name, manifest=manifest[:16], chunks=len(swarm.sizes))
         return swarm
 
@@ -124,6 +143,9 @@ class SwarmService:
             return self.server._not_assigned(item, msg.node, "swarm", msg.manifest)
         node = hwaddr.normalize(msg.node)
         if node not in swarm.rack:
+            for other in self.swarms.values():  # assigned another capsule now: it serves the old one no more
+                if other is not swarm and node in other.rack:
+                    other.leave(node)
             found = disp.store.get(node)
             swarm.join(node, str((found.attrs.get("rack") if found is not None else "") or ""))
         self.members.add(node)
@@ -132,33 +154,35 @@ class SwarmService:
         if msg.have:  # a node that does not serve (port 0) counts its bytes but is nobody's source
             swarm.have(node, msg.have, serving=node in self.endpoints)
             self._dirty = True
+        self._settle()
+        hashes = self.hashes[grant.manifest]
         for peer in msg.bad[:16]:
-            if peer not in swarm.excluded:
-                log.warning("swarm_peer_excluded", peer=peer, reporter=node, capsule=self.names.get(grant.manifest))
-                self._dirty = True
-            swarm.bad(node, peer)
+            self.reports.bad(swarm, node, peer, grant.manifest, hashes.__getitem__, self.endpoints.get(peer))
         for peer in msg.dead[:16]:
-            log.info("swarm_peer_unreachable", peer=peer, reporter=node)
-            swarm.unreachable(peer)
+            self.reports.dead(swarm, node, peer, grant.manifest)
         want = [i for i in msg.want[:MAX_WANT] if isinstance(i, int)]
         credit = max(0, min(msg.credit or len(want), len(want), 16))
         pairs = swarm.assign(node, want, credit) if credit else []
+        pairs = self._admitted(disp, item, swarm, grant.manifest, node, pairs)
         peers: list[SwarmPeer] = []
         slot: dict[str, int] = {}
         assign: list[tuple[int, int]] = []
+        expires = disp.clock() + self.settings.assign_ttl
         for idx, source in pairs:
             if source == MASTER:
                 assign.append((idx, -1))
+                self._ticket(node, hashes[idx], expires)
                 continue
             if source not in slot:
-                endpoint, key = self.endpoints.get(source, ("", ""))
+                endpoint, key = self.endpoints[source]
                 slot[source] = len(peers)
                 peers.append(SwarmPeer(node=source, endpoint=endpoint, key=key))
             assign.append((idx, slot[source]))
+            self.reports.assigned(node, source, grant.manifest, idx)
         now = time.time()
         token = b""
         if self.signer is not None and peers:
-            token = bytes(self.signer.sign(token_payload(grant.manifest, node, now)).signature)
+            token = bytes(self.signer.sign(token_payload(grant.manifest, node, item.key, now)).signature)
         complete = swarm.held.get(node, 0) >= len(swarm.sizes)
         self._maybe_write(force=complete)
         retry = self.settings.retry_s if want and not pairs else 0.0
@@ -166,12 +190,64 @@ class SwarmService:
                         token=token, issued=now, now=now, retry_after=retry)  # fmt: skip
         return Outgoing(item.identity, reply)
 
+    def _settle(self) -> None:
+        """Apply the master's own checks of reported peers (exclusions, strikes) reached since the last call."""
+        for verdict in self.reports.settle(self.swarms):
+            if verdict.result == "bad":
+                self._dirty = True
+
+    def _admitted(self, disp: Dispatcher, item: Incoming, swarm: Swarm, manifest: str, node: str,
+                  pairs: list[tuple[int, str]]) -> list[tuple[int, str]]:  # fmt: skip
+        """The pairs that stand: sources still assigned this capsule with a known endpoint, and master sends
+        within the uplink budget the pacer and the swarms share; the others are dropped (asked again later)."""
+        out: list[tuple[int, str]] = []
+        pacer = self.server.pacer
+        budget = None
+        if pacer is not None and pacer.settings.enabled:
+            budget = pacer.settings.slots - len(pacer.active) - sum(s.master_busy for s in self.swarms.values())
+        for idx, source in pairs:
+            if source == MASTER:
+                if budget is not None and budget < 0:
+                    swarm._drop((node, idx))  # undo the policy's choice: no room on the uplink
+                    budget += 1
+                    continue
+            elif source not in self.endpoints or not self._member(disp, item, source, manifest):
+                swarm._drop((node, idx))  # undo the policy's choice: not a source any more
+                swarm.leave(source)
+                self.endpoints.pop(source, None)
+                log.info("swarm_source_dropped", peer=source, capsule=self.names.get(manifest))
+                continue
+            out.append((idx, source))
+        return out
+
+    def _member(self, disp: Dispatcher, item: Incoming, peer: str, manifest: str) -> bool:
+        """Is `peer` (still) enrolled, not revoked and assigned this manifest? (grant cached for NODE_TTL)"""
+        if disp.revoked(peer):
+            return False
+        grant = self.server._grant(disp, item, peer)  # the one access rule, shared with serve.py
+        return not isinstance(grant, Outgoing) and grant.manifest == manifest
+
+    def _ticket(self, node: str, chunk: str, expires: float) -> None:
+        if len(self.tickets) >= MAX_TICKETS:
+            now = expires - self.settings.assign_ttl
+            self.tickets = {k: t for k, t in self.tickets.items() if t > now}
+            if len(self.tickets) >= MAX_TICKETS:
+                self.tickets.clear()
+        self.tickets[(node, chunk)] = expires
+
+    def ticketed(self, node: str, msg: GetChunks, now: float) -> bool:
+        """A `get_chunks` the swarm assigned to the master (ticket used up here); anything else is paced."""
+        if len(msg.hashes) != 1:
+            return False
+        return self.tickets.pop((node, msg.hashes[0]), 0.0) > now
+
     def forget(self, node: str) -> None:
         """The node booted again: whatever it held went with its RAM."""
         for swarm in self.swarms.values():
             if node in swarm.rack:
                 swarm.leave(node)
         self.endpoints.pop(node, None)
+        self.members.discard(node)
 
     def snapshot(self) -> dict[str, Any]:
         out: dict[str, Any] = {"updated": time.time(), "capsules": {}}
@@ -214,7 +290,9 @@ def install(dispatcher: Dispatcher, server: ChunkServer, paths: Paths) -> SwarmS
     except PerceusError as exc:
         log.warning("swarm_unsigned", error=str(exc))
         found = None
-    service = SwarmService(paths, server, settings, found.signer() if found is not None else None)
+    signer = found.signer() if found is not None else None
+    curve_keys = (found.bus_public, found.bus_secret) if found is not None else None
+    service = SwarmService(paths, server, settings, signer, curve_keys=curve_keys)
     dispatcher.extra[GetSources] = service.get_sources
     paced = server.pace
 
@@ -225,7 +303,13 @@ def install(dispatcher: Dispatcher, server: ChunkServer, paths: Paths) -> SwarmS
             mac = hwaddr.normalize(node)
         except PerceusError:
             return paced(item, node)
-        return None if mac in service.members else paced(item, node)
+        if (
+            mac in service.members
+            and isinstance(item.msg, GetChunks)
+            and service.ticketed(mac, item.msg, dispatcher.clock())
+        ):
+            return None  # the swarm sent this chunk to the master within its share of the uplink
+        return paced(item, node)
 
     server.pace = pace
     publish = dispatcher.publish
