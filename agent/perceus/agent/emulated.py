@@ -6,17 +6,20 @@ pyroute2's client on the node's veth, hello, enrollment, node scripts, module ac
 fetch — with two substitutions: there are no NIC drivers to load (a veth needs none), and a process cannot
 kexec.  At the kexec point the agent logs `kexec_emulated` with the exact command line it would have booted,
 and this module starts provisiond in the same process from that command line, as the runtime kernel would.
+The same holds for `reprovision` (perceus.agent.reprovision): provisiond downloads and verifies stage one and
+hands its key over as on a node, then logs `kexec_emulated target=stage1` and stage one starts again here.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import TextIO
 
 import structlog
 
-from perceus.agent import __version__, cmdline, security
+from perceus.agent import __version__, cmdline, reprovision, security
 from perceus.agent.cmdline import Master
 from perceus.agent.console import Console, configure_logging, fatal
 from perceus.agent.failures import FatalBoot
@@ -25,6 +28,8 @@ from perceus.errors import PerceusError
 from perceus.protocol.enums import Phase
 
 log = structlog.get_logger("perceus.agent.emulated")
+
+STAGE1_ROOT = "stage1-root"  # the emulated stage one's initramfs root (what a re-entry hands over lands here)
 
 
 class KexecRecorded(Exception):
@@ -95,14 +100,49 @@ def unpack_appended(initrd: Path, offset: int, root: Path) -> list[str]:
     return written
 
 
+class ReentryRecorded(Exception):
+    """Raised where a real provisiond would kexec back into stage one (`reprovision`): its command line."""
+
+    def __init__(self, cmdline: str) -> None:
+        super().__init__("kexec into stage one recorded (emulated node)")
+        self.cmdline = cmdline
+
+
+class EmulatedReentry:
+    """`reprovision` on an emulated node: the verified stage-one files stay unbooted; what the new kernel would
+    unpack from the appended hand-over (the re-entered stage one's session key) goes under the node's RAM."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.root = run_dir / STAGE1_ROOT
+
+    def load(self, prepared: reprovision.Prepared) -> None:
+        unpack_appended(prepared.initrd, prepared.image_bytes, self.root)
+
+    def execute(self, prepared: reprovision.Prepared) -> None:
+        log.info("kexec_emulated", kernel=str(prepared.kernel), bytes=prepared.initrd.stat().st_size,
+                 cmdline=prepared.cmdline, target="stage1",
+                 note="an emulated node cannot kexec; stage one starts again in this process instead")  # fmt: skip
+        raise ReentryRecorded(prepared.cmdline)
+
+
 def run(text: str, run_dir: Path, console_stream: TextIO, *, max_checkins: int = 0) -> int:
-    """Stage one from kernel command line `text`, then provisiond; returns what /init would get."""
+    """Stage one from kernel command line `text`, then provisiond (and stage one again after each
+    `reprovision`, as after a real kexec); returns what /init would get."""
+    while True:
+        try:
+            return _boot(text, run_dir, console_stream, max_checkins)
+        except ReentryRecorded as again:
+            text = again.cmdline
+
+
+def _boot(text: str, run_dir: Path, console_stream: TextIO, max_checkins: int) -> int:
     config = cmdline.parse(text)
     security.use(security.discover(text))
     console = Console([console_stream], config.debug)
     configure_logging(console)
+    options = Options(hardware=True, run_dir=run_dir, handover_root=run_dir / STAGE1_ROOT)
     try:
-        return EmulatedStage1(config, console, Options(hardware=True, run_dir=run_dir)).run()
+        return EmulatedStage1(config, console, options).run()
     except KexecRecorded as kexec:
         return _runtime(kexec.cmdline, run_dir, max_checkins)
     except FatalBoot as exc:
@@ -122,11 +162,13 @@ def _runtime(text: str, run_dir: Path, max_checkins: int) -> int:
     config = cmdline.parse(text)
     security.use(security.discover(text))
     log.info("agent_starting", version=__version__, mode="runtime", node=config.node, emulated=True)
+    shutil.rmtree(run_dir / STAGE1_ROOT, ignore_errors=True)  # stage one's key is spent (a real kexec drops it)
     try:
         bare.bring_up(config)  # a no-op: the address stage one leased is still on eth0
         root = run_dir / "root"  # the runtime root: module actions write here, the session key is here
         root.mkdir(parents=True, exist_ok=True)
-        agent = Runtime(config, RuntimeOptions(run_dir=run_dir / "runtime", root=root, max_checkins=max_checkins))
+        agent = Runtime(config, RuntimeOptions(run_dir=run_dir / "runtime", root=root, max_checkins=max_checkins,
+                                               reenter=EmulatedReentry(run_dir)))  # fmt: skip
         return agent.run()
     except PerceusError as exc:
         log.error("runtime_failed", error=str(exc))

@@ -15,6 +15,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -24,19 +25,21 @@ from types import FrameType
 
 import structlog
 
-from perceus.agent import __version__, handover, inventory, scripts, security
+from perceus.agent import __version__, handover, hybrid_mount, inventory, reprovision, scripts, security
 from perceus.agent.bus import BusClient, Subscriber, backoff, wait_any
 from perceus.agent.cmdline import AgentConfig
 from perceus.agent.modules import xcpu
 from perceus.agent.modules.apply import Applier
 from perceus.errors import BusError, ConfigError
-from perceus.protocol.enums import ErrorCode, Stage
+from perceus.protocol.enums import ErrorCode, Phase, Stage
 from perceus.protocol.messages import (
     Ack,
     CheckIn,
     Exec,
     Hello,
     Message,
+    Report,
+    Reprovision,
     Script,
     Sync,
     Wait,
@@ -98,6 +101,8 @@ class Options:
     rng: random.Random = field(default_factory=random.Random)
     max_checkins: int = 0  # stop after this many (tests); 0 = forever
     clock: Callable[[], float] = time.monotonic
+    # How a `reprovision` enters stage one (perceus.agent.reprovision): kexec, or the fleet emulator's record.
+    reenter: reprovision.Jump | None = None
 
 
 class Runtime:
@@ -125,6 +130,11 @@ class Runtime:
         self.seq = 0
         self.failures = 0
         self.checkins = 0
+        # Hybrid capsules: directories mounted over NFS before anything else; while one is missing the node
+        # reports FAILED_STATE (no `ready` scripts on a half root) and retries at each check-in.
+        self.state = "ready"
+        self.hybrid_problem: str | None = None
+        self._hybrid_unreported = False
 
     def close(self) -> None:
         self.client.close()
@@ -135,7 +145,9 @@ class Runtime:
     def run(self) -> int:
         previous = signal.signal(signal.SIGTERM, self._on_term)
         try:
+            self._mount_hybrid()
             self._hello()
+            self._report_hybrid()
             next_at = self.options.clock() + first_delay(self.interval, self.options.rng)
             while not self.options.max_checkins or self.checkins < self.options.max_checkins:
                 if self._wait_until(next_at):
@@ -163,6 +175,14 @@ class Runtime:
                 return True
             if isinstance(msg, Exec) and pushed and self.node in msg.nodes:
                 self._exec(msg)  # only over this session's own connection, never from the event channel
+            if isinstance(msg, Reprovision) and pushed and msg.node == self.node:
+                self._reprovision(msg)  # the same: own session only; returns only if stage one was not entered
+
+    def _reprovision(self, msg: Reprovision) -> None:
+        """Back into stage one without firmware (issue 19): fetch + verify it, acknowledge, kexec."""
+        jump = self.options.reenter or reprovision.KexecJump()
+        reprovision.reenter(self.client, msg, node=self.node, boot_id=self.boot_id, work=self.options.run_dir /
+                            "reprovision", jump=jump, curve=self.curve is not None)  # fmt: skip
 
     def _exec(self, msg: Exec) -> None:
         """xcpu: run a published command for this node (only with the module active) and answer."""
@@ -185,7 +205,7 @@ class Runtime:
         macs = inventory.hardware_macs(first=self.config.node)
         attempt = 0
         while True:
-            hello = Hello(macs=tuple(macs), state="ready", stage=Stage.RUNTIME, boot_id=self.boot_id,
+            hello = Hello(macs=tuple(macs), state=self.state, stage=Stage.RUNTIME, boot_id=self.boot_id,
                           agent_version=__version__, inventory=inventory.collect())  # fmt: skip
             try:
                 reply = self._request(hello)
@@ -218,9 +238,12 @@ class Runtime:
 
     def _checkin(self) -> float:
         """One `ready` check-in; returns the delay until the next one (jittered, or backed off)."""
+        if self.hybrid_problem is not None:
+            self._mount_hybrid()
+            self._report_hybrid()
         self.seq += 1
         self.checkins += 1
-        msg = CheckIn(node=self.node, state="ready", boot_id=self.boot_id, seq=self.seq)
+        msg = CheckIn(node=self.node, state=self.state, boot_id=self.boot_id, seq=self.seq)
         try:
             reply = self._request(msg)
         except BusError as exc:
@@ -239,6 +262,38 @@ class Runtime:
             self.modules.apply(reply.actions)
             self._scripts(reply.scripts, self.env)
         return next_delay(self.interval, self.options.rng)
+
+    def _mount_hybrid(self) -> None:
+        """Mount a hybrid capsule's NFS directories (hybrid_mount.py); a failure is one console line."""
+        root = self.options.root
+        try:
+            plan = hybrid_mount.read_plan(root)
+        except ValueError as exc:
+            problem: str | None = f"{root / hybrid_mount.CONF}: {exc}"
+        else:
+            if plan is None:
+                return
+            server = hybrid_mount.server_address(self.config.masters[0].host)
+            problem = hybrid_mount.Mounter(plan, server, root=root).mount_all()
+        if problem is not None and problem != self.hybrid_problem:
+            sys.stderr.write(f"perceus-agent: error: {problem}\n")  # the one line on the node's console
+            sys.stderr.flush()
+        self._hybrid_unreported = self._hybrid_unreported or problem != self.hybrid_problem
+        self.hybrid_problem = problem
+        self.state = hybrid_mount.FAILED_STATE if problem is not None else "ready"
+
+    def _report_hybrid(self) -> None:
+        """Tell the master once per change: `node status` shows the state, `node timeline` the reason."""
+        if not self._hybrid_unreported or not self.node:
+            return
+        ok = self.hybrid_problem is None
+        report = Report(node=self.node, boot_id=self.boot_id, phase=Phase.RUNTIME, at=time.time(), ok=ok,
+                        detail=self.hybrid_problem or "hybrid NFS mounts in place")  # fmt: skip
+        try:
+            self.client.call(report, timeout=REQUEST_TIMEOUT, attempts=2)
+            self._hybrid_unreported = False
+        except BusError as exc:
+            log.warning("hybrid_report_failed", error=str(exc))
 
     def _scripts(self, items: tuple[Script, ...], env: Mapping[str, str]) -> None:
         """Run the `ready` node scripts the master sent (1.x piped them to sh); failures are reported only."""

@@ -78,6 +78,9 @@ class Options:
     run_dir: Path = Path("/run/perceus")
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+    # Where a session key handed over by provisiond's `reprovision` would be (perceus.agent.reprovision): "/"
+    # on a node (the initramfs root); the fleet emulator's node keeps it under its own RAM.
+    handover_root: Path = Path("/")
 
 
 def ensure_mounts() -> None:
@@ -158,7 +161,12 @@ class Stage1:
         masters = master_addresses(cfg, self.lease)
         if not masters:
             raise FatalBoot("no master address: neither perceus.master= nor a DHCP server identifier")
-        self.curve = security.curve_hook()
+        # Re-entered from provisiond without firmware (`reprovision`): talk with the key it handed over inside
+        # this initramfs, which it announced over its proven session; a PXE boot has none (a fresh key).
+        reentry = session_handover.read_credential(self.options.handover_root)
+        if reentry is not None:
+            log.info("session_reentered", key=reentry[0].hex()[:16])
+        self.curve = security.curve_hook(keypair=reentry)
         if self.curve is not None:
             self.runtime_key = new_keypair()
         self.client = BusClient([str(m) for m in masters], curve=self.curve)

@@ -15,6 +15,7 @@ import zmq
 
 COMMANDS = (
     "ping", "stats", "sync", "exec", "exec_results", "nodes_changed", "modules_changed", "dnsmasq_restart", "reload",
+    "reprovision", "reprovision_status", "reprovision_forget",
 )  # fmt: skip
 
 

@@ -91,6 +91,10 @@ def register(sub: Any) -> None:
     register_power(verbs)
     register_console(verbs)
 
+    from perceus.master.cli.reprovision import register_reprovision  # `node reprovision` (issue 19)
+
+    register_reprovision(verbs)
+
 
 # ---------------------------------------------------------------------------------------------- helpers
 

@@ -12,6 +12,9 @@ What it enforces, in order (each a refusal the node can act on by code, each ref
      refused (REPLAYED, audited `refused_takeover`), if it stays silent the old session is gone and the new
      boot is accepted (audited `session_replaced`).  A running node is therefore never taken over by a key that
      merely knows its MAC; a powered-off node's MAC can still be claimed (docs/security.md, "Can").
+   - the stage-one key a proven provisiond announced when it acknowledged `reprovision` (it hands the key to
+     the re-entered stage one inside the initramfs it kexecs) continues the node at once (`session_reentered`);
+     while that re-entry is expected, a foreign key waits REPROVISION_WINDOW instead of a probe.
 4. key pinning — every later request naming a node must come from the bound key (else UNKNOWN_NODE);
 5. replay / order — `seq` must grow per binding (node, boot); a repeat or an older one is REPLAYED.
 
@@ -51,6 +54,9 @@ PROBE_SECONDS = 20.0  # how long a bound session has to show life when another k
 # so the runtime that holds the hand-over key arrives first; a stateful node's provisiond (no hand-over file)
 # is let in, unproven, after it.
 KEXEC_WINDOW = 120.0
+# provisiond acknowledged `reprovision` with the key its re-entered stage one will use (no firmware, no PXE):
+# that key continues the node at once; a foreign key waits this long, so the real stage one arrives first.
+REPROVISION_WINDOW = 300.0
 KEY_HEX = 64
 
 
@@ -84,11 +90,14 @@ class Gate:
     revoked_keys: set[str] = field(default_factory=set)
     continuations: OrderedDict[str, tuple[str, float]] = field(default_factory=OrderedDict)
     probes: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    # NodeID → (stage-one key announced by the node's proven provisiond for `reprovision`, when)
+    reentries: OrderedDict[str, tuple[str, float]] = field(default_factory=OrderedDict)
     # Send a message to a bound session's ROUTER identity (set by security/service.py): the liveness probe.
     push: Callable[[bytes, Message], None] | None = None
     max_bindings: int = MAX_BINDINGS
     probe_seconds: float = PROBE_SECONDS
     kexec_window: float = KEXEC_WINDOW
+    reprovision_window: float = REPROVISION_WINDOW
     refused: int = 0
 
     # ------------------------------------------------------------------ revocation
@@ -104,6 +113,7 @@ class Gate:
                     self.revoked_keys.add(b.key)
                     cut += 1
             self.continuations.pop(mac, None)
+            self.reentries.pop(mac, None)
         return cut
 
     def unrevoke(self, macs: Iterable[str]) -> None:
@@ -210,6 +220,8 @@ class Gate:
         """Another key says hello for a bound node: continuation, a new boot, or a takeover attempt."""
         if msg.stage == Stage.RUNTIME and item.key and self._continuation(mac) == item.key:
             return None  # provisiond with the key stage one handed over: `bind` marks it proven
+        if msg.stage == Stage.STAGE1 and item.key and self._reentry(b.nodeid) == item.key:
+            return None  # stage one re-entered by `reprovision` with the key its provisiond announced
         if msg.boot_id == b.boot_id:
             # Someone else claims a boot that another key already opened: a replay or a hijack.
             return self._refuse(item, ErrorCode.REPLAYED, "this boot is bound to another key", source,
@@ -217,6 +229,8 @@ class Gate:
         window = self.probe_seconds
         if b.stage == Stage.STAGE1 and self._continuation(b.nodeid):
             window = max(window, self.kexec_window)  # provisiond with the hand-over key is on its way
+        if b.stage == Stage.RUNTIME and self._reentry(b.nodeid):
+            window = max(window, self.reprovision_window)  # the re-entered stage one is on its way
         started = self.probes.get(mac)
         if started is None or now - started > window + 2 * self.probe_seconds:
             self._remember(self.probes, mac, now)
@@ -306,6 +320,12 @@ class Gate:
             self.continuations.pop(nodeid, None)
             log.info("session_continued", node=nodeid, key=item.key)
             self.audit.record("session_continued", node=nodeid, key=item.key, boot_id=msg.boot_id)
+        if msg.stage == Stage.STAGE1 and nodeid in self.reentries:
+            expected = self._reentry(nodeid)
+            del self.reentries[nodeid]  # one use: the re-entered stage one, or whatever boot came instead
+            if expected and expected == item.key:
+                log.info("session_reentered", node=nodeid, key=item.key)
+                self.audit.record("session_reentered", node=nodeid, key=item.key, boot_id=msg.boot_id)
         if len(bindings) > self.max_bindings or self.probes:
             self._trim(now)
         return b
@@ -319,6 +339,33 @@ class Gate:
             return True
         self.continuations.pop(nodeid, None)
         return False
+
+    def expect_reentry(self, nodeid: str, key: str) -> bool:
+        """provisiond acknowledged `reprovision` (its request already pinned to its key by `check`): its stage
+        one will say hello with `key`.  Only a proven runtime session may announce one — an unproven one (a
+        stateful node, or a key that won a race) leaves its stage one to the normal probe."""
+        key = key.lower()
+        b = self.bindings.get(nodeid)
+        if b is None or not b.proven or b.stage != Stage.RUNTIME or not b.key:
+            return False
+        if len(key) != KEY_HEX or not all(c in "0123456789abcdef" for c in key):
+            return False
+        self._remember(self.reentries, nodeid, (key, self.clock()))
+        self.audit.record("reentry_expected", node=nodeid, key=key, old_key=b.key)
+        return True
+
+    def forget_reentry(self, nodeid: str) -> bool:
+        """The re-entry did not come (the CLI falls back to the BMC): a PXE boot must not wait for it."""
+        return self.reentries.pop(nodeid, None) is not None
+
+    def _reentry(self, nodeid: str) -> str:
+        entry = self.reentries.get(nodeid)
+        if entry is None:
+            return ""
+        if self.clock() - entry[1] > self.reprovision_window:
+            del self.reentries[nodeid]
+            return ""
+        return entry[0]
 
     def _continuation(self, nodeid: str) -> str:
         entry = self.continuations.get(nodeid)
@@ -354,9 +401,10 @@ class Gate:
         while len(self.bindings) > self.max_bindings:
             _, oldest = self.bindings.popitem(last=False)
             self._unbind(oldest)
+        keep = max(self.kexec_window, self.reprovision_window, self.probe_seconds) + 2 * self.probe_seconds
         while self.probes:
             mac, started = next(iter(self.probes.items()))
-            if now - started <= max(self.kexec_window, self.probe_seconds) + 2 * self.probe_seconds:
+            if now - started <= keep:
                 break
             del self.probes[mac]
 
@@ -376,6 +424,7 @@ class Gate:
             "keys": len(self.keys),
             "continuations": len(self.continuations),
             "probes": len(self.probes),
+            "reentries": len(self.reentries),
             "rate_sources": len(self.limiter),
             "audit_throttle": self.audit.throttled(),
         }

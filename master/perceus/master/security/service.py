@@ -87,6 +87,9 @@ class BusSecurity:
             publish(msg)
 
         disp.publish = audited
+        from perceus.master.reprovision import serve as reprovision  # needs the gate: sessions, re-entry keys
+
+        reprovision.install(daemon, gate, self.audit)
         if self.settings.curve:
             self.hostkeys = HostKeyDelivery(daemon.paths, self.gate, disp.actions_for)
             disp.actions_for = self.hostkeys
@@ -168,6 +171,7 @@ def prepare(
         require_key=settings.curve,
         probe_seconds=settings.session_probe,
         kexec_window=settings.kexec_window,
+        reprovision_window=settings.reprovision_window,
     )
     security = BusSecurity(settings=settings, keys=keys, gate=gate, audit=audit)
     if settings.curve:

@@ -7,6 +7,7 @@ bus handshake limit = 50    # new CurveZMQ sessions per second per IP address; 0
 bus handshake burst = 500
 bus session probe = 20      # seconds a live session has to answer when another key claims its node
 bus kexec window = 120      # … and how long after stage one announced provisiond's key and went silent
+bus reprovision window = 300  # … and after provisiond acknowledged `perceus node reprovision` (re-entry key)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class SecuritySettings:
     handshake_burst: float = 500.0
     session_probe: float = 20.0
     kexec_window: float = 120.0
+    reprovision_window: float = 300.0
 
     @property
     def curve(self) -> bool:
@@ -62,4 +64,5 @@ def load(config: MasterConfig, override: str | None = None) -> SecuritySettings:
         handshake_burst=max(1.0, _number(raw, "bus handshake burst", max(SecuritySettings.handshake_burst, hs * 4))),
         session_probe=max(0.5, _number(raw, "bus session probe", SecuritySettings.session_probe)),
         kexec_window=_number(raw, "bus kexec window", SecuritySettings.kexec_window),
+        reprovision_window=_number(raw, "bus reprovision window", SecuritySettings.reprovision_window),
     )
