@@ -40,6 +40,11 @@ MISC_MODULES: tuple[str, ...] = ("virtio_rng",)
 # firmware declares one); ipmi_msghandler comes as their dependency.
 BMC_MODULES: tuple[str, ...] = ("ipmi_si", "ipmi_devintf")
 
+# The kernel's NFSv4 client for hybrid capsules (agent/perceus/agent/hybrid_mount.py): when the image is the
+# runtime capsule, provisiond mounts the hybridized directories with it; sunrpc, nfs, lockd, grace, fscache,
+# netfs and dns_resolver come as its dependencies.
+NFS_MODULES: tuple[str, ...] = ("nfsv4",)
+
 
 def module_name(path: str) -> str:
     """Return the kernel's name for a module file: basename, no .ko, '-' as '_'."""
@@ -69,7 +74,7 @@ def wanted_modules(
     all_paths: Iterable[str],
     *,
     dirs: Iterable[str] = NIC_MODULE_DIRS,
-    names: Iterable[str] = NIC_MODULES + STORAGE_MODULES + FS_MODULES + MISC_MODULES + BMC_MODULES,
+    names: Iterable[str] = NIC_MODULES + STORAGE_MODULES + FS_MODULES + MISC_MODULES + BMC_MODULES + NFS_MODULES,
 ) -> set[str]:
     """Pick the module paths under ``dirs`` or named in ``names`` (missing names are ignored).
 
