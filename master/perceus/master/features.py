@@ -11,7 +11,7 @@ from perceus.master.capsule import serve as capsule_serve
 from perceus.master.daemon import Daemon
 from perceus.master.legacy import listener as legacy_listener
 from perceus.master.modules import serve as modules_serve
-from perceus.master.netmgr import http_boot
+from perceus.master.netmgr import http_boot, nfs
 from perceus.master.netmgr import supervisor as dnsmasq
 
 log = structlog.get_logger("perceus.bus")
@@ -42,6 +42,7 @@ FEATURES: list[tuple[str, Callable[[Daemon], None]]] = [
     ("node_changes", multimaster.install),
     ("http_boot", http_boot.install),  # before dnsmasq: listening when the first node asks
     ("dnsmasq", dnsmasq.install),
+    ("nfs", nfs.install),  # hybrid capsules' NFS parts (nfs-ganesha)
     ("modules", modules_serve.install),
 ]
 

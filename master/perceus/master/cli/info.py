@@ -17,6 +17,7 @@ from perceus.master.cli import info_config, output
 from perceus.master.cli.context import CliContext
 from perceus.master.multimaster.info import masters_lines, masters_section
 from perceus.master.netinfo import interface_ipv4
+from perceus.master.netmgr import nfs_status
 
 
 def register(sub: Any) -> None:
@@ -47,6 +48,8 @@ def _status(ctx: CliContext) -> dict[str, Any]:
             "running": bool(bus and bus.get("ok")),
             **({k: bus[k] for k in ("pid", "endpoint", "events")} if bus and bus.get("ok") else {}),
         },
+        # The NFS server of hybrid capsules (netmgr/nfs.py), as the running bus reports it.
+        "nfs": nfs_status.query(ctx.paths.control_socket) if bus and bus.get("ok") else None,
         "nodes": {
             "total": len(nodes),
             "by_status": store.count_by_status(),
@@ -73,6 +76,8 @@ def summary(ctx: CliContext, ns: argparse.Namespace) -> int:
     bus = data["bus"]
     running = f"running, pid {bus['pid']} on {bus['endpoint']}" if bus["running"] else "not running"
     ctx.out(f"  perceus-bus:       {running}")
+    if bus["running"]:
+        ctx.out(f"  nfs (hybrid):      {nfs_status.describe(data['nfs'])}")
     n = data["nodes"]
     ctx.out(
         f"  nodes:             {n['total']} ({n['disabled']} disabled, {n['stale']} stale, "

@@ -14,6 +14,7 @@ from perceus.master.cli.context import CliContext
 from perceus.master.cli.nodespec import fold, select
 from perceus.master.cli.power import BMC_KEYS, set_bmc
 from perceus.master.config import Paths
+from perceus.master.netmgr import nfs_status
 from perceus.master.nodeattrs import canonical_key, parse_value, valid_hostname
 from perceus.master.security.audit import AuditLog
 from perceus.master.store.models import DAEMON_OWNED, EnrollRequest, NewNode, Node, Pending, PhaseEvent
@@ -252,6 +253,10 @@ def status(ctx: CliContext, ns: argparse.Namespace) -> int:
     nodes = _select(ctx, ns.nodes, required=False)
     timeout, now = ctx.config.node_timeout, time.time()
     bad, queue = status_extras(ctx.paths)
+    nfs = nfs_status.query(ctx.paths.control_socket)
+    nfs_down = nfs_status.down_capsules(nfs)
+    if nfs_down and any(n.vnfs in nfs_down for n in nodes):
+        ctx.warn(f"NFS server for hybrid capsules is not serving: {nfs_status.describe(nfs)}")
     return render(
         ctx,
         nodes,
@@ -261,6 +266,7 @@ def status(ctx: CliContext, ns: argparse.Namespace) -> int:
             row
             + ("  SWARM-EXCLUDED (served a bad chunk)" if n.nodeid in bad else "")
             + (f"  {queue[n.nodeid].upper()}" if n.nodeid in queue else "")
+            + ("  NFS-DOWN (hybrid capsule not served)" if n.vnfs in nfs_down else "")
             for n, row in zip(
                 sorted(nodes, key=lambda n: (n.group, n.hostname)), output.status_rows(nodes, timeout, now), strict=True
             )
