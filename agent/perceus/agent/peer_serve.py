@@ -67,6 +67,7 @@ class PeerServer:
     served: int = 0
     refused: int = 0
     limited: int = 0
+    errors: int = 0
     limits: PeerLimits = field(default_factory=PeerLimits)
 
     def __post_init__(self) -> None:
@@ -102,8 +103,12 @@ class PeerServer:
                     time.sleep(pause)
                     continue
                 got = self._router.receive(0.2)
-                if got is not None:
+                if got is None:
+                    continue
+                try:
                     self._answer(*got)
+                except Exception:  # noqa: BLE001 - one bad answer (a full disk, a closed log stream) never ends serving
+                    self.errors += 1
         finally:
             self._router.close()
 
@@ -114,15 +119,15 @@ class PeerServer:
         limits = self.limits
         if not limits.requests_per_asker.allow(asker) or not limits.refusals_per_asker.has(asker):
             self.limited += 1
-            self._note(asker, msg, "rate limited")
             self._router.reply(identity, Error(rid=msg.rid, code=ErrorCode.RATE_LIMITED, message="slow down"))
+            self._note(asker, msg, "rate limited")
             return
         why = self._refusal(msg, key)
         if why:
             limits.refusals_per_asker.allow(asker)
             self.refused += 1
-            self._note(asker, msg, why)
             self._router.reply(identity, Error(rid=msg.rid, code=ErrorCode.NOT_FOUND, message=why))
+            self._note(asker, msg, why)
             return
         try:
             data = (self.directory / msg.hash).read_bytes()

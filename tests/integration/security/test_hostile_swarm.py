@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import structlog
 import zmq
 from tests.integration.security.conftest import cli, master_pub
 from tests.integration.security.hostile import audit_has, refused
@@ -45,6 +46,12 @@ from perceus.protocol.messages import Chunk, Error, GetChunks, GetSources, Hello
 from perceus.protocol.messages import Wait as WaitMsg
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(autouse=True)
+def _logging_back() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()  # the CLI calls here point logging at a captured stream pytest then closes
 
 
 def mac(i: int) -> str:
@@ -216,6 +223,15 @@ def test_a_voucher_serves_only_the_key_it_names_and_only_assigned_nodes_take_par
                 return A not in {p.node for p in s.peers} and s.assign == ((1, -1),)
 
             assert wait_for(master_sends_it, 12.0), "a node assigned another capsule stayed a source"
+            # E claims chunk 2 and becomes its only source; once E is revoked it is listed no more, at once
+            sources(e, E, m, have=(2,), port=_free_port())
+            assert [p.node for p in sources(b, B, m, want=(2,), credit=1).peers] == [E]
+            assert cli(paths, "node", "revoke", "n0002") == 0
+
+            def not_e() -> bool:
+                return sources(b, B, m, want=(2,), credit=1).assign == ((2, -1),)
+
+            assert wait_for(not_e, 3.0), "a revoked node stayed a source"
         finally:
             for x in (b, e, c):
                 x.close()

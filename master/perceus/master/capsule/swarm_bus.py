@@ -20,7 +20,6 @@ and when a node completes) for `perceus vnfs status` and `perceus node status`.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -61,9 +60,9 @@ def settings_from_config(raw: Any) -> SwarmSettings:
     from perceus.master.capsule.pacing import PacingSettings
 
     pacing = PacingSettings.from_config(raw)
-    slots = math.ceil(pacing.uplink_mbit / pacing.node_mbit) + 1
-    retry = min(0.25, max(0.005, CHUNK_BYTES / (pacing.node_mbit * 1e6 / 8) / 2))
-    return SwarmSettings(enabled=_yes(raw, "capsule swarm", "yes"), master_slots=slots, retry_s=retry)
+    mbit = 1e6 / 8
+    return SwarmSettings.for_links(pacing.node_mbit * mbit, pacing.uplink_mbit * mbit, CHUNK_BYTES,
+                                   enabled=_yes(raw, "capsule swarm", "yes"))  # fmt: skip
 
 
 def state_path(paths: Paths) -> Path:
@@ -162,8 +161,13 @@ class SwarmService:
             self.reports.dead(swarm, node, peer, grant.manifest)
         want = [i for i in msg.want[:MAX_WANT] if isinstance(i, int)]
         credit = max(0, min(msg.credit or len(want), len(want), 16))
-        pairs = swarm.assign(node, want, credit) if credit else []
-        pairs = self._admitted(disp, item, swarm, grant.manifest, node, pairs)
+        reserved = self._reserve(swarm)
+        swarm.master_busy += reserved  # the policy sees only the master slots pacing leaves free
+        try:
+            pairs = swarm.assign(node, want, credit) if credit else []
+        finally:
+            swarm.master_busy -= reserved
+        pairs = self._listed(disp, item, swarm, grant.manifest, pairs)
         peers: list[SwarmPeer] = []
         slot: dict[str, int] = {}
         assign: list[tuple[int, int]] = []
@@ -196,26 +200,30 @@ class SwarmService:
             if verdict.result == "bad":
                 self._dirty = True
 
-    def _admitted(self, disp: Dispatcher, item: Incoming, swarm: Swarm, manifest: str, node: str,
-                  pairs: list[tuple[int, str]]) -> list[tuple[int, str]]:  # fmt: skip
-        """The pairs that stand: sources still assigned this capsule with a known endpoint, and master sends
-        within the uplink budget the pacer and the swarms share; the others are dropped (asked again later)."""
-        out: list[tuple[int, str]] = []
+    def _reserve(self, swarm: Swarm) -> int:
+        """Master slots of this swarm to hold back so that its master sends, the other swarms' and the pacer's
+        busy slots stay within the pacer's slots (one budget: the master's uplink)."""
         pacer = self.server.pacer
-        budget = None
-        if pacer is not None and pacer.settings.enabled:
-            budget = pacer.settings.slots - len(pacer.active) - sum(s.master_busy for s in self.swarms.values())
+        if pacer is None or not pacer.settings.enabled:
+            return 0
+        others = sum(s.master_busy for s in self.swarms.values() if s is not swarm)
+        room = pacer.settings.slots - len(pacer.active) - others
+        return max(0, self.settings.master_slots - max(0, room))
+
+    def _listed(self, disp: Dispatcher, item: Incoming, swarm: Swarm, manifest: str,
+                pairs: list[tuple[int, str]]) -> list[tuple[int, str]]:  # fmt: skip
+        """The pairs whose source is still assigned this capsule (and not revoked) with a known endpoint; a source
+        that is not leaves the swarm (its assignments lapse, the chunks are asked for again)."""
+        out: list[tuple[int, str]] = []
+        gone: set[str] = set()
         for idx, source in pairs:
-            if source == MASTER:
-                if budget is not None and budget < 0:
-                    swarm._drop((node, idx))  # undo the policy's choice: no room on the uplink
-                    budget += 1
-                    continue
-            elif source not in self.endpoints or not self._member(disp, item, source, manifest):
-                swarm._drop((node, idx))  # undo the policy's choice: not a source any more
-                swarm.leave(source)
-                self.endpoints.pop(source, None)
-                log.info("swarm_source_dropped", peer=source, capsule=self.names.get(manifest))
+            if source != MASTER and (source in gone or source not in self.endpoints
+                                     or not self._member(disp, item, source, manifest)):  # fmt: skip
+                if source not in gone:
+                    gone.add(source)
+                    swarm.leave(source)
+                    self.endpoints.pop(source, None)
+                    log.info("swarm_source_dropped", peer=source, capsule=self.names.get(manifest))
                 continue
             out.append((idx, source))
         return out

@@ -10,7 +10,8 @@
   a source again — a dead report never excludes anybody.
 - A reporter with STRIKES false reports is not listened to any more (for the life of the bus): its reports are
   dropped, with one audit line.
-Bounded: recent assignments for at most MAX_REPORTERS nodes (LRU), PEERS_PER_REPORTER peers each.
+Bounded: recent assignments for at most MAX_REPORTERS nodes (LRU), PEERS_PER_REPORTER peers each; strikes for
+at most MAX_REPORTERS nodes (when full, those not yet ignored are forgotten first).
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ class Reports:
                 swarm.bad(c.reporter, c.peer)
             elif v.result == "good":
                 swarm.dead.pop(c.peer, None)  # the report was false: the peer is a source again at once
+                if c.reporter not in self.strikes and len(self.strikes) >= MAX_REPORTERS:
+                    self.strikes = Counter({k: v for k, v in self.strikes.items() if v >= STRIKES})
+                    if len(self.strikes) >= MAX_REPORTERS:
+                        self.strikes.clear()
                 self.strikes[c.reporter] += 1
                 log.warning("swarm_false_report", reporter=c.reporter, peer=c.peer, strikes=self.strikes[c.reporter])
                 if self.strikes[c.reporter] == STRIKES:
