@@ -43,6 +43,17 @@ class Reports:
     recent: OrderedDict[str, dict[str, tuple[str, int, float]]] = field(default_factory=OrderedDict)
     strikes: Counter[str] = field(default_factory=Counter)
     ignored: int = 0
+    _said: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def _say(self, event: str, reporter: str, **fields: object) -> None:
+        """One log line per reporter and event per minute: a node's reports must not flood the log."""
+        now = self.clock()
+        if now - self._said.get((reporter, event), float("-inf")) < 60.0:
+            return
+        if len(self._said) >= MAX_REPORTERS:
+            self._said.clear()
+        self._said[(reporter, event)] = now
+        log.info(event, reporter=reporter, **fields)
 
     def assigned(self, node: str, peer: str, manifest: str, idx: int) -> None:
         """The master told `node` to fetch chunk `idx` of `manifest` from `peer`."""
@@ -74,18 +85,18 @@ class Reports:
             return
         idx = self._about(reporter, peer, manifest)
         if idx is None or endpoint is None:
-            log.info("swarm_report_ignored", reporter=reporter, peer=peer, report="bad", reason="not assigned")
+            self._say("swarm_report_ignored", reporter, peer=peer, report="bad", reason="not assigned")
             return
         swarm.unreachable(peer)  # not used while it is checked; the check ends that
         check = Check(manifest, chunk_hash(idx), peer, endpoint[0], endpoint[1], reporter)
         if not self.verifier.submit(check):
-            log.info("swarm_report_deferred", reporter=reporter, peer=peer, busy=len(self.verifier.busy))
+            self._say("swarm_report_deferred", reporter, peer=peer, busy=len(self.verifier.busy))
 
     def dead(self, swarm: Swarm, reporter: str, peer: str, manifest: str) -> None:
         """`reporter` says `peer` did not answer: skipped for the policy's `dead_for`, never excluded."""
         if not self._listened(reporter) or self._about(reporter, peer, manifest) is None:
             return
-        log.info("swarm_peer_unreachable", peer=peer, reporter=reporter)
+        self._say("swarm_peer_unreachable", reporter, peer=peer)
         swarm.unreachable(peer)
 
     def settle(self, swarms: dict[str, Swarm]) -> list[Verdict]:
