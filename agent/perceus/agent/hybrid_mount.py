@@ -25,7 +25,7 @@ from perceus.errors import PerceusError
 log = structlog.get_logger("perceus.agent.hybrid")
 
 CONF = Path("etc/perceus/hybrid.conf")  # relative to the runtime root
-FAILED_STATE = "hybrid-failed"  # the state provisiond reports while a hybridized directory is not mounted
+FAILED_STATE = "hybrid_failed"  # the state provisiond reports while a hybridized directory is not mounted
 MOUNT_TIMEOUT = 30.0
 ATTEMPTS = 3
 RETRY_DELAY = 2.0

@@ -471,7 +471,10 @@ class Dispatcher:
                 detail=msg.detail,
             )
         )
-        status = node.status or "init"
+        # A report keeps the state last heard from the node: the store's, or a hello's not yet committed (a
+        # report right behind a hello in the same group commit would otherwise put the old state back).
+        pending = self.contacts.get(node.nodeid)
+        status = (pending.status if pending is not None else node.status) or "init"
         self._contact(node, status, item.peer, msg.boot_id, msg.phase.value if msg.ok else Phase.FAILED.value)
         level = log.info if msg.ok else log.warning
         level(
