@@ -1,7 +1,8 @@
 """Issue 19: a QEMU node behind an ipmi_sim BMC (QEMU's ipmi-bmc-extern chardev).  `perceus node power on`
-starts the powered-off VM, which PXE-boots and checks in; `power cycle` really restarts it (a second firmware
-banner and stage one again), SOL carries its serial console, `perceus node log` shows the console next to the
-agent's phases, and `power off` really stops QEMU.  Everything runs in the lab's namespace: the master, dnsmasq,
+starts the powered-off VM, which PXE-boots and checks in (stage one reporting the LAN address it read of its
+own BMC over KCS); `power cycle` really restarts it (a second firmware banner and stage one again), SOL carries
+its serial console, `perceus node log` shows the console next to the agent's phases, and `power off` really
+stops QEMU.  Everything runs in the lab's namespace: the master, dnsmasq,
 ipmi_sim and QEMU, and the `perceus` CLI talking to the BMC on the namespace's 127.0.0.1."""
 
 from __future__ import annotations
@@ -106,6 +107,20 @@ def test_power_on_boot_cycle_console_and_off_through_ipmi_sim(
         assert time.monotonic() < deadline, f"{HOST} never ready on the master: {row}"
         time.sleep(0.5)
     assert power(lab, paths, "status")["state"] == "on"
+
+    # Stage one read the node's own BMC over KCS (/dev/ipmi0 → QEMU's isa-ipmi-kcs → ipmi-bmc-extern →
+    # ipmi_sim) and reported the LAN address ipmi_sim was configured with; `node show` offers it.
+    code, out, err = perceus(lab, paths, "--json", "node", "show", HOST)
+    assert code == 0, err
+    shown = json.loads(out)[0]["bmc"]
+    assert shown["url"] == node.url
+    reported = shown["reported"]
+    said = [ln.text for ln in node.serial.lines if "bmc" in ln.text or "ipmi" in ln.text]
+    assert reported is not None, f"no BMC reported; console: {said}"
+    assert (reported["address"], reported["mac"]) == (node.bmc.lan_address, node.bmc.lan_mac.upper())
+    assert reported["source"] == "static" and reported["stage"] == "stage1"
+    code, out, _ = perceus(lab, paths, "node", "show", HOST)
+    assert f"{HOST}: bmc={node.url} (bmc reported: {node.bmc.lan_address})" in out.splitlines()
 
     # Power cycle: the same QEMU process resets (firmware again, stage one again).
     mark = len(node.serial.lines)

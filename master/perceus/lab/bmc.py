@@ -42,7 +42,7 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
-class _Group:
+class ProcessGroup:
     """A child started in its own session, stopped by process group (ipmi_sim's QEMU dies with it)."""
 
     def __init__(self, argv: Sequence[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None):
@@ -120,7 +120,7 @@ class IpmiSim:
         self.name = name
         self.lan_address = lan_address
         self.lan_mac = lan_mac
-        self.process: _Group | None = None
+        self.process: ProcessGroup | None = None
 
     @property
     def url(self) -> str:
@@ -181,7 +181,7 @@ class IpmiSim:
         argv = ["ipmi_sim", "-n", "-c", str(conf), "-f", str(emu), "-s", str(self.workdir / "state")]
         if self.netns:
             argv = [*exec_prefix(self.netns), *argv]
-        self.process = _Group(argv, self.workdir / "ipmi_sim.log", cwd=self.workdir)
+        self.process = ProcessGroup(argv, self.workdir / "ipmi_sim.log", cwd=self.workdir)
         deadline = time.monotonic() + timeout
         while not _udp_bound(self.process.pid, self.port):
             if not self.process.running():
@@ -252,7 +252,7 @@ class SushyEmulator:
         self.threads = threads
         self.uuids = [str(uuidlib.uuid4()) for _ in range(systems)]
         self.power_state = power_state
-        self.process: _Group | None = None
+        self.process: ProcessGroup | None = None
 
     @property
     def base(self) -> str:
@@ -266,11 +266,8 @@ class SushyEmulator:
         return f"redfish+http://{user}@127.0.0.1:{self.port}{self.system_path(i)}"
 
     def start(self, timeout: float = 30.0) -> SushyEmulator:
-        import bcrypt
-
         self.workdir.mkdir(parents=True, exist_ok=True)
-        hashed = bcrypt.hashpw(REDFISH_PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-        (self.workdir / "htpasswd").write_text(f"{REDFISH_USER}:{hashed}\n")
+        write_htpasswd(self.workdir / "htpasswd")
         systems = [
             {"uuid": u, "name": f"node{i}", "power_state": self.power_state, "nics": [{"mac": _mac(i)}]}
             for i, u in enumerate(self.uuids)
@@ -303,7 +300,7 @@ class SushyEmulator:
             ]
         else:
             argv = [sys.executable, "-m", "sushy_tools.emulator.main", "--config", str(conf)]
-        self.process = _Group(argv, self.workdir / "emulator.log", env=env, cwd=self.workdir)
+        self.process = ProcessGroup(argv, self.workdir / "emulator.log", env=env, cwd=self.workdir)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -323,6 +320,14 @@ class SushyEmulator:
             self.process = None
 
 
+def write_htpasswd(path: Path) -> None:
+    """The emulator's basic-auth file for REDFISH_USER (bcrypt only; rounds 4: 6 ms a request, not 129)."""
+    import bcrypt
+
+    hashed = bcrypt.hashpw(REDFISH_PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    path.write_text(f"{REDFISH_USER}:{hashed}\n")
+
+
 def curl_argv(emulator: SushyEmulator, i: int) -> list[str]:
     """curl of one system's resource the way an admin script reads PowerState."""
     return ["curl", "-s", "-f", "-u", f"{REDFISH_USER}:{REDFISH_PASSWORD}", f"{emulator.base}{emulator.system_path(i)}"]
@@ -339,7 +344,7 @@ def shell_join(argv: Sequence[str]) -> str:
 # ---------------------------------------------------------------------------------------------- a lab node
 
 
-class _FollowFile:
+class FollowFile:
     """Lines of a file another process appends to (QEMU's chardev `logfile=`), as a blocking stream that
     SerialLog can read; each line is also written, timestamped, to the node's console log."""
 
@@ -405,7 +410,7 @@ class BmcNode:
         argv = qemu_argv(
             name=self.name, mac=self.mac, tap=self.tap, boot=boot, nic=nic, memory_mb=memory_mb, extra=self._bmc_args()
         )
-        self.argv = _as_bmc_node(argv, "chardev:ser0")
+        self.argv = as_bmc_node(argv, "chardev:ser0")
         lab.netns.add_tap(self.tap, BRIDGE)
         self.bmc = IpmiSim(
             self.workdir / "bmc",
@@ -421,7 +426,7 @@ class BmcNode:
             lan_mac=f"02:00:00:00:19:{index:02x}",
         )
         self.started = time.monotonic()
-        self._follow = _FollowFile(self.raw_console, ConsoleLog(console_log) if console_log else None)
+        self._follow = FollowFile(self.raw_console, ConsoleLog(console_log) if console_log else None)
         self.serial = SerialLog(self.name, self._follow, self.started)  # type: ignore[arg-type]
 
     def _bmc_args(self) -> tuple[str, ...]:
@@ -475,7 +480,7 @@ class BmcNode:
         self._follow.close()
 
 
-def _as_bmc_node(argv: list[str], serial: str) -> list[str]:
+def as_bmc_node(argv: list[str], serial: str) -> list[str]:
     """A lab node's QEMU line made for a BMC: the serial port on `serial` instead of stdio (SOL and the log
     read it there), and guest resets reset the VM (`-no-reboot` would make IPMI reset an off)."""
     out: list[str] = []

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from perceus.lab.bmc import IPMI_USER, SOL_USER, IpmiSim, _as_bmc_node
+from perceus.lab.bmc import IPMI_USER, SOL_USER, IpmiSim, as_bmc_node
 from perceus.lab.qemu import PxeBoot, qemu_argv
 
 
 def test_a_bmc_nodes_qemu_line_resets_in_place_and_puts_the_serial_port_on_the_chardev() -> None:
     argv = qemu_argv(name="n", mac="52:54:00:77:00:01", tap="t0", boot=PxeBoot())
     assert "-no-reboot" in argv and argv[argv.index("-serial") + 1] == "stdio"
-    made = _as_bmc_node(argv, "chardev:ser0")
+    made = as_bmc_node(argv, "chardev:ser0")
     assert "-no-reboot" not in made
     assert made[made.index("-serial") + 1] == "chardev:ser0" and made.count("-serial") == 1
     assert [a for a in argv if a not in ("-no-reboot", "stdio")] == [a for a in made if a != "chardev:ser0"]
