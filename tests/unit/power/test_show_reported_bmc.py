@@ -80,3 +80,15 @@ def test_a_newer_report_replaces_the_older(fleet: Paths) -> None:
         moved = Inventory(cpu_count=1, bmc="192.0.2.99")
         store.record_inventories([InventoryReport("52:54:00:00:00:00", "stage1", "b2", T + 60, moved)])
     assert "n0: bmc=- (bmc reported: 192.0.2.99)" in run(fleet, "node", "show", "n0")[1].splitlines()
+
+
+def test_set_bmc_reported_adopts_the_address_only_when_asked(fleet: Paths) -> None:
+    code, out, err = run(fleet, "-y", "node", "set", "bmc", "reported", "n0")
+    assert code == 0, err
+    assert "n0" in out + err
+    (entry,) = json.loads(run(fleet, "--json", "node", "bmc", "n0")[1])
+    assert (entry["protocol"], entry["host"]) == ("ipmi", "192.0.2.10")
+    code, out, err = run(fleet, "-y", "node", "set", "bmc", "reported", "n0", "n2")  # n2 reported nothing
+    assert code == 2 and out == "" and err == "perceus: error: no BMC address reported by n2\n"
+    (entry,) = json.loads(run(fleet, "--json", "node", "bmc", "n1")[1])
+    assert entry["host"] == "10.9.0.1"  # untouched: nothing is adopted without the admin's command

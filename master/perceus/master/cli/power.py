@@ -125,6 +125,8 @@ def show_bmc(ctx: CliContext, ns: argparse.Namespace) -> int:
 def set_bmc(ctx: CliContext, key: str, value: str, nodes: Sequence[Node]) -> int:
     """`node set bmc URL NODES` (a `[a-b]` range in the host is paired with the nodes in order; `none` clears),
     `node set bmc-password -|@FILE NODES`, `node set bmc-user NAME NODES`."""
+    if key == "bmc" and value.lower() == "reported":
+        return _adopt_reported(ctx, nodes)
     fields = _fields(ctx, key, value)
     per_node: list[dict[str, object]] = [fields] * len(nodes)
     if key == "bmc" and value.lower() != "none" and _RANGE.search(str(fields.get("host", ""))):
@@ -144,6 +146,34 @@ def set_bmc(ctx: CliContext, key: str, value: str, nodes: Sequence[Node]) -> int
     for node in nodes:
         audit.record("bmc_set", node=node.nodeid, hostname=node.hostname, key=key)
     ctx.info(f"'{len(nodes)}' nodes set {key}='{shown}': {fold(n.hostname for n in nodes)}")
+    return 0
+
+
+def _adopt_reported(ctx: CliContext, nodes: Sequence[Node]) -> int:
+    """`node set bmc reported NODES`: each node's BMC host becomes the address it reported of its own BMC
+    (IPMI; user, port and password stay as set).  The report is node-supplied, so this is only ever the
+    admin's explicit, confirmed act (docs/power.md)."""
+    inventories = ctx.store.inventories([n.nodeid for n in nodes]) if nodes else {}
+    addresses: dict[str, str] = {}
+    for n in nodes:
+        bmc = inventories[n.nodeid].reported_bmc if n.nodeid in inventories else None
+        if bmc is not None:
+            addresses[n.nodeid] = bmc.address
+    without = [n.hostname for n in nodes if n.nodeid not in addresses]
+    if without:
+        raise UsageError(f"no BMC address reported by {fold(without)}")
+    rows = [f"{n.hostname:<20} ipmi://{addresses[n.nodeid]} (node-reported)" for n in nodes]
+    if not ctx.confirm(f"Set {len(nodes)} nodes' BMC to the address each reported?", rows):
+        ctx.info("Nothing changed.")
+        return 1
+    with BmcStore.for_paths(ctx.paths).editing() as bmcs:
+        for n in nodes:
+            fields = {"protocol": "ipmi", "scheme": "", "host": addresses[n.nodeid], "path": ""}
+            bmcs.update("nodes", n.nodeid, fields)
+    audit = AuditLog.for_paths(ctx.paths)
+    for n in nodes:
+        audit.record("bmc_set", node=n.nodeid, hostname=n.hostname, key="bmc", source="reported")
+    ctx.info(f"'{len(nodes)}' nodes set bmc to their reported addresses: {fold(n.hostname for n in nodes)}")
     return 0
 
 
