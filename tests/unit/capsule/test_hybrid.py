@@ -192,3 +192,14 @@ def test_umount_refreshes_the_export_when_only_the_nfs_part_changed(paths: Paths
 
     assert run(paths, "-y", "vnfs", "delete", "c1").code == 0
     assert not cap.root.exists()
+
+
+def test_export_and_reimport_keeps_the_list(paths: Paths, small: Path, tmp_path: Path) -> None:
+    args = ("--type", "hybrid", "--hybridize", str(listing(tmp_path, "/usr/share")))
+    assert run(paths, "vnfs", "import", str(small), "--name", "c1", *args).code == 0
+    out = tmp_path / "c1.vnfs"
+    assert run(paths, "vnfs", "export", "c1", str(out)).code == 0
+    result = run(paths, "vnfs", "import", str(out), "--name", "c2")
+    assert result.code == 0, result.err
+    assert json.loads((paths.vnfs / "c2/hybrid.json").read_text())["paths"] == ["/usr/share"]
+    assert "usr/share/big.dat" not in stream(paths, "c2")

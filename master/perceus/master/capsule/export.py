@@ -57,6 +57,8 @@ def export_capsule(paths: Paths, name: str, out: Path, *, progress: Callable[[in
                 return info
 
             tf.add(cap.config, arcname="./config")
+            if (cap.root / "hybridize").is_file():  # a hybrid capsule's list travels as in a 1.x capsule
+                tf.add(cap.root / "hybridize", arcname="./hybridize")
             tf.add(cap.rootfs, arcname="./rootfs", recursive=True, filter=seen)
         os.replace(part, out)
     except BaseException:
