@@ -453,5 +453,10 @@ def test_a_peer_flooded_from_before_its_fetch_completes_its_boot(
     assert a.fetched["event"] == "fetched" and a.stats is not None
     assert a.stats["limited"] > 0 and a.stats["served"] == 0
     assert flood.replies is not None and flood.replies["chunk"] == 0
+    events = [json.loads(line) for line in (tmp_path / f"peer-{A.replace(':', '')}.log").read_text().splitlines()
+              if line.startswith("{")]  # fmt: skip
+    first = {e["event"]: e["timestamp"] for e in reversed(events)}
+    assert first["peer_request_refused"] < first["capsule_fetched"]  # the flood reached it during its fetch
     flooded, alone = float(a.fetched["seconds"]), float(baseline.fetched["seconds"])
+    print(f"capsule fetch alone {alone:.2f} s, flooded {flooded:.2f} s; peer stats {a.stats}")  # the report
     assert flooded < max(10.0, 10 * alone), (flooded, alone)
