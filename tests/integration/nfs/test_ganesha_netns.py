@@ -169,6 +169,7 @@ def test_bus_serves_a_hybrid_capsule_over_nfs_and_follows_import_and_delete(srv:
     assert f"Bind_addr = {SUBNET}.1;" in conf and f"CLIENT {{ Clients = {SUBNET}.0/24; Access_Type = RO; }}" in conf
     assert "Access_Type = None;" in conf and "Protocols = 4;" in conf and '"/perceus/hyb"' in conf
     assert (srv.paths.run / "ganesha.pid").is_file() and (srv.paths.state_dir / "nfs/recovery").is_dir()
+    assert f'CCacheDir = "{srv.paths.state_dir}/nfs/ccache";' in conf  # not /var/run/ganesha
 
     got = srv.cat("/perceus/hyb/usr/share/doc/README")
     assert got.returncode == 0, got.stderr

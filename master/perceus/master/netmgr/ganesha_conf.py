@@ -5,7 +5,7 @@ that address only (`Bind_addr`), each export admits the provisioning network onl
 export's own Access_Type is None), with sys security, no root squash (the node's root reads root-owned files),
 numeric owners (without `Only_Numeric_Owners` a node sees every file owned by 4294967294), no NLM, no RQUOTA,
 no rpcbind (v4 needs none), a graceless start (nothing to recover on a read-only export), and the recovery
-directory under the state dir (else it writes under /var).
+and callback-credentials directories under the state dir (else it writes under /var).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def render(
     network: ipaddress.IPv4Network,
     recovery: Path,
     plugins: str,
+    ccache: Path | None = None,
     port: int = NFS_PORT,
 ) -> str:
     ids = export_ids([e.name for e in exports])
@@ -76,7 +77,10 @@ def render(
         "    RecoveryBackend = fs;",
         f"    RecoveryRoot = {_quote(str(recovery))};",
         "}",
-        "NFS_KRB5 { Active_krb5 = false; }",
+        "NFS_KRB5 {",
+        "    Active_krb5 = false;",
+        *([f"    CCacheDir = {_quote(str(ccache))};"] if ccache is not None else []),  # else /var/run/ganesha
+        "}",
     ]
     for e in exports:
         lines += [

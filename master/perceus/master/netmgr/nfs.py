@@ -9,7 +9,7 @@ bus and stopped with it; here the config is generated from the capsule store:
 * a ganesha that dies or cannot start is logged with its reason (`nfs_server_failed … reason=…`) and retried
   with back-off (1 s … 60 s); the state is the control command `nfs_status`, which `perceus info` and
   `perceus node status` show;
-* everything lives under the state dir: `nfs/ganesha.conf`, `nfs/recovery/`, `run/ganesha.pid`,
+* everything lives under the state dir: `nfs/ganesha.conf`, `nfs/recovery/`, `nfs/ccache/`, `run/ganesha.pid`,
   `log/ganesha.log`.
 Perceus 1.x only appended a line to /etc/exports (`perceus configure nfs`) and left the kernel server to the
 admin; ganesha runs in user space, so it works where kernel nfsd cannot (containers, this lab).
@@ -65,6 +65,10 @@ class NfsFiles:
     @property
     def recovery(self) -> Path:
         return self.dir / "recovery"
+
+    @property
+    def ccache(self) -> Path:
+        return self.dir / "ccache"
 
     @property
     def pidfile(self) -> Path:
@@ -132,7 +136,7 @@ class NfsManager:
         net = netsettings.from_system(cfg)
         plugins = ganesha_conf.plugins_dir()
         text = ganesha_conf.render(exports, bind=net.address.ip, network=net.network, recovery=self.files.recovery,
-                                   plugins=plugins)  # fmt: skip
+                                   plugins=plugins, ccache=self.files.ccache)  # fmt: skip
         f = self.files
         proc = GaneshaProcess(self.binary or "ganesha.nfsd", f.conf, logfile=f.log, pidfile=f.pidfile,
                               bind=str(net.address.ip), port=ganesha_conf.NFS_PORT)  # fmt: skip
@@ -171,6 +175,7 @@ class NfsManager:
         self.stop()
         self.files.dir.mkdir(parents=True, exist_ok=True)
         self.files.recovery.mkdir(parents=True, exist_ok=True)
+        self.files.ccache.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write(self.files.conf, text.encode(), mode=0o644)
         self.rendered = text
         assert proc is not None
