@@ -203,3 +203,13 @@ def test_export_and_reimport_keeps_the_list(paths: Paths, small: Path, tmp_path:
     assert result.code == 0, result.err
     assert json.loads((paths.vnfs / "c2/hybrid.json").read_text())["paths"] == ["/usr/share"]
     assert "usr/share/big.dat" not in stream(paths, "c2")
+
+
+def test_clone_of_a_hybrid_capsule_gets_its_own_export(paths: Paths, small: Path, tmp_path: Path) -> None:
+    args = ("--type", "hybrid", "--hybridize", str(listing(tmp_path, "/usr/include")))
+    assert run(paths, "vnfs", "import", str(small), "--name", "c1", *args).code == 0
+    assert run(paths, "vnfs", "clone", "c1", "c2").code == 0
+    summary = json.loads((paths.vnfs / "c2/hybrid.json").read_text())
+    assert summary["export"] == "/perceus/c2" and summary["paths"] == ["/usr/include"]
+    assert (paths.vnfs / "c2/nfs/usr/include/x.h").read_text() == "#define X 1\n"
+    assert "export /perceus/c2" in stream(paths, "c2")["etc/perceus/hybrid.conf"].decode()
