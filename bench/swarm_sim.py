@@ -24,6 +24,7 @@ Model (what is and is not in it):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 import itertools
 import random
@@ -53,6 +54,15 @@ class Params:
     bus_s: float = 40e-6  # perceus-bus per request beyond the policy (decode, gate, encode, send)
     master_slots: int = 0  # 0: as perceus-bus computes it (uplink ÷ node link + 1)
     seed: int = 21
+    sizes: Sequence[int] = ()  # the real capsule's chunk sizes (wire bytes); default: capsule cut at chunk_bytes
+
+    @classmethod
+    def emulated(cls, nodes: int, sizes: Sequence[int], node_bps: float, master_bps: float,
+                 starts: Sequence[float]) -> Params:  # fmt: skip
+        """The emulator's fleet: one flat bridge, its link rates, each node's measured fetch start; round trips
+        and unpack time of stage-one agents sharing 2 cores (Curve, BLAKE3, zstd in one process per node)."""
+        return cls(nodes, sum(sizes), max(sizes), node_bps=node_bps, master_bps=master_bps, rpc_s=0.004,
+                   peer_rtt_s=0.002, unpack_s_per_chunk=0.05, starts=starts, sizes=sizes)  # fmt: skip
 
 
 @dataclass
@@ -102,10 +112,13 @@ def simulate(p: Params) -> Result:
     rng = random.Random(p.seed)
     chunks = max(1, -(-p.capsule_bytes // p.chunk_bytes))
     sizes = [p.chunk_bytes] * (chunks - 1) + [p.capsule_bytes - p.chunk_bytes * (chunks - 1)]
+    if p.sizes:
+        sizes, chunks = list(p.sizes), len(p.sizes)
     now = [0.0]
-    slots = p.master_slots or int(-(-p.master_bps // p.node_bps)) + 1
-    retry = min(0.25, max(0.005, p.chunk_bytes / p.node_bps / 2))  # as swarm_bus.settings_from_config
-    swarm = Swarm(sizes, SwarmSettings(master_slots=slots, retry_s=retry), clock=lambda: now[0])
+    settings = SwarmSettings.for_links(p.node_bps, p.master_bps, p.chunk_bytes)  # as swarm_bus.settings_from_config
+    if p.master_slots:
+        settings = dataclasses.replace(settings, master_slots=p.master_slots)
+    swarm = Swarm(sizes, settings, clock=lambda: now[0])
     names = [f"n{i}" for i in range(p.nodes)]
     rack_of = [str(i // p.rack_size) if p.rack_size else "" for i in range(p.nodes)]
     index = {n: i for i, n in enumerate(names)}

@@ -348,7 +348,9 @@ def _pull(
             else:
                 retry(h, f"unexpected {reply.TYPE} reply")
         now = time.monotonic()
-        expired = [rid for rid, (_, t) in inflight.items() if now - t > timeout]
+        # Unanswered for `timeout` since the request and since the last reply: the master sends chunks one after
+        # another on this connection, so on a slow link the eighth of eight in flight is not late.
+        expired = [rid for rid, (_, t) in inflight.items() if now - max(t, last_reply) > timeout]
         if expired:
             # The master went away (restart) or dropped requests: start a fresh socket (queued requests to a
             # dead peer are discarded with it) and ask again for what was unanswered.

@@ -88,12 +88,36 @@ def test_dead_peer_is_skipped_for_a_while_then_used_again() -> None:
     assert s.assign("me", [0], 1) == [(0, "p")]
 
 
-def test_master_slots_cap_what_the_master_sends_at_once() -> None:
-    s, _ = swarm(chunks=10, master_slots=3)
-    assert len(s.assign("a", list(range(10)), 10)) == 3
-    s.have("a", [0])
-    assert s.master_busy == 2
+def test_master_slots_cap_what_the_master_sends_at_once_and_spread_it_over_nodes() -> None:
+    s, _ = swarm(chunks=10, master_slots=6)
+    first = s.assign("a", list(range(10)), 10)
+    assert len(first) == 2  # at most two master chunks to one node at once
+    # past half the slots, one at a time per node: the uplink feeds several node links, not one
+    assert [len(s.assign(n, list(range(10)), 10)) for n in ("b", "c", "d", "e", "f")] == [1, 1, 1, 1, 0]
+    assert s.assign("a", [i for i in range(10) if ("a", i) not in s.pending], 10) == []  # all 6 slots busy
+    s.have("a", [first[0][0]])
+    assert s.master_busy == 5
     assert s.totals()[""]["master"] == MB
+    assert s.assign("f", list(range(10)), 10) == [(0, "a"), (6, MASTER)]  # a holds 0 now; the freed slot
+
+
+def test_spare_master_slots_send_a_held_chunk_again_at_most_twice_per_rack() -> None:
+    s, _ = swarm(chunks=1, peer_slots=1, master_slots=11)
+    for n in ("src", "a", "b", "c", "d"):
+        s.join(n, "r1")
+    assert s.assign("src", [0], 1) == [(0, MASTER)]
+    s.have("src", [0])
+    assert s.assign("a", [0], 1) == [(0, "src")]
+    assert s.assign("b", [0], 1) == [(0, MASTER)]  # src's one upload slot is busy, the master idle: copy 2
+    assert s.assign("c", [0], 1) == []  # two copies into r1: wait for a holder's free slot
+    s.have("a", [0])
+    assert s.assign("c", [0], 1) == [(0, "a")]
+    s.join("e", "r2")
+    s.join("f", "r2")
+    assert s.assign("d", [0], 1) == [(0, "src")]  # src's slot is free again since a confirmed
+    assert s.assign("e", [0], 1) == [(0, MASTER)]  # every holder busy; nobody in r2 getting it: r2's first copy
+    assert s.assign("f", [0], 1) == []  # e is getting it into r2: f takes it from e
+    assert sum(s.master_sent.values()) == 3
 
 
 def test_assignments_lapse_and_a_leaving_node_holds_nothing() -> None:

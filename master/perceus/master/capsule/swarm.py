@@ -8,8 +8,12 @@ different chunks):
 1. a holder in the node's rack with a free upload slot (fewest uploads first);
 2. if a node of the same rack is already getting the chunk, wait for it (the rack then has it);
 3. a holder in another rack with a free upload slot — the chunk crosses the rack uplink once;
-4. nobody holds it and nobody is getting it: the master sends it (at most `master_slots` at once);
-5. otherwise not now: the node asks again.
+4. nobody holds it and nobody is getting it: the master sends it (at most `master_slots` at once, at most
+   `master_per_node` to one node, one once half the slots are busy: the uplink feeds many node links, not one);
+5. a second pass over what is left: the chunk is held in this rack (or elsewhere, and nobody here is getting
+   it) but no holder is free, and the master has a free slot: the master sends it again, at most
+   `master_copies` times per rack (its uplink would otherwise idle);
+6. otherwise not now: the node asks again.
 A peer that served a bad chunk is excluded for the rest of the swarm; one that did not answer is skipped for
 `dead_for` seconds.  Assignments not confirmed by a `have` within `assign_ttl` lapse.
 """
@@ -17,6 +21,7 @@ A peer that served a bad chunk is excluded for the rest of the swarm; one that d
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -37,7 +42,19 @@ class SwarmSettings:
     assign_ttl: float = 15.0
     dead_for: float = 30.0
     peers_per_reply: int = 8
+    master_per_node: int = 2  # chunks the master sends one node at once (rule 4)
+    master_copies: int = 2  # times the master sends one chunk into one rack (rule 5; the goal: ≤ 2 × racks)
     retry_s: float = 0.25  # "nothing assignable, ask again in": half a chunk's time on a node link
+
+    @classmethod
+    def for_links(cls, node_bps: float, uplink_bps: float, chunk_bytes: int, *, enabled: bool = True) -> SwarmSettings:
+        """From the link rates (bytes/s; perceus-bus takes them from the pacing settings) and the chunk size:
+        master slots = uplink ÷ node link + 1; "ask again" = half a chunk's time on a node link (5–250 ms); an
+        assignment lapses after 10 chunk times (≥ 15 s): on a slow link a chunk shares its receiver's downlink
+        with up to 8 others, so a long transfer is not a lost one."""
+        chunk_s = chunk_bytes / node_bps
+        return cls(enabled=enabled, master_slots=math.ceil(uplink_bps / node_bps) + 1,
+                   retry_s=min(0.25, max(0.005, chunk_s / 2)), assign_ttl=max(15.0, 10 * chunk_s))  # fmt: skip
 
 
 @dataclass
@@ -67,6 +84,8 @@ class Swarm:
         self.pending: dict[tuple[str, int], _Pending] = {}
         self.rack_pending: Counter[tuple[str, int]] = Counter()
         self.getting: Counter[int] = Counter()  # nodes getting chunk i now (any source)
+        self.master_to: Counter[str] = Counter()  # chunks the master is sending each node now
+        self.master_sent: Counter[tuple[str, int]] = Counter()  # (rack, i) → copies the master sent or is sending
         self.excluded: set[str] = set()
         self.dead: dict[str, float] = {}
         self.from_master: Counter[str] = Counter()  # bytes by rack of the receiving node
@@ -87,9 +106,16 @@ class Swarm:
         self.getting[idx] -= 1
         if p.source == MASTER:
             self.master_busy -= 1
+            self.master_to[node] -= 1
         else:
             self.uploads[p.source] -= 1
         return p
+
+    def _failed(self, key: tuple[str, int]) -> None:
+        """An assignment that did not end in a `have`: a master copy that never arrived is not counted."""
+        p = self._drop(key)
+        if p is not None and p.source == MASTER:
+            self.master_sent[(self.rack.get(key[0], ""), key[1])] -= 1
 
     def have(self, node: str, indices: Iterable[int], *, serving: bool = True) -> None:
         """`node` verified these chunks: it holds (and, `serving`, serves) them now; bytes counted by source."""
@@ -115,12 +141,12 @@ class Swarm:
         """`peer` served bytes that failed verification at `reporter`: it serves nobody again."""
         self.excluded.add(peer)
         for key in [k for k, p in self.pending.items() if p.source == peer]:
-            self._drop(key)
+            self._failed(key)
 
     def unreachable(self, peer: str) -> None:
         self.dead[peer] = self.clock() + self.settings.dead_for
         for key in [k for k, p in self.pending.items() if p.source == peer]:
-            self._drop(key)
+            self._failed(key)
 
     def leave(self, node: str) -> None:
         """The node rebooted or left: it holds nothing any more."""
@@ -133,14 +159,14 @@ class Swarm:
             hs.discard(node)
         self.held.pop(node, None)
         for key in [k for k, p in self.pending.items() if p.source == node or k[0] == node]:
-            self._drop(key)
+            self._failed(key)
 
     def _expire(self, now: float) -> None:
         if now - self._expired_at < 0.5:  # a scan of every assignment: at most twice a second
             return
         self._expired_at = now
         for key in [k for k, p in self.pending.items() if p.expires <= now]:
-            self._drop(key)
+            self._failed(key)
 
     # ------------------------------------------------------------------ choice
     def _usable(self, peer: str, now: float) -> bool:
@@ -158,25 +184,56 @@ class Swarm:
         # Look at a bounded window of the wanted list from a random start: the cost per call stays flat at
         # 10k nodes, and nodes whose first wishes are all busy still move on to others.
         start = self.rng.randrange(len(want)) if len(want) > EXAMINE else 0
-        for idx in itertools.islice(itertools.chain(want[start:], want[:start]), EXAMINE):
+        window = [
+            idx
+            for idx in itertools.islice(itertools.chain(want[start:], want[:start]), EXAMINE)
+            if 0 <= idx < len(self.sizes) and node not in self.holders[idx]
+        ]
+        left: list[int] = []
+        for idx in window:
             if len(out) >= credit:
                 break
-            if not 0 <= idx < len(self.sizes) or node in self.holders[idx]:
-                continue
             if (node, idx) in self.pending:  # wanted again: that attempt failed (the node re-asks only then)
-                self._drop((node, idx))
+                self._failed((node, idx))
             source = self._choose(node, rack, idx, now)
             if source is None:
+                left.append(idx)
                 continue
-            self.pending[(node, idx)] = _Pending(source, now + self.settings.assign_ttl)
-            self.rack_pending[(rack, idx)] += 1
-            self.getting[idx] += 1
-            if source == MASTER:
-                self.master_busy += 1
-            else:
-                self.uploads[source] += 1
+            self._take(node, rack, idx, source, now)
             out.append((idx, source))
+        # Rule 5: the master's spare slots send again what is held or on its way but not free to fetch now.
+        for idx in left:
+            if len(out) >= credit or not self._master_free(node):
+                break
+            # Held in this rack, or elsewhere and nobody here is getting it — all holders busy (rule 2: a chunk
+            # on its way into this rack is waited for).
+            here = self.rack_holders.get((rack, idx)) or (self.holders[idx] and not self.rack_pending[(rack, idx)])
+            if here and self.master_sent[(rack, idx)] < self.settings.master_copies and (node, idx) not in self.pending:
+                self._take(node, rack, idx, MASTER, now)
+                out.append((idx, MASTER))
         return out
+
+    def _take(self, node: str, rack: str, idx: int, source: str, now: float) -> None:
+        self.pending[(node, idx)] = _Pending(source, now + self.settings.assign_ttl)
+        self.rack_pending[(rack, idx)] += 1
+        self.getting[idx] += 1
+        if source == MASTER:
+            self.master_busy += 1
+            self.master_to[node] += 1
+            self.master_sent[(rack, idx)] += 1
+        else:
+            self.uploads[source] += 1
+
+    def _master_free(self, node: str) -> bool:
+        """A free master slot for `node`: at most `master_per_node` at once (one once half the slots are busy).
+
+        Few per node: the master's chunks are the ones everybody else waits for (rule 2), and several at once
+        to one node share that node's link — each arrives later.  The uplink is filled by many nodes instead."""
+        slots = self.settings.master_slots
+        if self.master_busy >= slots:
+            return False
+        per_node = self.settings.master_per_node if self.master_busy < slots // 2 else 1
+        return self.master_to[node] < per_node
 
     def _choose(self, node: str, rack: str, idx: int, now: float) -> str | None:
         near = self.rack_holders.get((rack, idx), set())
@@ -199,8 +256,8 @@ class Swarm:
         if other:
             return min(other, key=lambda p: (self.uploads[p], p))
         if any(self._alive(p, now) for p in self.holders[idx]):
-            return None  # holders exist but are busy: wait for a free slot rather than load the master
-        if self.getting[idx] == 0 and self.master_busy < self.settings.master_slots:
+            return None  # holders exist but are busy: wait for a free slot (or rule 5's second pass)
+        if self.getting[idx] == 0 and self._master_free(node):
             return MASTER
         return None
 
