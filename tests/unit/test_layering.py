@@ -37,7 +37,6 @@ MASTER_ONLY_LIBS = {"psycopg", "psycopg_pool", "ClusterShell", "yaml", "argcompl
 ADAPTERS = {
     "zmq": "perceus.agent.bus",
     "pyroute2": "perceus.agent.network",
-    "pyudev": "perceus.agent.drivers",
     "cffi": "perceus.agent.kexec",
 }
 

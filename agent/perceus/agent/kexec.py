@@ -1,4 +1,4 @@
-"""The agent's only cffi adapter: the kernel syscalls stage one needs (kexec_file_load, reboot, finit_module).
+"""The agent's only cffi adapter: the kernel syscalls stage one needs (kexec_file_load, reboot, (f)init_module).
 
 cffi in ABI mode (`dlopen(None)`, no compiler in the image).  `syscall()` is variadic, so every argument is
 cast to its exact C type; a -1 return becomes a KexecError/DriverError with a readable reason in `_check`.
@@ -23,13 +23,14 @@ from perceus.errors import KexecError
 
 log = structlog.get_logger("perceus.agent.kexec")
 
-# (kexec_file_load, finit_module) per machine; reboot goes through glibc's wrapper (it adds the magics).
-_SYSCALLS: dict[str, tuple[int, int]] = {
-    "x86_64": (320, 313),
-    "aarch64": (294, 273),
-    "riscv64": (294, 273),
-    "ppc64le": (382, 353),
-    "s390x": (381, 344),
+# (kexec_file_load, finit_module, init_module) per machine; reboot goes through glibc's wrapper (it adds the
+# magics).
+_SYSCALLS: dict[str, tuple[int, int, int]] = {
+    "x86_64": (320, 313, 175),
+    "aarch64": (294, 273, 105),
+    "riscv64": (294, 273, 105),
+    "ppc64le": (382, 353, 128),
+    "s390x": (381, 344, 128),
 }
 LINUX_REBOOT_CMD_KEXEC = 0x45584543
 KEXEC_FILE_NO_INITRAMFS = 0x4
@@ -59,6 +60,7 @@ MODULE_REASONS: dict[int, str] = {
     errno.ENOMEM: "out of memory",
     errno.EBUSY: "the module is busy",
     errno.ENODEV: "no matching device (the driver declined)",
+    errno.EOPNOTSUPP: "this kernel cannot decompress modules itself (no CONFIG_MODULE_DECOMPRESS)",
 }
 
 
@@ -68,6 +70,7 @@ class _Lib:
     libc: Any
     kexec_nr: int
     finit_nr: int
+    init_nr: int
 
 
 _lib: _Lib | None = None
@@ -83,8 +86,7 @@ def _libc() -> _Lib:
             raise KexecError(f"kexec is not supported on {machine}", errno=errno.ENOSYS)
         ffi = cffi.FFI()
         ffi.cdef("long syscall(long number, ...); int reboot(int cmd); void sync(void);")
-        kexec_nr, finit_nr = _SYSCALLS[machine]
-        _lib = _Lib(ffi, ffi.dlopen(None), kexec_nr, finit_nr)
+        _lib = _Lib(ffi, ffi.dlopen(None), *_SYSCALLS[machine])
     return _lib
 
 
@@ -169,4 +171,23 @@ def finit_module(path: Path, params: str = "") -> bool:
     if int(result) == -1 and err == errno.EEXIST:
         return False
     _check(int(result), err, "finit_module", reasons=MODULE_REASONS, subject=path.name)
+    return True
+
+
+def init_module(image: bytes, name: str, params: str = "") -> bool:
+    """Load one module from memory (a compressed module the kernel cannot decompress, decompressed by the
+    caller); False if it was already loaded (EEXIST), DriverError on any other failure."""
+    lib = _libc()
+    ffi = lib.ffi
+    buf = ffi.from_buffer(image)
+    pbuf = ffi.new("char[]", params.encode())
+    ffi.errno = 0
+    result = lib.libc.syscall(
+        ffi.cast("long", lib.init_nr), ffi.cast("void *", buf), ffi.cast("unsigned long", len(image)),
+        ffi.cast("char *", pbuf),
+    )  # fmt: skip
+    err = ffi.errno
+    if int(result) == -1 and err == errno.EEXIST:
+        return False
+    _check(int(result), err, "init_module", reasons=MODULE_REASONS, subject=name)
     return True

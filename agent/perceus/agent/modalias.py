@@ -1,8 +1,11 @@
 """Kernel module index: match device modaliases against `modules.alias`, order loads from `modules.dep`.
 
 Pure parsing and matching (no device or syscall access), so it is unit-tested against fixture files.  Patterns
-are shell globs matched case-sensitively, as kmod does; they are bucketed by bus prefix (`pci:`, `virtio:` …)
-so a device only meets the patterns of its own bus.  1.x matched PCI ids against its own `pcimap` copy
+are shell globs matched case-sensitively, as kmod does.  They are indexed by their literal prefix (the text before
+the first `*`, `?` or `[`, e.g. `pci:v00001AF4d00001000sv`), so a device only meets the patterns whose prefix it
+starts with: one dict lookup per character of its modalias, then a glob match for the few candidates.  Matching
+every device against all ~1,900 PCI patterns compiled each of them and cost ~2.9 s per boot under QEMU TCG (two
+boots per node: stage one and the runtime), 0.15 s natively.  1.x matched PCI ids against its own `pcimap` copy
 (1.x ref §6.2); modaliases cover every bus the kernel describes and stay current with the kernel.
 """
 
@@ -28,9 +31,13 @@ def module_name(text: str) -> str:
     return base.replace("-", "_")
 
 
-def _bucket(pattern: str) -> str:
-    prefix, sep, _ = pattern.partition(":")
-    return prefix if sep and not any(c in prefix for c in "*?[") else ""
+_GLOB = re.compile(r"[*?\[]")
+
+
+def literal_prefix(pattern: str) -> str:
+    """The part of a glob before its first wildcard (the whole pattern when it has none)."""
+    found = _GLOB.search(pattern)
+    return pattern if found is None else pattern[: found.start()]
 
 
 @lru_cache(maxsize=4096)
@@ -40,9 +47,10 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 @dataclass
 class AliasIndex:
-    """`modules.alias` as pattern → module lists, bucketed by bus prefix (`""` holds prefix-less globs)."""
+    """`modules.alias` as literal prefix → [(file position, pattern, module)]."""
 
-    buckets: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    by_prefix: dict[str, list[tuple[int, str, str]]] = field(default_factory=dict)
+    count: int = 0
 
     @classmethod
     def parse(cls, text: str) -> AliasIndex:
@@ -52,18 +60,23 @@ class AliasIndex:
             if len(parts) != 3 or parts[0] != "alias":
                 continue  # comments, blank lines, softdeps: not ours
             pattern, module = parts[1], module_name(parts[2])
-            index.buckets.setdefault(_bucket(pattern), []).append((pattern, module))
+            index.by_prefix.setdefault(literal_prefix(pattern), []).append((index.count, pattern, module))
+            index.count += 1
         return index
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self.buckets.values())
+        return self.count
 
     def match(self, modalias: str) -> list[str]:
         """Modules whose alias pattern matches this modalias, in file order, without duplicates."""
-        prefix = modalias.partition(":")[0]
+        candidates: list[tuple[int, str, str]] = []
+        for end in range(len(modalias) + 1):
+            candidates.extend(self.by_prefix.get(modalias[:end], ()))
         found: list[str] = []
-        for pattern, module in (*self.buckets.get(prefix, ()), *self.buckets.get("", ())):
-            if module not in found and _compiled(pattern).match(modalias):
+        for _, pattern, module in sorted(candidates):
+            if module in found:
+                continue
+            if pattern == modalias or (pattern != literal_prefix(pattern) and _compiled(pattern).match(modalias)):
                 found.append(module)
         return found
 

@@ -4,7 +4,9 @@ The only pyroute2 importer (imported lazily, it costs ~1 s under TCG and the run
 1.x probed a fixed list eth0..eth7/ib0/ib1 and ran busybox udhcpc per NIC (1.x ref §6.2); here every Ethernet
 link is found over netlink, links come up together and carrier is awaited once, with a bound, then DHCP runs
 on each link with carrier (in name order) until one lease.  `dhcp_eth=`/`dhcp_mac=`/`eth_mtu=` keep their
-meaning; `perceus.net=IP/PLEN,GW,DEV` configures statically (the hand-over from stage one at kexec).
+meaning; `perceus.net=IP/PLEN,GW,DEV` configures statically (the hand-over from stage one at kexec): then
+links come from sysfs and the address from raw rtnetlink (rtnl.py), without pyroute2, whose import is most of
+a bare runtime's network step under QEMU TCG.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from perceus.agent import rtnl
 from perceus.agent.cmdline import AgentConfig, StaticNet
 from perceus.agent.failures import NetworkError
 
@@ -82,19 +85,39 @@ async def _up(ipr: Any, links: Sequence[Link], mtu: int) -> None:
         log.debug("link_up", iface=link.name, mac=link.mac, **extra)
 
 
-async def _await_carrier(ipr: Any, names: set[str], timeout: float) -> list[Link]:
-    """Poll until every named link has carrier, or (once one has) CARRIER_SETTLE passed, or `timeout`."""
-    start = time.monotonic()
-    first: float | None = None
-    while True:
-        links = [link for link in await _dump(ipr) if link.name in names]
-        ready = [link for link in links if link.carrier]
+class _CarrierWait:
+    """When to stop waiting for carrier: every named link has it, or (once one has) CARRIER_SETTLE passed, or
+    `timeout`."""
+
+    def __init__(self, names: set[str], timeout: float) -> None:
+        self.names, self.timeout = names, timeout
+        self.start = time.monotonic()
+        self.first: float | None = None
+
+    def done(self, ready: Sequence[Link]) -> bool:
         now = time.monotonic()
-        if ready and first is None:
-            first = now
-        if len(ready) == len(names) or now - start >= timeout or (first and now - first >= CARRIER_SETTLE):
+        if ready and self.first is None:
+            self.first = now
+        settled = self.first is not None and now - self.first >= CARRIER_SETTLE
+        return len(ready) == len(self.names) or now - self.start >= self.timeout or settled
+
+
+async def _await_carrier(ipr: Any, names: set[str], timeout: float) -> list[Link]:
+    """Poll netlink until the wait is over (_CarrierWait); the links with carrier."""
+    wait = _CarrierWait(names, timeout)
+    while True:
+        ready = [link for link in await _dump(ipr) if link.name in names and link.carrier]
+        if wait.done(ready):
             return ready
         await asyncio.sleep(0.1)
+
+
+def _log_carrier(links: Sequence[Link], ready: Sequence[Link]) -> None:
+    for link in ready:
+        log.info("link_carrier", iface=link.name, mac=link.mac)
+    for link in links:
+        if link.name not in {r.name for r in ready}:
+            log.info("link_no_carrier", iface=link.name, mac=link.mac)
 
 
 def _lease_type() -> type:
@@ -165,27 +188,16 @@ async def _bring_up(config: AgentConfig, *, rounds: int, carrier_timeout: float,
         await ipr.link("set", index=1, state="up")  # lo: some services in scripts expect it
         for attempt in range(1, rounds + 1):
             links = candidates(await _dump(ipr), config)
-            if config.net is not None and config.net.device:
-                links = [link for link in links if link.name == config.net.device]
             if not links:
                 log.warning("no_network_links", attempt=attempt)
             else:
                 await _up(ipr, links, config.eth_mtu)
                 ready = await _await_carrier(ipr, {link.name for link in links}, carrier_timeout)
+                _log_carrier(links, ready)
                 for link in ready:
-                    log.info("link_carrier", iface=link.name, mac=link.mac)
-                for link in links:
-                    if link not in ready and link.name not in {r.name for r in ready}:
-                        log.info("link_no_carrier", iface=link.name, mac=link.mac)
-                for link in ready:
-                    if config.net is not None:
-                        net = config.net
-                        lease = Lease(link.name, link.mac, net.ip, net.prefixlen, net.gateway, static=True)
-                    else:
-                        found = await _dhcp(link, dhcp_timeout, hostname)
-                        if found is None:
-                            continue
-                        lease = found
+                    lease = await _dhcp(link, dhcp_timeout, hostname)
+                    if lease is None:
+                        continue
                     await _configure(ipr, link.index, lease)
                     return lease
             if attempt < rounds:
@@ -194,8 +206,55 @@ async def _bring_up(config: AgentConfig, *, rounds: int, carrier_timeout: float,
     raise NetworkError(f"no network: no lease on any link after {rounds} rounds")
 
 
+def _sys_links() -> list[Link]:
+    return [Link(link.index, link.name, link.mac, rtnl.has_carrier(link.name)) for link in rtnl.links() if link.ether]
+
+
+def _static_round(nl: rtnl.Rtnl, config: AgentConfig, net: StaticNet, carrier_timeout: float,
+                  attempt: int) -> Lease | None:  # fmt: skip
+    links = [link for link in candidates(_sys_links(), config) if link.name == (net.device or link.name)]
+    if not links:
+        log.warning("no_network_links", attempt=attempt)
+        return None
+    for link in links:
+        nl.link_up(link.index, config.eth_mtu)
+        log.debug("link_up", iface=link.name, mac=link.mac)
+    names = {link.name for link in links}
+    wait = _CarrierWait(names, carrier_timeout)
+    while not wait.done(ready := [link for link in _sys_links() if link.name in names and link.carrier]):
+        time.sleep(0.05)
+    _log_carrier(links, ready)
+    for link in ready:
+        nl.replace_address(link.index, net.ip, net.prefixlen)
+        if net.gateway:
+            nl.replace_default_route(net.gateway, link.index)
+        log.info("address_configured", iface=link.name, ip=net.ip, prefixlen=net.prefixlen, gateway=net.gateway,
+                 static=True)  # fmt: skip
+        return Lease(link.name, link.mac, net.ip, net.prefixlen, net.gateway, static=True)
+    return None
+
+
+def _static(config: AgentConfig, net: StaticNet, *, rounds: int, carrier_timeout: float) -> Lease:
+    """`perceus.net=`: the same rounds as DHCP, over sysfs and raw rtnetlink (no pyroute2)."""
+    try:
+        with rtnl.Rtnl() as nl:
+            nl.link_up(1)  # lo: some services in scripts expect it
+            for attempt in range(1, rounds + 1):
+                lease = _static_round(nl, config, net, carrier_timeout, attempt)
+                if lease is not None:
+                    return lease
+                if attempt < rounds:
+                    log.warning("network_retry", attempt=attempt, of=rounds)
+                    time.sleep(ROUND_PAUSE)
+    except OSError as exc:
+        raise NetworkError(f"static network {net}: {exc.strerror or exc}") from None
+    raise NetworkError(f"no network: no link with carrier for {net} after {rounds} rounds")
+
+
 def bring_up(config: AgentConfig, *, rounds: int = ROUNDS, carrier_timeout: float = CARRIER_TIMEOUT,
              dhcp_timeout: float = DHCP_TIMEOUT, hostname: str = "") -> Lease:  # fmt: skip
     """Bring the node onto the network (DHCP, or `perceus.net=`); NetworkError after `rounds` rounds."""
+    if config.net is not None:
+        return _static(config, config.net, rounds=rounds, carrier_timeout=carrier_timeout)
     return asyncio.run(_bring_up(config, rounds=rounds, carrier_timeout=carrier_timeout,
                                  dhcp_timeout=dhcp_timeout, hostname=hostname))  # fmt: skip

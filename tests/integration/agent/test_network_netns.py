@@ -34,7 +34,7 @@ logsetup.configure(level="debug")
 start = time.monotonic()
 lease = network.bring_up(cmdline.parse(sys.argv[1]), rounds=1, carrier_timeout=5, dhcp_timeout=15)
 print(json.dumps({"lease": lease.__class__.__name__, **{k: getattr(lease, k) for k in lease.__slots__},
-                  "seconds": time.monotonic() - start}))
+                  "seconds": time.monotonic() - start, "pyroute2": "pyroute2" in sys.modules}))
 """
 
 
@@ -114,8 +114,16 @@ def test_static_network_from_cmdline(lab: Lab) -> None:
     assert result.returncode == 0, result.stderr
     lease = json.loads(result.stdout.splitlines()[-1])
     assert (lease["ip"], lease["static"], lease["server_id"]) == ("10.77.9.42", True, "")
-    assert "10.77.9.42" in subprocess.run(["ip", "-n", lab.node_ns, "addr", "show", "eth0"], capture_output=True,
-                                          text=True).stdout  # fmt: skip
+    assert lease["pyroute2"] is False  # the hand-over path: sysfs + raw rtnetlink (agent/rtnl.py)
+    shown = subprocess.run(["ip", "-n", lab.node_ns, "addr", "show", "eth0"], capture_output=True, text=True).stdout
+    assert "inet 10.77.9.42/24 brd 10.77.9.255" in shown and "state UP" in shown
+    assert "default via 10.77.9.1 dev eth0" in _routes(lab)
+    again = _bring_up(lab, "perceus.net=10.77.9.43/24,10.77.9.1,eth0")  # replace, as a second boot's hand-over
+    assert again.returncode == 0, again.stderr
+    shown = subprocess.run(["ip", "-n", lab.node_ns, "addr", "show", "eth0"], capture_output=True, text=True).stdout
+    assert "10.77.9.43/24" in shown
+    bad = _bring_up(lab, "perceus.net=10.77.9.44/24,10.99.0.1,eth0")  # gateway off the link: the kernel's error
+    assert bad.returncode == 1 and "NetworkError: static network 10.77.9.44/24,10.99.0.1,eth0" in bad.stderr
 
 
 def test_dhcp_eth_filter_that_matches_nothing_fails_clearly(lab: Lab) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from perceus.agent import drivers
@@ -52,3 +53,54 @@ def test_failures_and_already_loaded_do_not_stop_the_rest() -> None:
     assert "virtio" in result.failed and "virtio_ring" in result.already
     assert "virtio_pci" in result.loaded and "virtio_pci_legacy_dev" in result.blocked
     assert "failed: virtio" in result.summary()
+
+
+def test_device_modaliases_reads_bus_devices_from_sysfs(tmp_path: Path) -> None:
+    sysfs = tmp_path / "sys"
+    devices = {
+        "pci/devices/0000:00:02.0": PCI_VIRTIO + "\n",
+        "pci/devices/0000:00:03.0": PCI_VIRTIO + "\n",  # a second device of the same kind: listed once
+        "virtio/devices/virtio0": VIRTIO_NET + "\n",
+        "platform/devices/serial8250": "platform:serial8250\n",
+        "cpu/devices/cpu0": None,  # no modalias file
+        "memory/devices/memory0": "",  # an empty one
+    }
+    for rel, alias in devices.items():
+        (sysfs / "bus" / rel).mkdir(parents=True)
+        if alias is not None:
+            (sysfs / "bus" / rel / "modalias").write_text(alias)
+    (sysfs / "bus" / "nodevices").mkdir()  # a bus without a devices directory
+    assert drivers.device_modaliases(sysfs) == [PCI_VIRTIO, "platform:serial8250", VIRTIO_NET]
+    assert drivers.device_modaliases(tmp_path / "nothing") == []
+
+
+def test_compressed_module_goes_to_init_module_when_the_kernel_cannot_decompress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lzma
+
+    from perceus.agent import kexec
+
+    image = b"\x7fELF" + bytes(range(256)) * 64
+    path = tmp_path / "virtio_net.ko.xz"
+    path.write_bytes(lzma.compress(image, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32))
+    calls: list[tuple[str, object]] = []
+
+    def finit(p: Path, params: str = "") -> bool:
+        calls.append(("finit", p.name))
+        raise DriverError("finit_module failed: EOPNOTSUPP", module=p.name, errno=errno.EOPNOTSUPP)
+
+    def init(data: bytes, name: str, params: str = "") -> bool:
+        calls.append(("init", (data == image, name)))
+        return True
+
+    monkeypatch.setattr(kexec, "finit_module", finit)
+    monkeypatch.setattr(kexec, "init_module", init)
+    monkeypatch.setattr(drivers, "_kernel_decompresses", None)
+    assert drivers._finit(path) is True
+    assert drivers._finit(path) is True  # learnt: no second finit_module attempt
+    assert calls == [("finit", "virtio_net.ko.xz"), ("init", (True, "virtio_net.ko.xz")),
+                     ("init", (True, "virtio_net.ko.xz"))]  # fmt: skip
+    path.write_bytes(b"not xz")
+    with pytest.raises(DriverError, match=r"cannot decompress module virtio_net\.ko\.xz"):
+        drivers._finit(path)
