@@ -18,11 +18,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import shutil
 import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import structlog
 
@@ -72,8 +73,9 @@ class KexecJump:
         kexec.execute()
 
 
-def fetch(item: BootFile, dest: Path, *, timeout: float = FETCH_TIMEOUT) -> None:
-    """Download `item` to `dest` (0600), checking its exact size and SHA-256; CapsuleError on any mismatch."""
+def fetch(item: BootFile, out: BinaryIO, *, timeout: float = FETCH_TIMEOUT) -> None:
+    """Stream `item` onto the end of `out`, checking its exact size and SHA-256; CapsuleError on a mismatch
+    (the caller then drops the whole file: nothing unverified is ever loaded)."""
     url = urllib.parse.urlsplit(item.url)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise CapsuleError(f"stage-one file {item.url[:120]!r}: only http:// and https:// URLs are fetched")
@@ -88,14 +90,12 @@ def fetch(item: BootFile, dest: Path, *, timeout: float = FETCH_TIMEOUT) -> None
         resp = conn.getresponse()
         if resp.status != 200:
             raise CapsuleError(f"stage-one file {item.url}: HTTP {resp.status} {resp.reason}")
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            while block := resp.read(min(_BLOCK, item.size - got + 1)):
-                got += len(block)
-                if got > item.size:
-                    raise CapsuleError(f"stage-one file {item.url}: longer than the {item.size} bytes announced")
-                digest.update(block)
-                out.write(block)
+        while block := resp.read(min(_BLOCK, item.size - got + 1)):
+            got += len(block)
+            if got > item.size:
+                raise CapsuleError(f"stage-one file {item.url}: longer than the {item.size} bytes announced")
+            digest.update(block)
+            out.write(block)
     except (OSError, http.client.HTTPException) as exc:
         raise CapsuleError(f"stage-one file {item.url}: {type(exc).__name__}: {exc}") from None
     finally:
@@ -104,6 +104,11 @@ def fetch(item: BootFile, dest: Path, *, timeout: float = FETCH_TIMEOUT) -> None
         raise CapsuleError(f"stage-one file {item.url}: {got} bytes, {item.size} announced")
     if digest.hexdigest() != item.sha256.lower():
         raise CapsuleError(f"stage-one file {item.url}: SHA-256 {digest.hexdigest()[:16]}… is not the announced one")
+
+
+def _new_file(path: Path) -> BinaryIO:
+    path.unlink(missing_ok=True)
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600), "wb")
 
 
 def stage1_cmdline(words: str) -> str:
@@ -117,18 +122,18 @@ def prepare(msg: Reprovision, work: Path, *, curve: bool = True) -> Prepared:
     if not msg.initrds:
         raise CapsuleError("reprovision names no stage-one initramfs")
     work.mkdir(parents=True, exist_ok=True, mode=0o700)
-    kernel = work / "vmlinuz"
-    fetch(msg.kernel, kernel)
-    initrd = work / "stage1.initrd"
-    initrd.unlink(missing_ok=True)
-    part = work / "part"
-    for item in msg.initrds:
-        fetch(item, part)
-        with open(initrd, "ab") as out, open(part, "rb") as src:
-            out.write(b"\0" * (-out.tell() % 4))
-            while block := src.read(_BLOCK):
-                out.write(block)
-        part.unlink()
+    kernel, initrd = work / "vmlinuz", work / "stage1.initrd"
+    try:
+        with _new_file(kernel) as out:
+            fetch(msg.kernel, out)
+        with _new_file(initrd) as out:  # streamed one after the other: RAM holds each byte once
+            for item in msg.initrds:
+                out.write(b"\0" * (-out.tell() % 4))
+                fetch(item, out)
+    except BaseException:
+        kernel.unlink(missing_ok=True)
+        initrd.unlink(missing_ok=True)
+        raise
     size = initrd.stat().st_size
     next_key = ""
     if curve:
@@ -146,7 +151,8 @@ def reenter(client: BusClient, msg: Reprovision, *, node: str, boot_id: str, wor
     try:
         prepared = prepare(msg, work, curve=curve)
         jump.load(prepared)
-    except PerceusError as exc:
+    except (PerceusError, OSError) as exc:  # OSError: no room in RAM for stage one, say
+        shutil.rmtree(work, ignore_errors=True)
         log.warning("reprovision_refused", job=msg.job, error=str(exc))
         _ack(client, ReprovisionAck(node=node, boot_id=boot_id, job=msg.job, ok=False, detail=str(exc)[:400]))
         return
