@@ -324,9 +324,11 @@ def install(dispatcher: Dispatcher, server: ChunkServer, paths: Paths) -> SwarmS
 
     def observed(msg: Message) -> None:
         publish(msg)
-        if isinstance(msg, Event) and msg.event == "hello" and msg.node and msg.data.get("stage") == "stage1":
+        # A node booting again has an empty RAM; a runtime hello follows a kexec, which ended stage one's peer
+        # server: either way it holds nothing the swarm can fetch any more.
+        if isinstance(msg, Event) and msg.event == "hello" and msg.node:
             try:
-                service.forget(hwaddr.normalize(msg.node))  # a node booting again has an empty RAM: it holds nothing
+                service.forget(hwaddr.normalize(msg.node))
             except PerceusError:
                 pass
 
