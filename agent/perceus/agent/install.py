@@ -1,52 +1,62 @@
-"""Stateful install (1.x ref §9.8): partition the TARGETS disk, swap + root filesystem, unpack the root stream, mark.
+"""Stateful install (1.x ref §9.8): partition the TARGETS disks, RAID1, swap, root filesystem, unpack, boot files, mark.
 
-Where we differ from 1.x's chroot2stateful, deliberately: no GRUB and no RAID — stage one boots an installed
-node by kexec'ing the capsule kernel with `root=<partition>` (Warewulf/xCAT "stateful via PXE"), so the master
-stays in charge of every boot.  The MBR is written by this module (64 bytes of partition entries), not by
-sfdisk/fdisk: stage one carries no partitioning tool, and a table we compute is testable without a disk.
-The install marker lives in sector 1 (the MBR gap before the first, 1 MiB aligned partition), so a later boot
-checks it without loading a filesystem driver or mounting anything; it is cleared first and written last, so
-an interrupted install never looks valid.  Commands run through a `Runner`, replaced by a recording fake in
-unit tests.
+The plan (GPT or MBR, ESP, swap, root, RAID1) comes from layout.py; this module carries it out with the real
+tools in stage one: sfdisk (one script for both labels), mdadm (metadata 1.2), mkswap, mkfs.fat, mkfs.ext4 or
+mkfs.xfs, busybox cpio.  Where a plan has an ESP it receives the capsule kernel and the generated disk-boot initrd
+(disk_initrd.py) under \\perceus\\, and with BOOTLOADER systemd-boot the capsule's systemd-bootx64.efi as
+\\EFI\\BOOT\\BOOTX64.EFI (the removable-media path every UEFI firmware tries, so no NVRAM entry is needed) with
+a loader entry: the node then boots its disk when the master is down.  Why systemd-boot and not GRUB: it reads
+a kernel, an initrd and one options line from the FAT ESP and needs no install step (no core image, no
+grub-install, no device map), so stage one installs it by copying a file; GRUB for BIOS nodes is not done.
+
+The install marker (manifest hash, capsule, time, root, ESP) lives in sector 2047, the last sector before the
+first 1 MiB aligned partition (past GPT's header and entries in sectors 1-33), on every TARGETS disk, so a later
+boot checks it without a filesystem driver.  Both it and the 1.x-era location (sector 1) are cleared first and
+it is written last, after the array is stopped and everything synced: an interrupted install never looks valid.
+Commands run through a `Runner`, replaced by a recording fake in unit tests.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+import shutil
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
-from perceus.errors import PerceusError
+from perceus.agent import disk_initrd, layout
+from perceus.agent.layout import (
+    ESP_MODULES,
+    FILESYSTEMS,
+    SECTOR,
+    InstallError,
+    Plan,
+    Settings,
+    make_plan,
+    partition_device,
+)
 
 log = structlog.get_logger("perceus.agent.install")
 
-SECTOR = 512
-ALIGN = 2048  # sectors: 1 MiB, what every partitioning tool aligns to
-MIB = 1 << 20
-MARKER_OFFSET = SECTOR  # sector 1
+MARKER_OFFSET = 2047 * SECTOR  # the last sector before the first partition (2048)
+LEGACY_MARKER_OFFSET = SECTOR  # sector 1: MBR installs before GPT support
 MARKER_MAGIC = b"PERCEUS-INSTALL1\n"
 MARKER_SIZE = SECTOR
-ROOT_SLACK = 1.25  # the root partition must hold the unpacked stream plus a quarter (logs, packages)
-ROOT_EXTRA = 64 * MIB
-FILESYSTEMS = {"ext4": "mkfs.ext4", "ext3": "mkfs.ext4", "ext2": "mke2fs"}
-TYPE_LINUX, TYPE_SWAP = 0x83, 0x82
-BLKRRPART = 0x125F  # <linux/fs.h> _IO(0x12, 95): re-read the partition table
+# Where a capsule (Debian systemd-boot-efi, merged /usr or not) carries systemd-boot, as cpio names.
+SYSTEMD_BOOT = ("usr/lib/systemd/boot/efi/systemd-bootx64.efi", "lib/systemd/boot/efi/systemd-bootx64.efi")
+ESP_DIR = "perceus"  # \perceus\vmlinuz, \perceus\initrd.img on the ESP
+ESP_KERNEL, ESP_INITRD, ESP_CMDLINE = f"{ESP_DIR}/vmlinuz", f"{ESP_DIR}/initrd.img", f"{ESP_DIR}/cmdline"
 
-
-class InstallError(PerceusError):
-    """A stateful install was refused or failed; the message is what the console shows."""
-
-    def __init__(self, message: str, *, disk: str = "") -> None:
-        self.disk = disk
-        super().__init__(message)
+__all__ = ["InstallError", "Plan", "Settings", "block_disks", "boot_args", "install", "installed_root",
+           "make_plan", "partition_device", "read_marker", "wants_install"]  # fmt: skip
 
 
 class Runner(Protocol):
@@ -64,113 +74,6 @@ def run_command(argv: Sequence[str], *, stdin: Path | None = None, cwd: Path | N
         raise InstallError(f"{argv[0]} failed ({result.returncode}): {result.stderr.strip()[-300:]}")
 
 
-# ------------------------------------------------------------------------------------------------ the plan
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The stateful keys of the capsule config (1.x ref §2.7) as the manifest carries them."""
-
-    targets: tuple[str, ...]
-    filesystem: str = "ext4"
-    swap_mib: int = 0
-    boot_mib: int = 0
-
-    @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> Settings:
-        targets = tuple(str(raw.get("targets", "")).split())
-        if not targets:
-            raise InstallError("stateful capsule names no TARGETS disk")
-        for t in targets:
-            name = t.removeprefix("/dev/")
-            if not name or "/" in name or name.startswith("."):
-                raise InstallError(f"TARGETS entry {t!r} is not a disk under /dev")
-        fs = str(raw.get("filesystem") or "ext4")
-        if fs not in FILESYSTEMS:
-            raise InstallError(f"FILESYSTEM {fs!r} is not supported (one of {', '.join(sorted(FILESYSTEMS))})")
-        return cls(targets, fs, _mib(raw.get("swap_size"), "SWAP_SIZE"), _mib(raw.get("boot_size"), "BOOT_SIZE"))
-
-
-def _mib(value: object, key: str) -> int:
-    """1.x sizes are MB; an optional M/G suffix is accepted."""
-    text = str(value or "0").strip().upper().removesuffix("B")
-    scale = 1024 if text.endswith("G") else 1
-    text = text.removesuffix("G").removesuffix("M")
-    if not text.isdigit():
-        raise InstallError(f"{key} {value!r} is not a size in MB")
-    return int(text) * scale
-
-
-@dataclass(frozen=True)
-class Partition:
-    number: int
-    start: int  # sectors
-    sectors: int
-    type_id: int
-    role: str  # "boot" | "swap" | "root"
-
-
-@dataclass(frozen=True)
-class Plan:
-    disk: str  # kernel name: vda, sda, nvme0n1
-    disk_sectors: int
-    filesystem: str
-    partitions: tuple[Partition, ...]
-
-    def device(self, role: str) -> str:
-        part = next(p for p in self.partitions if p.role == role)
-        return partition_device(self.disk, part.number)
-
-    def has(self, role: str) -> bool:
-        return any(p.role == role for p in self.partitions)
-
-
-def partition_device(disk: str, number: int) -> str:
-    """`/dev/vda2`, but `/dev/nvme0n1p2` when the disk name ends in a digit (the kernel's rule)."""
-    return f"/dev/{disk}{'p' if disk[-1].isdigit() else ''}{number}"
-
-
-def make_plan(settings: Settings, disks: Mapping[str, int], root_bytes: int) -> Plan:
-    """Partitions for the first TARGETS disk; refuses a missing or too small disk, or RAID (several targets)."""
-    if len(settings.targets) > 1:
-        raise InstallError(f"TARGETS names {len(settings.targets)} disks: RAID installs are not supported")
-    disk = settings.targets[0].removeprefix("/dev/")
-    if disk not in disks:
-        found = ", ".join(sorted(disks)) or "none"
-        raise InstallError(f"TARGETS disk /dev/{disk} is not present (disks found: {found})", disk=disk)
-    total = disks[disk]
-    parts: list[Partition] = []
-    start = ALIGN
-    for role, mib, type_id in (("boot", settings.boot_mib, TYPE_LINUX), ("swap", settings.swap_mib, TYPE_SWAP)):
-        if mib:
-            sectors = mib * MIB // SECTOR
-            parts.append(Partition(len(parts) + 1, start, sectors, type_id, role))
-            start += sectors
-    usable = (total - start) // ALIGN * ALIGN
-    need = int(root_bytes * ROOT_SLACK + ROOT_EXTRA) // SECTOR
-    if total > 0xFFFFFFFF:
-        raise InstallError(f"/dev/{disk} is larger than 2 TiB: an MBR cannot describe it", disk=disk)
-    if usable < need:
-        raise InstallError(
-            f"/dev/{disk} is too small: {total * SECTOR // MIB} MiB, the layout needs "
-            f"{(start + need) * SECTOR // MIB} MiB",
-            disk=disk,
-        )
-    parts.append(Partition(len(parts) + 1, start, usable, TYPE_LINUX, "root"))
-    return Plan(disk, total, settings.filesystem, tuple(parts))
-
-
-def mbr_entries(plan: Plan) -> bytes:
-    """Bytes 446..511 of the MBR: four 16-byte entries (LBA only, CHS set to the 'too large' value) + 55AA."""
-    out = bytearray()
-    for part in plan.partitions:
-        chs = b"\xfe\xff\xff"
-        out += bytes([0x80 if part.role == "root" else 0]) + chs + bytes([part.type_id]) + chs
-        out += part.start.to_bytes(4, "little") + part.sectors.to_bytes(4, "little")
-    out += bytes(16 * (4 - len(plan.partitions)))
-    return bytes(out) + b"\x55\xaa"
-
-
 # ------------------------------------------------------------------------------------------------ the marker
 
 
@@ -180,6 +83,8 @@ class Marker:
     capsule: str
     installed: float
     root: str
+    esp: str = ""  # the ESP holding the disk-boot kernel and initrd ("" when the plan has none)
+    filesystem: str = ""
 
     def encode(self) -> bytes:
         body = json.dumps(self.__dict__, sort_keys=True).encode()
@@ -190,14 +95,15 @@ class Marker:
 
 
 def parse_marker(data: bytes) -> Marker | None:
-    """The marker in `data` (sector 1 of the disk), or None for anything else (zeros, other tools' bytes)."""
+    """The marker in `data` (one sector), or None for anything else (zeros, a GPT header, other tools' bytes)."""
     if not data.startswith(MARKER_MAGIC):
         return None
     body = data[len(MARKER_MAGIC) :].split(b"\n", 1)[0]
     try:
         raw = json.loads(body)
-        marker = Marker(str(raw["manifest_hash"]), str(raw["capsule"]), float(raw["installed"]), str(raw["root"]))
-    except (ValueError, KeyError, TypeError):
+        marker = Marker(str(raw["manifest_hash"]), str(raw["capsule"]), float(raw["installed"]), str(raw["root"]),
+                        str(raw.get("esp", "")), str(raw.get("filesystem", "")))  # fmt: skip
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     return marker
 
@@ -205,10 +111,14 @@ def parse_marker(data: bytes) -> Marker | None:
 def read_marker(disk: str, dev: Path = Path("/dev")) -> Marker | None:
     try:
         with open(dev / disk, "rb") as fh:
-            fh.seek(MARKER_OFFSET)
-            return parse_marker(fh.read(MARKER_SIZE))
+            for offset in (MARKER_OFFSET, LEGACY_MARKER_OFFSET):
+                fh.seek(offset)
+                marker = parse_marker(fh.read(MARKER_SIZE))
+                if marker is not None:
+                    return marker
     except OSError:
         return None
+    return None
 
 
 def _write_at(path: Path, offset: int, data: bytes) -> None:
@@ -220,7 +130,7 @@ def _write_at(path: Path, offset: int, data: bytes) -> None:
         os.close(fd)
 
 
-# ------------------------------------------------------------------------------------------------ doing it
+# ------------------------------------------------------------------------------------------------ checks
 
 
 def block_disks(sys_block: Path = Path("/sys/block")) -> dict[str, int]:
@@ -246,15 +156,67 @@ def wants_install(settings: Settings, manifest_hash: str, flags_dir: Path, dev: 
         flag = ""
     if "INIT=yes" in flag.split():
         return True
-    marker = read_marker(settings.targets[0].removeprefix("/dev/"), dev)
+    marker = read_marker(settings.disks[0], dev)
     return marker is None or marker.manifest_hash != manifest_hash
 
 
-def installed_root(settings: Settings, dev: Path = Path("/dev")) -> str:
-    marker = read_marker(settings.targets[0].removeprefix("/dev/"), dev)
+def installed_marker(settings: Settings, dev: Path = Path("/dev")) -> Marker:
+    marker = read_marker(settings.disks[0], dev)
     if marker is None:
         raise InstallError("no install marker on the target disk")
-    return marker.root
+    return marker
+
+
+def installed_root(settings: Settings, dev: Path = Path("/dev")) -> str:
+    return installed_marker(settings, dev).root
+
+
+def cpio_names(stream: Path, wanted: Sequence[str]) -> set[str]:
+    """Which of `wanted` (paths without a leading ./ or /) are regular files in the newc stream (headers only)."""
+    want = set(wanted)
+    found: set[str] = set()
+    with open(stream, "rb") as fh:
+        while True:
+            head = fh.read(110)
+            if len(head) < 110 or head[:6] not in (b"070701", b"070702"):
+                break
+            mode, size, namesize = int(head[14:22], 16), int(head[54:62], 16), int(head[94:102], 16)
+            name = fh.read(namesize)[:-1].decode("utf-8", "replace")
+            fh.seek(-(110 + namesize) % 4, os.SEEK_CUR)
+            if name == "TRAILER!!!":
+                break
+            clean = name.removeprefix("./").lstrip("/")
+            if clean in want and mode & 0o170000 == 0o100000:
+                found.add(clean)
+            fh.seek(size + (-size % 4), os.SEEK_CUR)
+    return found
+
+
+def check_bootloader(plan: Plan, rootfs_cpio: Path, capsule: str) -> str:
+    """The capsule's systemd-boot path (as in its root) when the plan installs one; refuses a capsule without."""
+    if plan.bootloader != "systemd-boot":
+        return ""
+    found = cpio_names(rootfs_cpio, SYSTEMD_BOOT)
+    if not found:
+        raise InstallError(
+            f"capsule {capsule} has no boot loader: /{SYSTEMD_BOOT[0]} is not in its root "
+            "(install systemd-boot-efi in the capsule, or set BOOTLOADER=none to boot only through the master)"
+        )
+    return sorted(found)[0]
+
+
+# ------------------------------------------------------------------------------------------------ doing it
+
+
+@dataclass
+class BootFiles:
+    """What the installed disk boots: the capsule kernel and the kernel command line (root= added here)."""
+
+    kernel: Path
+    cmdline: Callable[[str, str], str]  # (root device, filesystem) -> the full command line
+    initrd_out: Path  # where the generated disk initrd is written (stage one kexecs it)
+    libraries: Callable[[Path], Sequence[Path]] = disk_initrd.elf_closure  # mdadm's shared libraries
+    written: dict[str, str] = field(default_factory=dict)
 
 
 def _wait_for(path: Path, seconds: float = 10.0) -> None:
@@ -263,6 +225,20 @@ def _wait_for(path: Path, seconds: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise InstallError(f"{path} did not appear after re-reading the partition table")
         time.sleep(0.05)
+
+
+@contextmanager
+def _mounted(run: Runner, device: str, mountpoint: Path, fstype: str, *opts: str) -> Iterator[Path]:
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    run(["mount", "-t", fstype, *opts, device, str(mountpoint)])
+    try:
+        yield mountpoint
+    finally:
+        run(["umount", str(mountpoint)])
+
+
+def _dev(dev: Path, device: str) -> str:
+    return str(dev / Path(device).name)
 
 
 def install(
@@ -274,56 +250,109 @@ def install(
     mountpoint: Path,
     run: Runner = run_command,
     dev: Path = Path("/dev"),
-    load_fs: Callable[[str], None] = lambda fs: None,
+    load_modules: Callable[[list[str]], None] = lambda mods: None,
     clock: Callable[[], float] = time.time,
+    boot: BootFiles | None = None,
+    md_uuid: str = "",
 ) -> Marker:
-    """Write `plan` to the disk and unpack the verified root stream; returns the marker written last."""
-    disk = dev / plan.disk
+    """Write `plan` to the disks and unpack the verified root stream; returns the marker written last."""
     started = time.monotonic()
-    log.info("install_started", disk=str(disk), filesystem=plan.filesystem,
-             partitions=" ".join(f"{p.role}:{p.sectors * SECTOR // MIB}MiB" for p in plan.partitions))  # fmt: skip
-    _write_at(disk, MARKER_OFFSET, bytes(MARKER_SIZE))  # an interrupted install must not look installed
-    mbr = bytearray(SECTOR)
-    mbr[440:444] = os.urandom(4)  # disk signature
-    mbr[446:] = mbr_entries(plan)
-    _write_at(disk, 0, bytes(mbr))
-    _reread(disk)
-    root = dev / Path(plan.device("root")).name
-    for part in plan.partitions:
-        _wait_for(dev / Path(partition_device(plan.disk, part.number)).name)
+    disks = [dev / d for d in plan.disks]
+    loader = check_bootloader(plan, rootfs_cpio, capsule)  # before any disk is touched
+    if plan.has("esp") and boot is None:
+        raise InstallError("layout with an EFI system partition but no kernel to put on it")
+    log.info("install_started", disks=" ".join(str(d) for d in disks), label=plan.label, raid=plan.raid,
+             filesystem=plan.filesystem, bootloader=plan.bootloader, partitions=plan.summary())  # fmt: skip
+    for disk in disks:  # an interrupted install must not look installed
+        _write_at(disk, MARKER_OFFSET, bytes(MARKER_SIZE))
+        _write_at(disk, LEGACY_MARKER_OFFSET, bytes(MARKER_SIZE))
+    load_modules(layout.kernel_modules(plan) + (list(ESP_MODULES) if plan.has("esp") else []))
+    script = mountpoint.parent / "sfdisk.script"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(layout.sfdisk_script(plan))
+    for disk in disks:
+        run(["sfdisk", "--quiet", "--wipe", "always", "--wipe-partitions", "always", str(disk)], stdin=script)
+        for part in plan.partitions:
+            _wait_for(dev / Path(partition_device(disk.name, part.number)).name)
     if plan.has("swap"):
-        run(["mkswap", "-L", "swap", str(dev / Path(plan.device("swap")).name)])
+        for swap in plan.devices("swap"):
+            run(["mkswap", "-L", "swap", _dev(dev, swap)])
+    if plan.has("esp"):
+        for esp in plan.devices("esp"):
+            run(["mkfs.fat", "-F", "32", "-n", "ESP", _dev(dev, esp)])
+    root = _dev(dev, plan.device("root"))
+    if plan.raid:
+        md_uuid = md_uuid or layout.md_uuid_text(uuid.uuid4().hex)
+        members = [_dev(dev, m) for m in plan.devices("raid")]
+        run(["mdadm", "--create", root, "--run", "--level=1", f"--raid-devices={len(members)}", "--metadata=1.2",
+             "--name=root", f"--uuid={md_uuid}", *members])  # fmt: skip
+        _wait_for(Path(root))
     mkfs = FILESYSTEMS[plan.filesystem]
-    fs_args = ["-t", plan.filesystem] if mkfs != "mke2fs" else []
-    run([mkfs, "-F", "-q", *fs_args, "-L", "root", str(root)])
-    load_fs(plan.filesystem)
-    mountpoint.mkdir(parents=True, exist_ok=True)
-    run(["mount", "-t", plan.filesystem, str(root), str(mountpoint)])
-    try:
-        run(["cpio", "-i", "-d", "-m", "-u"], stdin=rootfs_cpio, cwd=mountpoint)
-    finally:
-        run(["umount", str(mountpoint)])
+    if mkfs == "mkfs.xfs":
+        run([mkfs, "-f", "-q", "-L", "root", root])
+    else:
+        fs_args = ["-t", plan.filesystem] if mkfs != "mke2fs" else []
+        run([mkfs, "-F", "-q", *fs_args, "-L", "root", root])
+    with _mounted(run, root, mountpoint, plan.filesystem) as target:
+        run(["cpio", "-i", "-d", "-m", "-u"], stdin=rootfs_cpio, cwd=target)
+        if boot is not None and plan.has("esp"):
+            _boot_files(plan, boot, target, loader, md_uuid, run=run, dev=dev)
+    if plan.raid:
+        run(["mdadm", "--stop", root])  # a clean superblock (resync checkpoint) before kexec or power-off
     os.sync()
-    marker = Marker(manifest_hash, capsule, clock(), plan.device("root"))
-    _write_at(disk, MARKER_OFFSET, marker.encode())
-    log.info("install_done", disk=str(disk), root=marker.root, bytes=rootfs_cpio.stat().st_size,
+    marker = Marker(manifest_hash, capsule, clock(), plan.device("root"),
+                    plan.device("esp") if plan.has("esp") else "", plan.filesystem)  # fmt: skip
+    for disk in disks:
+        _write_at(disk, MARKER_OFFSET, marker.encode())
+    log.info("install_done", disks=" ".join(str(d) for d in disks), root=marker.root, esp=marker.esp,
+             bootloader=plan.bootloader, bytes=rootfs_cpio.stat().st_size,
              duration_ms=round((time.monotonic() - started) * 1000))  # fmt: skip
     return marker
 
 
-def _reread(disk: Path) -> None:
-    fd = os.open(disk, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        for _ in range(20):  # EBUSY right after our own write is common: udev-less, but the cache is settling
+def _boot_files(plan: Plan, boot: BootFiles, root: Path, loader: str, md_uuid: str, *, run: Runner,
+                dev: Path) -> None:  # fmt: skip
+    """Build the disk initrd from the unpacked root, then fill every disk's ESP (each disk boots alone)."""
+    built = disk_initrd.build(boot.initrd_out, root=root, kernel=boot.kernel, plan=plan, md_uuid=md_uuid,
+                              closure=boot.libraries)  # fmt: skip
+    cmdline = boot.cmdline(plan.device("root"), plan.filesystem)
+    files: dict[str, bytes | Path] = {ESP_KERNEL: boot.kernel, ESP_INITRD: built.path, ESP_CMDLINE: cmdline.encode()}
+    if loader:
+        files["EFI/BOOT/BOOTX64.EFI"] = root / loader
+        files["loader/loader.conf"] = b"default perceus.conf\ntimeout 0\nconsole-mode keep\neditor no\n"
+        entry = (f"title Perceus {plan.filesystem} root {plan.device('root')}\nlinux /{ESP_KERNEL}\n"
+                 f"initrd /{ESP_INITRD}\noptions {cmdline}\n")  # fmt: skip
+        files["loader/entries/perceus.conf"] = entry.encode()
+    for esp in plan.devices("esp"):
+        with _mounted(run, _dev(dev, esp), root.parent / "esp", "vfat") as mnt:
             try:
-                fcntl.ioctl(fd, BLKRRPART)
-                return
-            except OSError as exc:
-                last = exc
-                time.sleep(0.1)
-        raise InstallError(f"re-reading the partition table of {disk} failed: {last.strerror}")
-    finally:
-        os.close(fd)
+                for rel, src in files.items():
+                    target = mnt / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    if isinstance(src, Path):
+                        shutil.copyfile(src, target)
+                    else:
+                        target.write_bytes(src)
+            except OSError as exc:  # ENOSPC: a BOOT_SIZE too small for this kernel and initrd
+                raise InstallError(f"writing the boot files to the ESP {esp} failed: {exc.strerror}") from None
+            os.sync()
+    boot.written = {rel: str(len(src) if isinstance(src, bytes) else src.stat().st_size) for rel, src in files.items()}
+    log.info("boot_files_written", esps=" ".join(plan.devices("esp")), loader=loader or "none",
+             initrd_bytes=built.size, initrd_modules=len(built.modules),
+             kernel_bytes=boot.kernel.stat().st_size)  # fmt: skip
+
+
+def read_esp_initrd(marker: Marker, dest: Path, *, run: Runner = run_command, dev: Path = Path("/dev"),
+                    load_modules: Callable[[list[str]], None] = lambda mods: None) -> Path:  # fmt: skip
+    """A later boot through stage one: the disk initrd from the ESP the marker names (read-only mount)."""
+    load_modules(list(ESP_MODULES))
+    mnt = dest.parent / "esp"
+    with _mounted(run, _dev(dev, marker.esp), mnt, "vfat", "-o", "ro"):
+        try:
+            shutil.copyfile(mnt / ESP_INITRD, dest)
+        except OSError as exc:
+            raise InstallError(f"the ESP {marker.esp} has no {ESP_INITRD}: {exc.strerror}") from None
+    return dest
 
 
 def boot_args(root: str, filesystem: str) -> list[str]:

@@ -312,7 +312,7 @@ class Stage1:
             return
         if stateful:
             try:
-                fetched = self._stateful(fetched, stateful)
+                fetched = self._stateful(fetched, stateful, welcome.node, master)
             except PerceusError as exc:
                 self.phases.fail(str(exc))
                 raise FatalBoot(f"stateful install failed: {exc}") from None
@@ -327,35 +327,47 @@ class Stage1:
             return True
         state["refused"] = True  # until the settings and the disk check out
         settings = install.Settings.parse(manifest.extra.get("stateful") or {})
-        state.update(settings=settings, name=manifest.name, hash=manifest.hash, refused=False,
+        state.update(settings=settings, name=manifest.name, hash=manifest.hash,
                      install=install.wants_install(settings, manifest.hash, self.options.run_dir))  # fmt: skip
         if state["install"]:  # refuse a missing or too small disk before fetching the root stream
             install.make_plan(settings, install.block_disks(), manifest.rootfs.size)
+        state["refused"] = False
         return bool(state["install"])
 
-    def _stateful(self, fetched: FetchedCapsule, state: dict[str, Any]) -> _DiskBoot:
+    def _stateful(self, fetched: FetchedCapsule, state: dict[str, Any], node: str, master: Master) -> _DiskBoot:
         from perceus.agent import install
 
         settings: install.Settings = state["settings"]
         rootfs = cast(Path, getattr(fetched, "rootfs"))  # noqa: B009 - not in the FetchedCapsule protocol
-        if state["install"]:
-            plan = install.make_plan(settings, install.block_disks(), rootfs.stat().st_size)
-            self.phases.enter(Phase.INSTALL, detail=f"{rootfs.stat().st_size} bytes to /dev/{plan.disk}")
-            marker = install.install(plan, rootfs, manifest_hash=state["hash"], capsule=state["name"],
-                                     mountpoint=self.options.run_dir / "disk",
-                                     load_fs=lambda fs: self._load_fs())  # fmt: skip
-            rootfs.unlink()  # on the disk now; the RAM is the next kernel's
-            root, detail = marker.root, f"installed {state['name']} on {marker.root}"
-        else:
-            root, detail = install.installed_root(settings), "disk already holds this capsule"
-            log.info("install_skipped", root=root, capsule=state["name"], reason=detail)
         initrd = fetched.initrd if fetched.initrd is not None and fetched.initrd.name == "initrd" else None
         words = [w for w in fetched.cmdline.split() if not w.startswith(("root=", "rootfstype="))]
-        state["detail"] = detail
-        return _DiskBoot(fetched.kernel, initrd, " ".join(words + install.boot_args(root, settings.filesystem)))
+        disk_initrd = self.options.run_dir / "disk-initrd.img"
 
-    def _load_fs(self) -> None:
-        failed = self._kmods(["crc32c_generic", "ext4"])  # ext4 needs crc32c at mount; modules.dep omits it
+        def entry_cmdline(root: str, fs: str) -> str:  # the boot loader's: what _kexec would pass
+            return kexec_cmdline(" ".join(words + install.boot_args(root, fs)), self.config, node, self.lease, master)
+
+        if state["install"]:
+            plan = install.make_plan(settings, install.block_disks(), rootfs.stat().st_size)
+            disks = " ".join(f"/dev/{d}" for d in plan.disks)
+            self.phases.enter(Phase.INSTALL, detail=f"{rootfs.stat().st_size} bytes to {disks}")
+            boot = install.BootFiles(fetched.kernel, entry_cmdline, disk_initrd)
+            marker = install.install(plan, rootfs, manifest_hash=state["hash"], capsule=state["name"],
+                                     mountpoint=self.options.run_dir / "disk", load_modules=self._load_modules,
+                                     boot=boot)  # fmt: skip
+            rootfs.unlink()  # on the disk now; the RAM is the next kernel's
+            detail = f"installed {state['name']} on {marker.root}"
+        else:
+            marker, detail = install.installed_marker(settings), "disk already holds this capsule"
+            log.info("install_skipped", root=marker.root, capsule=state["name"], reason=detail)
+        if marker.esp:  # the generated disk initrd (md, the capsule kernel's modules) instead of the capsule's
+            initrd = disk_initrd if state["install"] else install.read_esp_initrd(
+                marker, disk_initrd, load_modules=self._load_modules)  # fmt: skip
+        state["detail"] = detail
+        fs = marker.filesystem or settings.filesystem
+        return _DiskBoot(fetched.kernel, initrd, " ".join(words + install.boot_args(marker.root, fs)))
+
+    def _load_modules(self, mods: list[str]) -> None:
+        failed = self._kmods(mods)  # stage one's own modules: md, the root filesystem, vfat for the ESP
         if failed:
             log.warning("fs_module_failed", errors="; ".join(failed))
 

@@ -15,6 +15,8 @@ HOST_PACKAGES: tuple[str, ...] = (
     "libc-bin", "libssl3", "libsqlite3-0", "libudev1", "libffi8", "libexpat1", "zlib1g",
     "libstdc++6", "libgcc-s1", "libbz2-1.0", "liblzma5", "libuuid1", "libmpdec3", "kmod", "binutils",
     "e2fsprogs",  # mke2fs is copied into the image for stateful installs
+    "fdisk", "mdadm", "xfsprogs", "dosfstools", "libfdisk1", "libsmartcols1", "libblkid1", "libinih1",
+    "liburcu8", "libreadline8", "libtinfo6",  # stateful layouts: sfdisk, mdadm, mkfs.xfs, mkfs.fat + libraries
 )  # fmt: skip
 
 # Bump when the image layout changes in a way the hashed sources would not show.

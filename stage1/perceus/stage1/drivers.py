@@ -32,6 +32,9 @@ STORAGE_MODULES: tuple[str, ...] = ("virtio_blk", "virtio_scsi", "sd_mod", "ahci
 # The root filesystem of a stateful install (ext4 also mounts ext2/ext3).  ext4 asks the crypto API for
 # crc32c at mount time, which modules.dep does not list: crc32c_generic must be named.
 FS_MODULES: tuple[str, ...] = ("ext4", "crc32c_generic")
+# Stateful layouts beyond one ext4 disk (agent/perceus/agent/layout.py): an xfs root, the md mirror of RAID1, and
+# the EFI system partition (vfat: Debian's FAT defaults are codepage 437 and iocharset ascii, else EINVAL).
+LAYOUT_MODULES: tuple[str, ...] = ("xfs", "md_mod", "raid1", "vfat", "nls_cp437", "nls_ascii", "nls_utf8")
 
 # Entropy for early TLS/ZMQ curve keys on virtual machines.
 MISC_MODULES: tuple[str, ...] = ("virtio_rng",)
@@ -74,7 +77,9 @@ def wanted_modules(
     all_paths: Iterable[str],
     *,
     dirs: Iterable[str] = NIC_MODULE_DIRS,
-    names: Iterable[str] = NIC_MODULES + STORAGE_MODULES + FS_MODULES + MISC_MODULES + BMC_MODULES + NFS_MODULES,
+    names: Iterable[str] = (
+        NIC_MODULES + STORAGE_MODULES + FS_MODULES + LAYOUT_MODULES + MISC_MODULES + BMC_MODULES + NFS_MODULES
+    ),
 ) -> set[str]:
     """Pick the module paths under ``dirs`` or named in ``names`` (missing names are ignored).
 

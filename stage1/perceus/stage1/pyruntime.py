@@ -30,7 +30,15 @@ _ZIP_SCRIPT = Path(__file__).with_name("zip_stdlib.py")
 # The one list of extra host binaries the image carries (image path -> host file), copied with their ldd
 # closure like python3.  mkfs.ext4 for stateful installs: busybox's mke2fs makes only ext2 (no journal).
 # It is the host's mke2fs under the name that selects ext4 defaults (its built-in profile: no mke2fs.conf).
-EXTRA_BINARIES: dict[str, Path] = {"usr/sbin/mkfs.ext4": Path("/sbin/mke2fs")}
+# Stateful layouts (agent/perceus/agent/install.py): sfdisk writes GPT and MBR tables, mdadm the RAID1 mirror,
+# mkfs.xfs and mkfs.fat (the ESP) the filesystems busybox cannot make.
+EXTRA_BINARIES: dict[str, Path] = {
+    "usr/sbin/mkfs.ext4": Path("/sbin/mke2fs"),
+    "usr/sbin/sfdisk": Path("/sbin/sfdisk"),
+    "usr/sbin/mdadm": Path("/sbin/mdadm"),
+    "usr/sbin/mkfs.xfs": Path("/sbin/mkfs.xfs"),
+    "usr/sbin/mkfs.fat": Path("/sbin/mkfs.fat"),
+}
 
 
 def parse_ldd(text: str) -> dict[str, Path]:

@@ -19,8 +19,9 @@ from perceus.master.fsutil import atomic_write
 from perceus.protocol.capsule import TYPES
 
 _ASSIGN = re.compile(r"^\s*(?:export\s+)?([A-Z_][A-Z0-9_]*)=(.*)$")
-# Keys of stateful capsules (1.x ref §2.7): their presence marks a 1.x stateful capsule without TYPE.
-STATEFUL_KEYS = ("TARGETS", "FILESYSTEM", "BOOT_SIZE", "SWAP_SIZE", "RAID")
+# Keys of stateful capsules (1.x ref §2.7): their presence marks a 1.x stateful capsule without TYPE.  LAYOUT
+# (auto|gpt|mbr) and BOOTLOADER (auto|systemd-boot|none) are ours (docs/capsules.md "Stateful layouts").
+STATEFUL_KEYS = ("TARGETS", "FILESYSTEM", "BOOT_SIZE", "SWAP_SIZE", "RAID", "LAYOUT", "BOOTLOADER")
 DEFAULTS = {"TYPE": "stateless", "KERNEL_ARGS": "ramdisk_blocksize=1024", "KEXEC_ARGS": "", "CONSOLE": ""}
 # 1.x sourced these after a capsule's own config (1.x ref §2.7): global, then node, then group (group wins).
 GLOBAL_OVERRIDE = "global-vnfs.config"
