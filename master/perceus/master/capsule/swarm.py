@@ -80,6 +80,7 @@ class Swarm:
         self.rack_holders: dict[tuple[str, int], set[str]] = {}  # (rack, i) → holders there (rule 1 scans ≤ a rack)
         self.rack: dict[str, str] = {}
         self.uploads: Counter[str] = Counter()
+        self.full: set[str] = set()  # peers using every upload slot (set arithmetic keeps `_choose` cheap)
         self.master_busy = 0
         self.pending: dict[tuple[str, int], _Pending] = {}
         self.rack_pending: Counter[tuple[str, int]] = Counter()
@@ -109,6 +110,7 @@ class Swarm:
             self.master_to[node] -= 1
         else:
             self.uploads[p.source] -= 1
+            self.full.discard(p.source)
         return p
 
     def _failed(self, key: tuple[str, int]) -> None:
@@ -169,12 +171,6 @@ class Swarm:
             self._failed(key)
 
     # ------------------------------------------------------------------ choice
-    def _usable(self, peer: str, now: float) -> bool:
-        if peer in self.excluded or self.uploads[peer] >= self.settings.peer_slots:
-            return False
-        until = self.dead.get(peer)
-        return until is None or until <= now
-
     def assign(self, node: str, want: Sequence[int], credit: int) -> list[tuple[int, str]]:
         """Up to `credit` (chunk index, source) pairs for `node`; source MASTER = fetch from the master."""
         now = self.clock()
@@ -223,6 +219,8 @@ class Swarm:
             self.master_sent[(rack, idx)] += 1
         else:
             self.uploads[source] += 1
+            if self.uploads[source] >= self.settings.peer_slots:
+                self.full.add(source)
 
     def _master_free(self, node: str) -> bool:
         """A free master slot for `node`: at most `master_per_node` at once (one once half the slots are busy).
@@ -236,26 +234,34 @@ class Swarm:
         return self.master_to[node] < per_node
 
     def _choose(self, node: str, rack: str, idx: int, now: float) -> str | None:
-        near = self.rack_holders.get((rack, idx), set())
-        # Bounded like the other-rack scan: a flat network (no `rack` set) is one rack of every node.
-        if len(near) <= SCAN:
-            pool: Iterable[str] = near
-        else:
-            listed = self.holder_list[idx]
-            pool = [q for q in self.rng.sample(listed, min(len(listed), 4 * SCAN)) if q in near]
-        same = [p for p in pool if p != node and self._usable(p, now)]
-        if same:
-            return min(same, key=lambda p: (self.uploads[p], p))
+        held = self.holders[idx]
+        if not held:  # nobody holds it (most of a storm's start): rule 4 or not now
+            return MASTER if self.getting[idx] == 0 and self._master_free(node) else None
+        near = self.rack_holders.get((rack, idx))
+        if near:
+            # Bounded like the other-rack scan: a flat network (no `rack` set) is one rack of every node.
+            if len(near) <= 4 * SCAN:
+                pool = near - self.full
+            else:
+                listed = self.holder_list[idx]
+                pool = {q for q in self.rng.sample(listed, min(len(listed), 4 * SCAN)) if q in near} - self.full
+            same = [p for p in pool if p != node and self._alive(p, now)]
+            if same:
+                return min(same, key=lambda p: (self.uploads[p], p))
         if self.rack_pending[(rack, idx)] > 0:
             return None  # someone in this rack is getting it: take it from them once they have it
         listed = self.holder_list[idx]
         # Bounded: at 10k holders a random handful is enough (and spreads the load over all of them).
         looked = listed if len(listed) <= SCAN else self.rng.sample(listed, SCAN)
-        held = self.holders[idx]
-        other = [q for q in looked if q in held and q != node and self.rack.get(q, "") != rack and self._usable(q, now)]
+        full = self.full
+        other = [
+            q
+            for q in looked
+            if q in held and q not in full and q != node and self.rack.get(q, "") != rack and self._alive(q, now)
+        ]
         if other:
             return min(other, key=lambda p: (self.uploads[p], p))
-        if any(self._alive(p, now) for p in self.holders[idx]):
+        if any(self._alive(p, now) for p in held):
             return None  # holders exist but are busy: wait for a free slot (or rule 5's second pass)
         if self.getting[idx] == 0 and self._master_free(node):
             return MASTER
