@@ -7,6 +7,7 @@ kernel) with a directory of data added, imported twice: `mini` (stateless) and `
 --hybridize` naming that directory).  The node boots stage one directly (no PXE: that chain has its own test),
 fetches `hyb`, kexecs; provisiond mounts the directory before its first hello, and a `ready` node script
 (sent by the master, run on the node) reports /proc/mounts and the files' SHA-256, which the test compares.
+Then, as the peer in the same run, a second node boots the stateless `mini` (same tree, data in RAM).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 from perceus.lab import DirectBoot, Lab, SerialTimeout
 from perceus.lab.bus import LabBus, perceus_cli, start_bus
 from perceus.lab.lab import BRIDGE
+from perceus.lab.qemu import node_mac
 from perceus.master.config import Paths
 from perceus.stage1 import BuildResult
 
@@ -107,9 +109,10 @@ def test_hybrid_capsule_mounts_its_directory_over_nfs(
         mounted = node.wait_for(r"event=hybrid_mounts_done", 120, start=kexec.index)
         record_time("hybrid NFS mount done (from power-on)", mounted.t)
         welcomed = node.wait_for(r"node_welcomed", 60, start=mounted.index)
-        record_time("runtime agent welcomed", welcomed.t)
+        record_time("hybrid: runtime agent welcomed (from power-on)", welcomed.t)
     except SerialTimeout as exc:
         pytest.fail(f"{exc}\n--- perceus-bus log tail:\n{bus.log_tail(4000)}")
+    fetched = node.wait_for(r"capsule_fetched", 1).text
     mount_line = node.wait_for(r"event=hybrid_mounted", 1, start=kexec.index).text
     assert f"path=/{DATA}" in mount_line
 
@@ -127,3 +130,24 @@ def test_hybrid_capsule_mounts_its_directory_over_nfs(
     mine = [n for n in nodes if str(n.get("nodeid", "")).lower() == node.mac]
     assert mine and mine[0]["status"] == "ready" and mine[0]["vnfs"] == "hyb"
     assert os.path.exists(paths.vnfs / "hyb/nfs" / DATA / "big.bin")
+
+    # The peer, same run: the stateless capsule of the same tree, the data in RAM.
+    node.stop()
+    assert bus.cli("node", "add", node_mac(lab.subnet.index, 1), "n0100", "--vnfs", "mini").returncode == 0
+    peer = lab.add_node(DirectBoot(stage1_image.kernel, stage1_image.initrd, append), memory_mb=1024)
+    try:
+        peer_kexec = peer.wait_for(r"kexec_started", 300)
+        peer_welcomed = peer.wait_for(r"node_welcomed", 120, start=peer_kexec.index)
+    except SerialTimeout as exc:
+        pytest.fail(f"{exc}\n--- perceus-bus log tail:\n{bus.log_tail(4000)}")
+    record_time("stateless peer: kexec started", peer_kexec.t)
+    record_time("stateless peer: runtime agent welcomed (from power-on)", peer_welcomed.t)
+    assert peer.serial.find(r"hybrid_mount") is None
+    peer_fetched = peer.wait_for(r"capsule_fetched", 1).text
+
+    def raw(line: str) -> int:
+        m = re.search(r"raw_bytes=(\d+)", line)
+        assert m, line
+        return int(m.group(1))
+
+    assert raw(peer_fetched) - raw(fetched) == saved  # the node fetched and holds that much less
