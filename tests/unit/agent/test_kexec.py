@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import errno
+import os
+import platform
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +54,19 @@ def test_cmdline_is_nul_terminated_and_length_counts_it() -> None:
     assert data == b"console=ttyS0 perceus.mode=runtime\0"
     with pytest.raises(KexecError):
         kexec.cmdline_bytes("a\0b")
+
+
+def _ffi_arguments(source: str) -> dict[str, object]:
+    """The literal arguments of the `_cffi_backend.FFI(...)` call in a generated module, formatting aside."""
+    call = next(node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Call))
+    return {"name": ast.literal_eval(call.args[0])} | {kw.arg or "": ast.literal_eval(kw.value) for kw in call.keywords}
+
+
+def test_pre_parsed_ffi_matches_the_declarations_and_works() -> None:
+    checked_in = (Path(kexec.__file__).parent / "_kexec_ffi.py").read_text()
+    assert _ffi_arguments(checked_in) == _ffi_arguments(kexec.ffi_source())  # regenerate: kexec.ffi_source()
+    ffi = kexec._ffi()
+    assert type(ffi).__module__ == "_cffi_backend"  # the pre-parsed FFI, not cffi.api.FFI parsing CDEF
+    if platform.machine() == "x86_64":
+        libc = ffi.dlopen(None)
+        assert int(libc.syscall(ffi.cast("long", 39))) == os.getpid()  # getpid(2), through the variadic call
