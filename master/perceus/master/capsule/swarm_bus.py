@@ -324,9 +324,11 @@ def install(dispatcher: Dispatcher, server: ChunkServer, paths: Paths) -> SwarmS
 
     def observed(msg: Message) -> None:
         publish(msg)
-        # A node booting again has an empty RAM; a runtime hello follows a kexec, which ended stage one's peer
-        # server: either way it holds nothing the swarm can fetch any more.
-        if isinstance(msg, Event) and msg.event == "hello" and msg.node:
+        # A node booting again has an empty RAM; stage one reports its kexec phase just before the kexec ends its
+        # peer server (a runtime hello follows one): either way it holds nothing the swarm can fetch any more.
+        if not isinstance(msg, Event) or not msg.node:
+            return
+        if msg.event == "hello" or (msg.event == "phase" and msg.data.get("phase") == "kexec"):
             try:
                 service.forget(hwaddr.normalize(msg.node))
             except PerceusError:
