@@ -267,11 +267,20 @@ def status(ctx: CliContext, ns: argparse.Namespace) -> int:
             + ("  SWARM-EXCLUDED (served a bad chunk)" if n.nodeid in bad else "")
             + (f"  {queue[n.nodeid].upper()}" if n.nodeid in queue else "")
             + ("  NFS-DOWN (hybrid capsule not served)" if n.vnfs in nfs_down else "")
+            + (f"  FAILED: {reason}" if (reason := _failure(ctx, n)) else "")
             for n, row in zip(
                 sorted(nodes, key=lambda n: (n.group, n.hostname)), output.status_rows(nodes, timeout, now), strict=True
             )
         ],
     )
+
+
+def _failure(ctx: CliContext, node: Node) -> str:
+    """Why a node in phase `failed` stopped (a refused stateful install, …): its latest boot's last failed entry."""
+    if node.phase != "failed":
+        return ""
+    bad = [e.detail for e in ctx.store.events(node.nodeid) if not e.ok and e.detail]
+    return bad[-1] if bad else ""
 
 
 def summary(ctx: CliContext, ns: argparse.Namespace) -> int:
