@@ -91,8 +91,11 @@ def _emulate(ns: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         flush=True,
     )
     with FleetRun(workdir / "run", options, tag="plbsw") as run:
-        star, star_sent, star_peak = _round(run, swarm=False)
-        print("star done", flush=True)
+        star: FleetResult | None = None
+        star_sent, star_peak = 0, 0.0
+        if not ns.swarm_only:
+            star, star_sent, star_peak = _round(run, swarm=False)
+            print("star done", flush=True)
         swarm, swarm_sent, swarm_peak = _round(run, swarm=True)
         print("swarm done", flush=True)
         manifest = current(Store(run.paths).existing("fleet"))
@@ -100,7 +103,8 @@ def _emulate(ns: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     capsule = swarm.capsule_bytes
     print("| round  | last (s) |  p50 (s) |  p99 (s) | master÷capsule | failed |")
     print("|--------|----------|----------|----------|----------------|--------|")
-    print(_row("star", star, star_sent))
+    if star is not None:
+        print(_row("star", star, star_sent))
     print(_row("swarm", swarm, swarm_sent))
     bound_star = ns.nodes * capsule / uplink.bytes_per_s
     bound_swarm = capsule / node.bytes_per_s + capsule / uplink.bytes_per_s
@@ -115,12 +119,16 @@ def _emulate(ns: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         f"toward the nodes in the swarm round: peak {swarm_peak * 8 / 1e6:.0f} Mbit/s, mean over the fetch window "
         f"{swarm.wire_bytes * 8 / 1e6 / window:.0f} Mbit/s (star round: peak {star_peak * 8 / 1e6:.0f} Mbit/s)"
     )
-    star_last, swarm_last = star.percentile(1.0), swarm.percentile(1.0)
+    star_last = star.percentile(1.0) if star is not None else ns.star_last
+    if star is None:
+        print(f"--swarm-only: no star round in this run; star last-ready {ns.star_last} s given on the command line")
+    swarm_last = swarm.percentile(1.0)
     return {
         "nodes": ns.nodes, "capsule_bytes": capsule, "node_bps": node.bytes_per_s, "master_bps": uplink.bytes_per_s,
         "starts": starts, "ends": ends, "sizes": sizes, "star_last": star_last, "swarm_last": swarm_last,
-        "star_sent": star_sent, "swarm_sent": swarm_sent, "failures": swarm.failures + star.failures,
-        "star": star.as_dict(), "swarm": swarm.as_dict(),
+        "star_sent": star_sent, "swarm_sent": swarm_sent,
+        "failures": swarm.failures + (star.failures if star is not None else 0),
+        "star": star.as_dict() if star is not None else {}, "swarm": swarm.as_dict(),
     }  # fmt: skip
 
 
@@ -165,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--save", type=Path, help="where to save the emulator's measurements (JSON)")
     ap.add_argument("--sim-from", type=Path, help="skip the emulator: simulate from a saved run")
+    ap.add_argument("--swarm-only", action="store_true", help="no star round (its time from --star-last)")
+    ap.add_argument("--star-last", type=float, help="with --swarm-only: a star round's last-ready measured before")
     ns = ap.parse_args(argv)
     if ns.smoke:
         ns.nodes, ns.capsule_mb, ns.node_mbit = 8, 8, 40
