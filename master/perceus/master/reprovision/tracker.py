@@ -112,6 +112,7 @@ class ReprovisionJobs:
             if nodeid not in nodes:
                 track.problem = "unknown node"
                 continue
+            self.watching[nodeid] = job_id  # followed even when unsent: the BMC may boot it instead
             track.problem = self._unroutable(nodeid)
             identity = self.sessions.identity_of(nodeid)
             if track.problem or identity is None:
@@ -119,7 +120,6 @@ class ReprovisionJobs:
                 continue
             self.push(identity, messages[nodeid])
             track.sent = now
-            self.watching[nodeid] = job_id
             self.audit.record("reprovision_sent", node=nodeid, job=job_id)
         self.jobs[job_id] = job
         sent = sum(1 for t in job.nodes.values() if t.sent)
@@ -206,7 +206,7 @@ class ReprovisionJobs:
         if not isinstance(msg, Event) or msg.node not in self.watching:
             return
         track = self._track(msg.node)
-        if track is None or not track.sent:
+        if track is None:
             return
         if msg.event == "hello":
             stage = msg.data.get("stage")
