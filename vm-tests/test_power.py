@@ -8,6 +8,7 @@ ipmi_sim and QEMU, and the `perceus` CLI talking to the BMC on the namespace's 1
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -121,6 +122,13 @@ def test_power_on_boot_cycle_console_and_off_through_ipmi_sim(
     assert reported["source"] == "static" and reported["stage"] == "stage1"
     code, out, _ = perceus(lab, paths, "node", "show", HOST)
     assert f"{HOST}: bmc={node.url} (bmc reported: {node.bmc.lan_address})" in out.splitlines()
+    read_line = next(ln.text for ln in node.serial.lines if "bmc_lan_read" in ln.text)
+    assert f"address={node.bmc.lan_address}" in read_line and "channel=1" in read_line
+    took = re.search(r"duration_ms=([0-9.]+)", read_line)
+    assert took is not None
+    record_time(
+        "stage one reading its BMC over KCS (Get Channel Info ×11, LAN parameters 3/5/4)", float(took[1]) / 1000
+    )
 
     # Power cycle: the same QEMU process resets (firmware again, stage one again).
     mark = len(node.serial.lines)

@@ -10,7 +10,7 @@ one property to a `QemuDriver` before it serves.  The driver:
 - PowerState is "On" while the QEMU process lives, "Off" otherwise;
 - On / ForceOn start QEMU (its command line comes from the config), ForceOff ends it (QMP `quit`, then a kill);
 - ForceRestart and GracefulRestart reset it in place (QMP `system_reset`: firmware, PXE, stage one again);
-- GracefulShutdown presses the ACPI power button (QMP `system_powerdown`; stage one ignores it); Nmi injects one.
+- GracefulShutdown presses the ACPI power button (QMP `system_powerdown`; the guest decides); Nmi injects one.
 
 QEMU runs in this process's group, so stopping the group (perceus.lab.bmc.ProcessGroup) ends both.  The config file is
 sushy-tools' own (Flask pyfile) plus PERCEUS_QEMU_* keys (argv, uuid, name, mac, qmp socket, log).
