@@ -36,5 +36,7 @@ def test_24_nodes_boot_through_perceus_lab_fleet(tmp_path: Path) -> None:
     assert len(consoles) == 24
     text = consoles[0].read_text()
     assert "capsule_signature_ok" in text and "kexec_emulated" in text and "mode=runtime" in text
-    assert data["node_pss_mb"] > 0 and data["host_used_mb"] > 0
+    # PSS is the fleet's own; host_used_mb is a host-wide delta that other jobs on a shared machine move
+    # either way (it went negative beside a QEMU run), so only its presence is checked.
+    assert data["node_pss_mb"] > 0 and isinstance(data["host_used_mb"], float)
     assert os.path.exists(tmp_path / "run/var/perceus.db")
