@@ -17,6 +17,8 @@ from pathlib import Path
 
 import structlog
 
+from perceus.master.netmgr.stale import stop_stale
+
 log = structlog.get_logger("perceus.nfs")
 
 START_WAIT = 10.0
@@ -90,23 +92,9 @@ class GaneshaProcess:
         port with an old config: stopped when its command line names our config file."""
         if self.proc is not None:
             return
-        try:
-            pid = int(self.pidfile.read_text().split()[0])
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            return
-        if str(self.conf).encode() not in argv or not argv[0].endswith(b"ganesha.nfsd"):
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + 5.0
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if Path(f"/proc/{pid}").exists():
-            os.kill(pid, signal.SIGKILL)
-        log.warning("nfs_server_stale_stopped", pid=pid, conf=str(self.conf))
+        pid = stop_stale(self.pidfile, b"ganesha.nfsd", str(self.conf).encode(), grace=5.0)
+        if pid is not None:
+            log.warning("nfs_server_stale_stopped", pid=pid, conf=str(self.conf))
 
     def exited(self) -> str | None:
         """The reason, once, when our running ganesha has died since the last call."""

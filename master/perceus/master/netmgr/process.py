@@ -16,6 +16,8 @@ from pathlib import Path
 
 import structlog
 
+from perceus.master.netmgr.stale import stop_stale
+
 log = structlog.get_logger("perceus.netmgr")
 
 BACKOFF_MAX = 60.0
@@ -99,23 +101,9 @@ class DnsmasqProcess:
         Only a live dnsmasq whose command line names our config file is stopped."""
         if self.proc is not None:
             return
-        try:
-            pid = int(self.pidfile.read_text().split()[0])
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            return
-        if f"--conf-file={self.conf}".encode() not in argv or not argv[0].endswith(b"dnsmasq"):
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + 3.0
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if Path(f"/proc/{pid}").exists():
-            os.kill(pid, signal.SIGKILL)
-        log.warning("dnsmasq_stale_stopped", pid=pid, conf=str(self.conf))
+        pid = stop_stale(self.pidfile, b"dnsmasq", f"--conf-file={self.conf}".encode(), grace=3.0)
+        if pid is not None:
+            log.warning("dnsmasq_stale_stopped", pid=pid, conf=str(self.conf))
 
     def _died(self) -> None:
         assert self.proc is not None
