@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import structlog
 
-from perceus.master.netmgr.stale import stop_stale
+from perceus.master.netmgr.stopping import stop_stale, terminate
 
 log = structlog.get_logger("perceus.nfs")
 
@@ -107,13 +106,7 @@ class GaneshaProcess:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            try:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout)
+        terminate(proc, timeout)
         log.info("nfs_server_stopped", pid=proc.pid, rc=proc.returncode)
 
     def reason(self, offset: int = 0) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import structlog
 
-from perceus.master.netmgr.stale import stop_stale
+from perceus.master.netmgr.stopping import stop_stale, terminate
 
 log = structlog.get_logger("perceus.netmgr")
 
@@ -150,13 +150,7 @@ class DnsmasqProcess:
         proc, self.proc = self.proc, None
         if proc is None:
             return None
-        if proc.poll() is None:
-            try:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout)
+        terminate(proc, timeout)
         log.info("dnsmasq_stopped", pid=proc.pid, rc=proc.returncode)
         return proc.returncode
 

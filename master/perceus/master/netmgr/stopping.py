@@ -1,13 +1,15 @@
-"""Stopping a supervised server left behind by a perceus-bus that died without stopping it (SIGKILL, OOM).
+"""Stopping the servers perceus-bus supervises (dnsmasq, ganesha): our own child, or one left behind.
 
-dnsmasq and ganesha run in their own sessions, so they outlive their parent and would keep their ports with an
-old config.  Only a live process of that program whose command line names our config file is stopped.
+A server left by a perceus-bus that died without stopping it (SIGKILL, OOM) runs in its own session, so it
+outlives its parent and would keep its ports with an old config.  Only a live process of that program whose
+command line names our config file is stopped.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -32,3 +34,15 @@ def stop_stale(pidfile: Path, program: bytes, conf_word: bytes, grace: float) ->
     if Path(f"/proc/{pid}").exists():
         os.kill(pid, signal.SIGKILL)
     return pid
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM our child, SIGKILL after `timeout` s; reaped either way."""
+    if proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
