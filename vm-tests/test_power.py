@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,9 +18,8 @@ import pytest
 
 from perceus.lab import Lab, PxeBoot, SerialTimeout
 from perceus.lab.bmc import IPMI_PASSWORD, BmcNode
-from perceus.lab.bus import LabBus, python_env, start_bus
+from perceus.lab.bus import LabBus, perceus_cli, start_bus
 from perceus.lab.demo import BUS_PORT, CAPSULE, prepare_master
-from perceus.lab.netns import exec_prefix
 from perceus.master.config import Paths
 from perceus.master.power.consolelog import console_path, read
 from perceus.master.store.models import NewNode
@@ -49,19 +46,7 @@ def node(lab: Lab, master_paths: Paths) -> Iterator[BmcNode]:
 
 def perceus(lab: Lab, paths: Paths, *args: str, stdin: str = "", timeout: float = 120) -> tuple[int, str, str]:
     """The real CLI inside the lab namespace (the BMC is on the namespace's loopback)."""
-    argv = [
-        sys.executable,
-        "-m",
-        "perceus.master.cli.main",
-        "--config-dir",
-        str(paths.config_dir),
-        "--state-dir",
-        str(paths.state_dir),
-        *args,
-    ]
-    proc = subprocess.run(
-        [*exec_prefix(lab.name), *argv], input=stdin, capture_output=True, text=True, timeout=timeout, env=python_env()
-    )
+    proc = perceus_cli(paths, *args, netns=lab.name, stdin=stdin, timeout=timeout)
     return proc.returncode, proc.stdout, proc.stderr
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,9 +15,8 @@ import pytest
 
 from perceus.lab import Lab, PxeBoot, SerialTimeout
 from perceus.lab.bmc import REDFISH_PASSWORD
-from perceus.lab.bus import LabBus, python_env, start_bus
+from perceus.lab.bus import LabBus, perceus_cli, start_bus
 from perceus.lab.demo import BUS_PORT, CAPSULE, prepare_master
-from perceus.lab.netns import exec_prefix
 from perceus.lab.redfish_node import RedfishNode
 from perceus.master.config import Paths
 from perceus.master.power.consolelog import console_path, read
@@ -47,9 +44,7 @@ def node(lab: Lab, master_paths: Paths) -> Iterator[RedfishNode]:
 
 def perceus(lab: Lab, paths: Paths, *args: str, stdin: str = "", timeout: float = 120) -> tuple[int, str, str]:
     """The real CLI inside the lab namespace (the BMC listens on the namespace's loopback)."""
-    dirs = ["--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir)]
-    argv = [*exec_prefix(lab.name), sys.executable, "-m", "perceus.master.cli.main", *dirs, *args]
-    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, env=python_env())
+    proc = perceus_cli(paths, *args, netns=lab.name, stdin=stdin, timeout=timeout)
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -75,8 +70,10 @@ def test_power_on_boot_cycle_and_off_through_redfish(
     assert node.qemu_pid() is None
     t = time.monotonic()
     assert power(lab, paths, "on")["state"] == "on"
-    pid = node.qemu_pid()
-    assert pid is not None, "power on did not start QEMU"
+    deadline = time.monotonic() + 10  # the bridge has started QEMU; its pidfile follows a moment later
+    while (pid := node.qemu_pid()) is None:
+        assert time.monotonic() < deadline, "power on did not start QEMU"
+        time.sleep(0.1)
     record_time("redfish power on → QEMU running", time.monotonic() - t)
     try:
         stage1 = node.wait_for(r"agent_starting .*mode=stage1", 300)

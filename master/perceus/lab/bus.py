@@ -16,7 +16,7 @@ from pathlib import Path
 
 import perceus
 from perceus.lab.lab import Lab
-from perceus.lab.netns import LabError
+from perceus.lab.netns import LabError, exec_prefix
 from perceus.lab.procs import ManagedProcess
 from perceus.master.bus.control import ENDPOINTS_FILE, read_endpoints
 from perceus.master.config import Paths
@@ -91,12 +91,17 @@ class LabBus:
         return log.read_text(errors="replace")[-chars:] if log and log.exists() else ""
 
 
-def perceus_cli(paths: Paths, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The ``perceus`` CLI against ``paths`` before any bus runs (import capsules, set defaults)."""
+def perceus_cli(
+    paths: Paths, *args: str, timeout: float = 120, netns: str | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The ``perceus`` CLI against ``paths`` (import capsules, set defaults, talk to a bus); inside network
+    namespace ``netns`` when given (a lab's BMCs listen on the namespace's loopback)."""
     dirs = ["--config-dir", str(paths.config_dir), "--state-dir", str(paths.state_dir)]
     # The directories go first: a `--` in args (node exec) ends option parsing.
-    argv = [sys.executable, "-c", _CLI, *dirs, *args]
-    return subprocess.run(argv, capture_output=True, text=True, env=python_env(), timeout=timeout, check=False)
+    argv = [*(exec_prefix(netns) if netns else []), sys.executable, "-c", _CLI, *dirs, *args]
+    return subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, env=python_env(), timeout=timeout, check=False
+    )
 
 
 def start_bus(lab: Lab, paths: Paths, *, port: int = 0, timeout: float = 30) -> LabBus:
