@@ -82,7 +82,13 @@ def _emulate(ns: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     peak_all = ns.nodes * node.mbit + uplink.mbit
     # The default debug level 1: the run follows each node's phases in its console lines (0 prints none of them).
     options = FleetOptions(
-        nodes=ns.nodes, capsule_mb=ns.capsule_mb, uplink=uplink, node_rate=node, timeout=3600, index=21
+        nodes=ns.nodes,
+        capsule_mb=ns.capsule_mb,
+        uplink=uplink,
+        node_rate=node,
+        timeout=3600,
+        index=21,
+        master_conf="".join(f"{line}\n" for line in ns.conf),
     )
     print(
         f"emulator: {ns.nodes} nodes, capsule {ns.capsule_mb:g} MiB, node links {node.mbit:g} Mbit/s, master "
@@ -91,15 +97,17 @@ def _emulate(ns: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         flush=True,
     )
     with FleetRun(workdir / "run", options, tag="plbsw") as run:
+        # The swarm round first: it is the one that needs the CPU (every node serves), the star's time is the
+        # master's uplink; each round starts from fresh master state, so the order changes nothing else.
+        swarm, swarm_sent, swarm_peak = _round(run, swarm=True)
+        print(f"swarm done: last {swarm.percentile(1.0)} s", flush=True)
+        manifest = current(Store(run.paths).existing("fleet"))
+        sizes = [c.size for c in manifest.all_chunks()] if manifest is not None else []
         star: FleetResult | None = None
         star_sent, star_peak = 0, 0.0
         if not ns.swarm_only:
             star, star_sent, star_peak = _round(run, swarm=False)
             print("star done", flush=True)
-        swarm, swarm_sent, swarm_peak = _round(run, swarm=True)
-        print("swarm done", flush=True)
-        manifest = current(Store(run.paths).existing("fleet"))
-        sizes = [c.size for c in manifest.all_chunks()] if manifest is not None else []
     capsule = swarm.capsule_bytes
     print("| round  | last (s) |  p50 (s) |  p99 (s) | master÷capsule | failed |")
     print("|--------|----------|----------|----------|----------------|--------|")
@@ -169,6 +177,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--node-mbit", type=float, default=4, help="node link; the master's uplink is 10x")
     ap.add_argument("--sim-nodes", type=int, default=10_000)
     ap.add_argument("--sim-chunk-mb", type=float, default=8, help="chunk size of the 10k simulation (CPU)")
+    ap.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="LINE",
+        help="an extra perceus.conf line for both rounds, e.g. 'capsule swarm peer slots = 2'",
+    )
     ap.add_argument("--smoke", action="store_true", help="8 nodes, 8 MiB, 200 simulated nodes × 64 MB")
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--save", type=Path, help="where to save the emulator's measurements (JSON)")

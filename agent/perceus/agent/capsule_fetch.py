@@ -272,8 +272,18 @@ def _swarm(
         return None
     journal.flush()
     log.info("capsule_swarm_done", from_master=pull.from_master, from_peers=pull.from_peers,
-             served=server.served if server is not None else 0)  # fmt: skip
+             served=server.served if server is not None else 0, retries=pull.retries,
+             starved_s=round(pull.starved_s, 1), peer_chunk_s=_spread(pull.peer_chunk_s),
+             master_chunk_s=_spread(pull.master_chunk_s))  # fmt: skip
     return n
+
+
+def _spread(times: list[float]) -> str:
+    """`p50/max` seconds of a list of chunk times (`-` when empty): one log field."""
+    if not times:
+        return "-"
+    ordered = sorted(times)
+    return f"{ordered[len(ordered) // 2]:.1f}/{ordered[-1]:.1f}"
 
 
 def _check_blob(path: Path, blob: Blob, what: str) -> None:

@@ -41,6 +41,11 @@ log = structlog.get_logger("perceus.agent.swarm")
 SWARM_DIR = "swarm"
 PEER_TIMEOUT = 5.0  # s without a chunk from a peer we wait on, beyond draining what is in flight: dead
 PEER_TRIES = 10
+# A peer's chunk is late only past LATE_FACTOR × the time our link needs for everything in flight: TCP flows
+# sharing shaped links are far from equal (losses, backoff), and a peer taken for dead is skipped by the whole
+# swarm for 30 s — at 100 emulated nodes a factor of 1 turned slow peers into ~600 "dead" ones in 3 minutes and
+# the swarm's rate fell to a tenth of its links.
+LATE_FACTOR = 3.0
 
 
 class NotSupported(Exception):
@@ -211,6 +216,10 @@ class SwarmPull:
     attempts: int = 8
     from_master: int = 0
     from_peers: int = 0
+    retries: int = 0
+    starved_s: float = 0.0  # time with free credit, chunks wanted and nothing in flight or assigned
+    peer_chunk_s: list[float] = field(default_factory=list)  # request → verified, per peer chunk
+    master_chunk_s: list[float] = field(default_factory=list)
 
     def run(self, todo: list[int], held: list[int]) -> int:
         """Fetch every index in `todo`; `held` are indices this node already has (reported first)."""
@@ -240,6 +249,7 @@ class SwarmPull:
             # toward `attempts` only in bulk (PEER_TRIES per attempt), so a few bad peers never fail a boot.
             tries[idx] = tries.get(idx, 0) + (1 if not peer else 0)
             peer_tries[idx] = peer_tries.get(idx, 0) + (1 if peer else 0)
+            self.retries += 1
             log.warning("chunk_retry", chunk=self.refs[idx].hash[:16], reason=why, attempt=tries[idx])
             if tries[idx] + peer_tries[idx] // PEER_TRIES >= self.attempts:
                 raise CapsuleError(f"chunk {self.refs[idx].hash[:16]}… failed {tries[idx]} times ({why}); giving up")
@@ -256,9 +266,11 @@ class SwarmPull:
                         link[0].close()
                 again(idx, f"hash mismatch (peer {source})" if source else "hash mismatch", peer=bool(source))
                 return
-            inflight.pop(idx, None)
+            flight = inflight.pop(idx, None)
             missing.discard(idx)
             progress[source] = time.monotonic()
+            if flight is not None:
+                (self.peer_chunk_s if source else self.master_chunk_s).append(progress[source] - flight.started)
             received[0] += len(data)
             if self.server is not None:
                 self.server.keep(self.refs[idx].hash, data)
@@ -269,8 +281,15 @@ class SwarmPull:
                 self.from_master += 1
 
         try:
+            idle_since = -1.0
             while missing:
                 now = time.monotonic()
+                if inflight:
+                    if idle_since >= 0:
+                        self.starved_s += now - idle_since
+                    idle_since = -1.0
+                elif idle_since < 0:
+                    idle_since = now
                 free = self.credit - len(inflight)
                 wanted = [i for i in dict.fromkeys(order) if i in missing and i not in inflight]
                 if not ask_rid and now >= not_before and ((free > 0 and wanted) or have or bad or dead):
@@ -340,7 +359,7 @@ class SwarmPull:
                 queued = sum(self.refs[f.idx].size for f in inflight.values())
                 drain = queued / rate if rate > 0 else 4 * self.peer_timeout
                 for flight in list(inflight.values()):
-                    limit = self.peer_timeout + drain if flight.source else self.timeout
+                    limit = self.peer_timeout + LATE_FACTOR * drain if flight.source else self.timeout
                     # Timed out = no chunk from that source for `limit` since this request: one connection
                     # delivers its chunks one after another, so a slow link is not a dead one.
                     if now - max(flight.started, progress.get(flight.source, 0.0)) > limit:

@@ -15,6 +15,7 @@ import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from perceus.lab.netns import LabError, NetNS, namespace_exists
 from perceus.lab.shaping import Rate, set_loss, shape
@@ -22,6 +23,7 @@ from perceus.lab.shaping import Rate, set_loss, shape
 MAX_NODES = 1000  # one bridge: at most 1023 ports (lab-recipes.md)
 MASTER_DEV = "up0"
 NODE_DEV = "eth0"
+NODE_TCP_CC = "cubic"  # CONFIG_DEFAULT_TCP_CONG of the stage-one (Debian) kernel
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,13 @@ class FleetNetwork:
         ns = NetNS(name)
         ns.create()
         self._spaces.append(ns)
+        # TCP as a node's own kernel runs it: a new namespace inherits the host's congestion control (BBR on
+        # this machine), the stage-one and Debian kernels default to CUBIC.  Under BBR, many flows through
+        # 4 Mbit/s tbf queues retransmitted most of what they sent (a peer connection: 70 MB sent, 69 MB of it
+        # again, 1 MB acked) and the swarm took that for dead peers.
+        _allow_congestion_control(NODE_TCP_CC)
+        subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw", f"net.ipv4.tcp_congestion_control={NODE_TCP_CC}"],
+                       capture_output=True, check=True)  # fmt: skip
         return ns
 
     def create(self) -> None:
@@ -163,6 +172,20 @@ class FleetNetwork:
             if ns.created:
                 ns.delete()
         self._spaces.clear()
+
+
+ALLOWED_CC = Path("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
+
+
+def _allow_congestion_control(name: str) -> None:
+    """A namespace may pick only algorithms in the host's allowed list (here `reno bbr`): add `name` to it.  The list
+    only permits; the host's own default stays what it was."""
+    try:
+        allowed = ALLOWED_CC.read_text(encoding="ascii").split()
+        if name not in allowed:
+            ALLOWED_CC.write_text(" ".join([*allowed, name]) + "\n", encoding="ascii")
+    except OSError as exc:
+        raise LabError(f"cannot allow TCP congestion control {name} for the fleet's namespaces: {exc}") from None
 
 
 def _batch(argv: list[str], lines: list[str]) -> None:

@@ -19,6 +19,7 @@ and when a node completes) for `perceus vnfs status` and `perceus node status`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -61,8 +62,18 @@ def settings_from_config(raw: Any) -> SwarmSettings:
 
     pacing = PacingSettings.from_config(raw)
     mbit = 1e6 / 8
-    return SwarmSettings.for_links(pacing.node_mbit * mbit, pacing.uplink_mbit * mbit, CHUNK_BYTES,
-                                   enabled=_yes(raw, "capsule swarm", "yes"))  # fmt: skip
+    settings = SwarmSettings.for_links(pacing.node_mbit * mbit, pacing.uplink_mbit * mbit, CHUNK_BYTES,
+                                       enabled=_yes(raw, "capsule swarm", "yes"))  # fmt: skip
+    slots = (raw.get("capsule swarm peer slots") or [""])[0].strip()
+    if slots:
+        try:
+            n = int(slots)
+        except ValueError:
+            raise PerceusError(f"capsule swarm peer slots = {slots!r}: not a whole number") from None
+        if not 1 <= n <= 16:
+            raise PerceusError(f"capsule swarm peer slots = {n}: outside 1..16")
+        settings = dataclasses.replace(settings, peer_slots=n)
+    return settings
 
 
 def state_path(paths: Paths) -> Path:

@@ -56,6 +56,7 @@ DEFAULTS: dict[str, Getter] = {
     "capsule uplink": _const("10gbit"),
     "capsule node rate": _const("1gbit"),
     "capsule swarm": _const("yes"),
+    "capsule swarm peer slots": _const("4"),
 }
 # Paths 1.x's configure scripts asked for.
 PATHS: dict[str, Getter] = {
