@@ -113,6 +113,7 @@ class FleetNetwork:
         return ns
 
     def create(self) -> None:
+        _roomy_neighbour_table()
         hub = self._new(self.hub)
         hub.ip("link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0")
         hub.ip("link", "set", "br0", "up")
@@ -172,6 +173,25 @@ class FleetNetwork:
             if ns.created:
                 ns.delete()
         self._spaces.clear()
+
+
+NEIGH = Path("/proc/sys/net/ipv4/neigh/default")
+# One kernel's ARP table serves every namespace (gc_thresh3 = 1024 by default, host-wide): 100 swarm nodes that
+# each talk to a few dozen peers need thousands of entries.  Past the limit the kernel logs "neighbor table
+# overflow", a SYN to a new peer never leaves (SYN-SENT for minutes) and the swarm stalls — what a hundred
+# machines, each with its own table, never see.
+NEIGH_ROOM = {"gc_thresh1": 1024, "gc_thresh2": 8192, "gc_thresh3": 16384}
+
+
+def _roomy_neighbour_table() -> None:
+    """Raise the host's ARP table limits to NEIGH_ROOM where they are lower (never lowers them)."""
+    for name, want in NEIGH_ROOM.items():
+        path = NEIGH / name
+        try:
+            if int(path.read_text(encoding="ascii")) < want:
+                path.write_text(f"{want}\n", encoding="ascii")
+        except (OSError, ValueError) as exc:
+            raise LabError(f"cannot raise the host's ARP table limit {name} for the fleet: {exc}") from None
 
 
 ALLOWED_CC = Path("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
