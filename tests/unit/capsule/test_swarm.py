@@ -130,3 +130,19 @@ def test_assignments_lapse_and_a_leaving_node_holds_nothing() -> None:
     s.have("b", [0, 1])
     s.leave("b")
     assert not s.holders[0] and s.held.get("b") is None
+
+
+def test_a_peer_chunk_that_arrives_after_its_assignment_lapsed_counts_as_from_the_peer() -> None:
+    # On a slow link a node waits longer than `assign_ttl`; the bytes still came from the peer, and `vnfs status`
+    # must not book them to the master (at 100 emulated nodes it booked ~3x the master's real share).
+    s, clock = swarm(assign_ttl=5.0)
+    for n in ("a", "b"):
+        s.join(n, "r1")
+    assert s.assign("a", [0], 1) == [(0, MASTER)]
+    s.have("a", [0])
+    assert s.assign("b", [0], 1) == [(0, "a")]
+    clock.t = 6.0
+    s.assign("b", [1], 1)  # any call expires what lapsed
+    assert ("b", 0) not in s.pending
+    s.have("b", [0])
+    assert s.totals()["r1"]["peers"] == MB and s.totals()["r1"]["master"] == MB

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 MASTER: str = ""  # the source name of a chunk the master sends itself
 SCAN = 32  # other-rack holders looked at per choice
 EXAMINE = 64  # wanted chunks looked at per `assign`
+LAPSED_MAX = 1 << 16  # lapsed assignments remembered for counting bytes by source
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Swarm:
         self.from_peers: Counter[str] = Counter()
         self.cross_rack: Counter[str] = Counter()  # of from_peers: bytes that crossed into the rack
         self.held: Counter[str] = Counter()  # chunks held per node
+        self.lapsed: dict[tuple[str, int], str] = {}  # (node, i) → source of an assignment that lapsed
 
     # ------------------------------------------------------------------ reports
     def join(self, node: str, rack: str = "") -> None:
@@ -118,6 +120,11 @@ class Swarm:
         p = self._drop(key)
         if p is not None and p.source == MASTER:
             self.master_sent[(self.rack.get(key[0], ""), key[1])] -= 1
+        if p is not None:
+            # It may still arrive (the node waits longer than `assign_ttl` on a slow link): count it by source then.
+            if len(self.lapsed) >= LAPSED_MAX:
+                self.lapsed.clear()
+            self.lapsed[key] = p.source
 
     def have(self, node: str, indices: Iterable[int], *, serving: bool = True) -> None:
         """`node` verified these chunks: it holds (and, `serving`, serves) them now; bytes counted by source."""
@@ -126,6 +133,9 @@ class Swarm:
             if not 0 <= idx < len(self.sizes) or node in self.holders[idx]:
                 continue
             p = self._drop((node, idx))
+            lapsed = self.lapsed.pop((node, idx), None)
+            if p is None and lapsed is not None:
+                p = _Pending(lapsed, 0.0)
             size = self.sizes[idx]
             if p is None or p.source == MASTER:
                 self.from_master[rack] += size  # unassigned (an old agent's plain fetch) came from the master
